@@ -1,0 +1,180 @@
+//! Validation of every free-text value a client can send: names, descriptions, emails and
+//! message bodies. Each function either returns the normalised value or says what is wrong in
+//! words a user can act on.
+
+use std::fmt;
+
+/// Longest message body, in bytes of UTF-8 (64 KiB).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Longest room or category name, in characters.
+pub const MAX_NAME_CHARS: usize = 256;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 4096;
+
+/// Why a value was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValidationError {
+    /// The value is malformed; `problem` says how, without echoing the whole value.
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
+    /// The value is well formed but larger than the limit.
+    TooLarge { field: &'static str, limit: String },
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValidationError::Invalid { field, problem } => write!(f, "{field} {problem}"),
+            ValidationError::TooLarge { field, limit } => {
+                write!(f, "{field} is larger than the limit of {limit}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> ValidationError {
+    ValidationError::Invalid {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// A room, category or display name: trimmed, 1 to 256 characters, no control characters.
+pub fn object_name(field: &'static str, text: &str) -> Result<String, ValidationError> {
+    let name = text.trim();
+    if name.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(invalid(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// The key under which names are unique: two names that differ only in case collide.
+pub fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// A free-text description: up to 4096 characters; newlines and tabs allowed.
+pub fn description(text: &str) -> Result<String, ValidationError> {
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ValidationError::TooLarge {
+            field: "description",
+            limit: format!("{MAX_DESCRIPTION_CHARS} characters"),
+        });
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid(
+            "description",
+            "must not contain control characters other than newline and tab",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// An email address, checked only for shape: one `@` with text on both sides, no spaces.
+pub fn email(text: &str) -> Result<String, ValidationError> {
+    let email = text.trim();
+    let shaped = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if shaped {
+        Ok(email.to_owned())
+    } else {
+        Err(invalid("email", "must look like name@example.com"))
+    }
+}
+
+/// A chat message body: non-empty UTF-8 of at most 64 KiB, with no control characters other
+/// than newline and tab. Bodies are stored exactly as sent, never trimmed, because compliance
+/// must capture what the user wrote.
+pub fn message_body(text: &str) -> Result<(), ValidationError> {
+    if text.trim().is_empty() {
+        return Err(invalid("body", "must contain some text"));
+    }
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(ValidationError::TooLarge {
+            field: "body",
+            limit: "64 KiB".to_owned(),
+        });
+    }
+    if let Some(position) = text
+        .chars()
+        .position(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid(
+            "body",
+            format!(
+                "contains a control character at character {position}; only newline and tab are allowed"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An add-in name or similar short identifier used as a reference.
+pub fn optional_reference(
+    field: &'static str,
+    text: &str,
+) -> Result<Option<String>, ValidationError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    object_name(field, trimmed).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_bodies_follow_the_spec() {
+        assert!(message_body("hello").is_ok());
+        assert!(message_body("line one\nline two\tindented").is_ok());
+        assert!(message_body("héllo wörld ✓").is_ok());
+        assert!(message_body(&"a".repeat(MAX_MESSAGE_BYTES)).is_ok());
+        assert!(matches!(
+            message_body(&"a".repeat(MAX_MESSAGE_BYTES + 1)),
+            Err(ValidationError::TooLarge { .. })
+        ));
+        assert!(message_body("").is_err());
+        assert!(message_body("  \n ").is_err());
+        assert!(message_body("bell\u{7}").is_err());
+        assert!(message_body("carriage\rreturn").is_err());
+        assert!(message_body("nul\0").is_err());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_refuse_control_characters() {
+        assert_eq!(object_name("name", "  Design ").unwrap(), "Design");
+        assert!(object_name("name", "").is_err());
+        assert!(object_name("name", "a\nb").is_err());
+        assert!(object_name("name", &"x".repeat(MAX_NAME_CHARS + 1)).is_err());
+        assert_eq!(name_key(" Design "), "design");
+    }
+
+    #[test]
+    fn emails_are_checked_for_shape() {
+        assert!(email("alice@contoso.com").is_ok());
+        assert!(email("alice").is_err());
+        assert!(email("alice@contoso").is_err());
+        assert!(email("a lice@contoso.com").is_err());
+    }
+}

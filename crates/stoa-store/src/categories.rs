@@ -1,0 +1,273 @@
+//! Categories and the principal lists that both categories and rooms keep.
+
+use std::collections::HashMap;
+
+use stoa_domain::model::{Category, NewCategory};
+use stoa_domain::validation::name_key;
+use stoa_domain::{CategoryId, PrincipalRef, Timestamp};
+
+use crate::{DbConnection, Store, StoreError, StoreResult, conflict_on_unique, parse_principals};
+
+/// Where a kind of object keeps its principal lists.
+#[derive(Clone, Copy)]
+pub(crate) struct PrincipalLists {
+    pub table: &'static str,
+    pub owner_column: &'static str,
+}
+
+pub(crate) const CATEGORY_LISTS: PrincipalLists = PrincipalLists {
+    table: "category_principals",
+    owner_column: "category_id",
+};
+
+impl PrincipalLists {
+    /// Every list of one owner, keyed by list name, each in insertion order.
+    pub async fn load(
+        self,
+        connection: &mut DbConnection,
+        owner_id: i64,
+    ) -> StoreResult<HashMap<String, Vec<PrincipalRef>>> {
+        let sql = format!(
+            "SELECT list, principal FROM {} WHERE {} = $1 ORDER BY list, position",
+            self.table, self.owner_column
+        );
+        let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind(owner_id)
+            .fetch_all(&mut *connection)
+            .await?;
+        let mut lists: HashMap<String, Vec<String>> = HashMap::new();
+        for (list, principal) in rows {
+            lists.entry(list).or_default().push(principal);
+        }
+        lists
+            .into_iter()
+            .map(|(list, texts)| Ok((list, parse_principals(texts)?)))
+            .collect()
+    }
+
+    /// Replaces one owner's lists with `lists`.
+    pub async fn store(
+        self,
+        connection: &mut DbConnection,
+        owner_id: i64,
+        lists: &[(&str, &[PrincipalRef])],
+    ) -> StoreResult<()> {
+        let delete = format!(
+            "DELETE FROM {} WHERE {} = $1",
+            self.table, self.owner_column
+        );
+        sqlx::query(&delete)
+            .bind(owner_id)
+            .execute(&mut *connection)
+            .await?;
+        let insert = format!(
+            "INSERT INTO {} ({}, list, principal, position) VALUES ($1, $2, $3, $4)",
+            self.table, self.owner_column
+        );
+        for (list, principals) in lists {
+            for (position, principal) in principals.iter().enumerate() {
+                sqlx::query(&insert)
+                    .bind(owner_id)
+                    .bind(*list)
+                    .bind(principal.to_string())
+                    .bind(position as i64)
+                    .execute(&mut *connection)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CategoryRow {
+    id: i64,
+    name: String,
+    description: String,
+    file_upload: bool,
+    chat_history: bool,
+    invitations: bool,
+}
+
+const CATEGORY_COLUMNS: &str = "id, name, description, file_upload, chat_history, invitations";
+
+async fn complete_category(
+    connection: &mut DbConnection,
+    row: CategoryRow,
+) -> StoreResult<Category> {
+    let mut lists = CATEGORY_LISTS.load(connection, row.id).await?;
+    Ok(Category {
+        id: CategoryId(row.id),
+        name: row.name,
+        description: row.description,
+        allowed_members: lists.remove("allowed").unwrap_or_default(),
+        denied_members: lists.remove("denied").unwrap_or_default(),
+        creators: lists.remove("creator").unwrap_or_default(),
+        file_upload: row.file_upload,
+        chat_history: row.chat_history,
+        invitations: row.invitations,
+    })
+}
+
+pub(crate) async fn load_category(
+    connection: &mut DbConnection,
+    name: &str,
+) -> StoreResult<Category> {
+    let sql = format!("SELECT {CATEGORY_COLUMNS} FROM categories WHERE name_key = $1");
+    let row = sqlx::query_as::<_, CategoryRow>(&sql)
+        .bind(name_key(name))
+        .fetch_optional(&mut *connection)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("category {}", name.trim())))?;
+    complete_category(connection, row).await
+}
+
+pub(crate) async fn load_category_by_id(
+    connection: &mut DbConnection,
+    id: CategoryId,
+) -> StoreResult<Category> {
+    let sql = format!("SELECT {CATEGORY_COLUMNS} FROM categories WHERE id = $1");
+    let row = sqlx::query_as::<_, CategoryRow>(&sql)
+        .bind(id.0)
+        .fetch_optional(&mut *connection)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("category {id}")))?;
+    complete_category(connection, row).await
+}
+
+async fn store_category_lists(
+    connection: &mut DbConnection,
+    category: &Category,
+) -> StoreResult<()> {
+    CATEGORY_LISTS
+        .store(
+            connection,
+            category.id.0,
+            &[
+                ("allowed", &category.allowed_members),
+                ("denied", &category.denied_members),
+                ("creator", &category.creators),
+            ],
+        )
+        .await
+}
+
+impl Store {
+    pub async fn create_category(
+        &self,
+        new: &NewCategory,
+        now: Timestamp,
+    ) -> StoreResult<Category> {
+        write_transaction!(self, connection, {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO categories (name, name_key, description, file_upload, chat_history, invitations, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(&new.name)
+            .bind(name_key(&new.name))
+            .bind(&new.description)
+            .bind(new.file_upload)
+            .bind(new.chat_history)
+            .bind(new.invitations)
+            .bind(now.millis())
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(|error| conflict_on_unique(error, || format!("category {} already exists", new.name)))?;
+            let category = Category {
+                id: CategoryId(id),
+                name: new.name.clone(),
+                description: new.description.clone(),
+                allowed_members: new.allowed_members.clone(),
+                denied_members: new.denied_members.clone(),
+                creators: new.creators.clone(),
+                file_upload: new.file_upload,
+                chat_history: new.chat_history,
+                invitations: new.invitations,
+            };
+            store_category_lists(connection, &category).await?;
+            Ok(category)
+        })
+    }
+
+    /// The category with this name (case-insensitive).
+    pub async fn category(&self, name: &str) -> StoreResult<Category> {
+        let mut connection = self.reader.acquire().await?;
+        load_category(&mut connection, name).await
+    }
+
+    pub async fn category_by_id(&self, id: CategoryId) -> StoreResult<Category> {
+        let mut connection = self.reader.acquire().await?;
+        load_category_by_id(&mut connection, id).await
+    }
+
+    /// Every category, the root first, then by name.
+    pub async fn list_categories(&self) -> StoreResult<Vec<Category>> {
+        let mut connection = self.reader.acquire().await?;
+        let sql =
+            format!("SELECT {CATEGORY_COLUMNS} FROM categories ORDER BY id = 1 DESC, name_key");
+        let rows = sqlx::query_as::<_, CategoryRow>(&sql)
+            .fetch_all(&mut *connection)
+            .await?;
+        let mut categories = Vec::with_capacity(rows.len());
+        for row in rows {
+            categories.push(complete_category(&mut connection, row).await?);
+        }
+        Ok(categories)
+    }
+
+    /// Reads a category, lets `change` edit it, and writes it back, all in one transaction.
+    pub async fn modify_category(
+        &self,
+        name: &str,
+        mut change: impl FnMut(&mut Category) -> StoreResult<()>,
+    ) -> StoreResult<Category> {
+        write_transaction!(self, connection, {
+            let mut category = load_category(connection, name).await?;
+            change(&mut category)?;
+            sqlx::query(
+                "UPDATE categories SET name = $1, name_key = $2, description = $3, file_upload = $4,
+                 chat_history = $5, invitations = $6 WHERE id = $7",
+            )
+            .bind(&category.name)
+            .bind(name_key(&category.name))
+            .bind(&category.description)
+            .bind(category.file_upload)
+            .bind(category.chat_history)
+            .bind(category.invitations)
+            .bind(category.id.0)
+            .execute(&mut *connection)
+            .await
+            .map_err(|error| conflict_on_unique(error, || format!("category {} already exists", category.name)))?;
+            store_category_lists(connection, &category).await?;
+            Ok(category)
+        })
+    }
+
+    /// Removes a category that holds no rooms. The root category is never removed.
+    pub async fn remove_category(&self, name: &str) -> StoreResult<()> {
+        write_transaction!(self, connection, {
+            let category = load_category(connection, name).await?;
+            if category.is_root() {
+                return Err(StoreError::Conflict(
+                    "the default category cannot be removed".to_owned(),
+                ));
+            }
+            let rooms: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE category_id = $1")
+                    .bind(category.id.0)
+                    .fetch_one(&mut *connection)
+                    .await?;
+            if rooms > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "category {} still has {rooms} room(s); move or remove them first",
+                    category.name
+                )));
+            }
+            sqlx::query("DELETE FROM categories WHERE id = $1")
+                .bind(category.id.0)
+                .execute(&mut *connection)
+                .await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! Messages: gapless per-room sequence numbers and paged history.
+
+use stoa_domain::model::{HistoryPage, Message};
+use stoa_domain::{Login, RoomId, Seq, Timestamp, UserId};
+
+use crate::{Store, StoreError, StoreResult};
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    room_id: i64,
+    seq: i64,
+    author_id: i64,
+    author_login: String,
+    body: String,
+    created_at: i64,
+}
+
+impl MessageRow {
+    fn into_message(self) -> StoreResult<Message> {
+        Ok(Message {
+            room_id: RoomId(self.room_id),
+            seq: self.seq,
+            author_id: UserId(self.author_id),
+            author_login: Login::parse(&self.author_login)
+                .map_err(|_| StoreError::Corrupt(format!("login `{}`", self.author_login)))?,
+            body: self.body,
+            created_at: Timestamp(self.created_at),
+        })
+    }
+}
+
+impl Store {
+    /// Appends a message to a room and returns it with its sequence number.
+    ///
+    /// The room's counter is bumped and the message inserted in one transaction. Because the
+    /// counter row stays locked until commit, message `n + 1` can only be numbered after
+    /// message `n` is committed: whoever sees a message also finds every earlier one stored.
+    pub async fn post_message(
+        &self,
+        room_id: RoomId,
+        author_id: UserId,
+        body: &str,
+        now: Timestamp,
+    ) -> StoreResult<Message> {
+        write_transaction!(self, connection, {
+            let seq: Seq = sqlx::query_scalar(
+                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+            )
+            .bind(room_id.0)
+            .fetch_optional(&mut *connection)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("room {room_id}")))?;
+            sqlx::query(
+                "INSERT INTO messages (room_id, seq, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(room_id.0)
+            .bind(seq)
+            .bind(author_id.0)
+            .bind(body)
+            .bind(now.millis())
+            .execute(&mut *connection)
+            .await?;
+            let author_login: String = sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
+                .bind(author_id.0)
+                .fetch_one(&mut *connection)
+                .await?;
+            MessageRow {
+                room_id: room_id.0,
+                seq,
+                author_id: author_id.0,
+                author_login,
+                body: body.to_owned(),
+                created_at: now.millis(),
+            }
+            .into_message()
+        })
+    }
+
+    /// One page of a room's history, in ascending `seq` order.
+    pub async fn history(&self, room_id: RoomId, page: HistoryPage) -> StoreResult<Vec<Message>> {
+        // Reading backwards takes the newest `limit` rows below `before`, then flips them.
+        let order = if page.reads_backwards() {
+            "DESC"
+        } else {
+            "ASC"
+        };
+        let sql = format!(
+            "SELECT m.room_id, m.seq, m.author_id, u.login AS author_login, m.body, m.created_at
+             FROM messages m JOIN users u ON u.id = m.author_id
+             WHERE m.room_id = $1 AND ($2 IS NULL OR m.seq > $2) AND ($3 IS NULL OR m.seq < $3)
+             ORDER BY m.seq {order} LIMIT $4"
+        );
+        let mut messages = sqlx::query_as::<_, MessageRow>(&sql)
+            .bind(room_id.0)
+            .bind(page.after)
+            .bind(page.before)
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.reader)
+            .await?
+            .into_iter()
+            .map(MessageRow::into_message)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if page.reads_backwards() {
+            messages.reverse();
+        }
+        Ok(messages)
+    }
+}

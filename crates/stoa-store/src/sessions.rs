@@ -1,0 +1,77 @@
+//! Sign-in sessions. Only a hash of each bearer token is stored, so a copy of the database
+//! does not let anyone act as a user.
+
+use stoa_domain::model::User;
+use stoa_domain::{Timestamp, UserId};
+
+use crate::users::ADMINISTRATOR_ROLE;
+use crate::{Store, StoreResult};
+
+impl Store {
+    /// Records a new session for `user_id`, and sweeps away expired ones while at it.
+    pub async fn create_session(
+        &self,
+        user_id: UserId,
+        token_hash: &[u8],
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        write_transaction!(self, connection, {
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                .bind(now.millis())
+                .execute(&mut *connection)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(token_hash)
+            .bind(user_id.0)
+            .bind(now.millis())
+            .bind(expires_at.millis())
+            .execute(&mut *connection)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// The live user behind an unexpired session, or `None`.
+    pub async fn session_user(
+        &self,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<Option<User>> {
+        let login: Option<String> = sqlx::query_scalar(
+            "SELECT u.login FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.removed_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(now.millis())
+        .fetch_optional(&self.reader)
+        .await?;
+        match login {
+            Some(login) => {
+                let login = stoa_domain::Login::parse(&login)
+                    .map_err(|_| crate::StoreError::Corrupt(format!("login `{login}`")))?;
+                self.user(&login).await.map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Ends a session. Ending one that does not exist changes nothing.
+    pub async fn revoke_session(&self, token_hash: &[u8]) -> StoreResult<()> {
+        write_transaction!(self, connection, {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(&mut *connection)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// The principals holding the administrator role.
+    pub async fn administrator_principals(&self) -> StoreResult<Vec<stoa_domain::PrincipalRef>> {
+        self.role_principals(ADMINISTRATOR_ROLE).await
+    }
+}

@@ -1,0 +1,300 @@
+//! Users, their identities for the access rules, and the administrator role.
+
+use stoa_domain::model::{NewUser, User, UserChanges};
+use stoa_domain::principal::GroupName;
+use stoa_domain::{ContainerPath, Login, PrincipalRef, Timestamp, UserId, UserIdentity};
+
+use crate::{DbConnection, Store, StoreError, StoreResult, conflict_on_unique, parse_principals};
+
+/// The one built-in role: Persistent Chat Administrator.
+pub const ADMINISTRATOR_ROLE: &str = "administrator";
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    login: String,
+    display_name: String,
+    email: Option<String>,
+    container: Option<String>,
+    disabled: bool,
+    created_at: i64,
+}
+
+impl UserRow {
+    fn into_user(self) -> StoreResult<User> {
+        let login = Login::parse(&self.login)
+            .map_err(|_| StoreError::Corrupt(format!("login `{}`", self.login)))?;
+        let container = self
+            .container
+            .map(|text| {
+                ContainerPath::parse(&text)
+                    .map_err(|_| StoreError::Corrupt(format!("container `{text}`")))
+            })
+            .transpose()?;
+        Ok(User {
+            id: UserId(self.id),
+            login,
+            display_name: self.display_name,
+            email: self.email,
+            container,
+            disabled: self.disabled,
+            created_at: Timestamp(self.created_at),
+        })
+    }
+}
+
+const USER_COLUMNS: &str = "id, login, display_name, email, container, disabled, created_at";
+
+async fn live_user(connection: &mut DbConnection, login: &Login) -> StoreResult<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1 AND removed_at IS NULL");
+    sqlx::query_as::<_, UserRow>(&sql)
+        .bind(login.as_str())
+        .fetch_optional(&mut *connection)
+        .await?
+        .map(UserRow::into_user)
+        .transpose()
+}
+
+fn user_not_found(login: &Login) -> StoreError {
+    StoreError::NotFound(format!("user {login}"))
+}
+
+impl Store {
+    pub async fn create_user(&self, new_user: &NewUser, now: Timestamp) -> StoreResult<User> {
+        write_transaction!(self, connection, {
+            let sql = format!(
+                "INSERT INTO users (login, display_name, email, container, disabled, password_hash, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
+            );
+            sqlx::query_as::<_, UserRow>(&sql)
+                .bind(new_user.login.as_str())
+                .bind(&new_user.display_name)
+                .bind(&new_user.email)
+                .bind(new_user.container.as_ref().map(ContainerPath::as_str))
+                .bind(new_user.disabled)
+                .bind(&new_user.password_hash)
+                .bind(now.millis())
+                .fetch_one(&mut *connection)
+                .await
+                .map_err(|error| {
+                    conflict_on_unique(error, || format!("user {} already exists", new_user.login))
+                })?
+                .into_user()
+        })
+    }
+
+    /// The user with this login, unless removed.
+    pub async fn user(&self, login: &Login) -> StoreResult<User> {
+        let mut connection = self.reader.acquire().await?;
+        live_user(&mut connection, login)
+            .await?
+            .ok_or_else(|| user_not_found(login))
+    }
+
+    /// The user and their password hash, for signing in. `None` when no such user exists.
+    pub async fn user_with_password_hash(
+        &self,
+        login: &Login,
+    ) -> StoreResult<Option<(User, Option<String>)>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE login = $1 AND removed_at IS NULL"
+        );
+        let row = sqlx::query_as::<
+            _,
+            (
+                i64,
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                bool,
+                i64,
+                Option<String>,
+            ),
+        >(&sql)
+        .bind(login.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(
+            |(id, login, display_name, email, container, disabled, created_at, password_hash)| {
+                let user = UserRow {
+                    id,
+                    login,
+                    display_name,
+                    email,
+                    container,
+                    disabled,
+                    created_at,
+                }
+                .into_user()?;
+                Ok((user, password_hash))
+            },
+        )
+        .transpose()
+    }
+
+    /// Every live user, ordered by login.
+    pub async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE removed_at IS NULL ORDER BY login");
+        sqlx::query_as::<_, UserRow>(&sql)
+            .fetch_all(&self.reader)
+            .await?
+            .into_iter()
+            .map(UserRow::into_user)
+            .collect()
+    }
+
+    /// Applies `changes` to a user. Disabling a user also ends their sessions.
+    pub async fn modify_user(&self, login: &Login, changes: &UserChanges) -> StoreResult<User> {
+        write_transaction!(self, connection, {
+            let mut user = live_user(connection, login)
+                .await?
+                .ok_or_else(|| user_not_found(login))?;
+            changes.apply(&mut user);
+            sqlx::query(
+                "UPDATE users SET display_name = $1, email = $2, container = $3, disabled = $4,
+                 password_hash = COALESCE($5, password_hash) WHERE id = $6",
+            )
+            .bind(&user.display_name)
+            .bind(&user.email)
+            .bind(user.container.as_ref().map(ContainerPath::as_str))
+            .bind(user.disabled)
+            .bind(&changes.password_hash)
+            .bind(user.id.0)
+            .execute(&mut *connection)
+            .await?;
+            if user.disabled || changes.password_hash.is_some() {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user.id.0)
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            Ok(user)
+        })
+    }
+
+    /// Removes a user: their login is freed, their sessions end, and every reference to them
+    /// in groups, categories, rooms and roles is dropped. Their messages stay, still
+    /// attributed to them.
+    pub async fn remove_user(&self, login: &Login, now: Timestamp) -> StoreResult<()> {
+        write_transaction!(self, connection, {
+            let user = live_user(connection, login)
+                .await?
+                .ok_or_else(|| user_not_found(login))?;
+            sqlx::query("UPDATE users SET removed_at = $1, password_hash = NULL WHERE id = $2")
+                .bind(now.millis())
+                .bind(user.id.0)
+                .execute(&mut *connection)
+                .await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user.id.0)
+                .execute(&mut *connection)
+                .await?;
+            let reference = PrincipalRef::User(user.login.clone()).to_string();
+            for statement in [
+                "DELETE FROM group_members WHERE member = $1",
+                "DELETE FROM category_principals WHERE principal = $1",
+                "DELETE FROM room_principals WHERE principal = $1",
+                "DELETE FROM role_assignments WHERE principal = $1",
+            ] {
+                sqlx::query(statement)
+                    .bind(&reference)
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The user as the access rules see them: login, container and every group they belong
+    /// to, nested groups expanded. `UNION` (not `UNION ALL`) makes the recursion stop when
+    /// groups contain each other in a cycle.
+    pub async fn identity(&self, user: &User) -> StoreResult<UserIdentity> {
+        let groups: Vec<String> = sqlx::query_scalar(
+            "WITH RECURSIVE containing (name) AS (
+                 SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id
+                 WHERE m.member = $1
+                 UNION
+                 SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id
+                 JOIN containing c ON m.member = 'group:' || c.name
+             )
+             SELECT name FROM containing ORDER BY name",
+        )
+        .bind(PrincipalRef::User(user.login.clone()).to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        let groups = groups
+            .into_iter()
+            .map(|name| {
+                GroupName::parse(&name).map_err(|_| StoreError::Corrupt(format!("group `{name}`")))
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(UserIdentity {
+            login: user.login.clone(),
+            container: user.container.clone(),
+            groups,
+        })
+    }
+
+    /// The principals that hold `role`.
+    pub async fn role_principals(&self, role: &str) -> StoreResult<Vec<PrincipalRef>> {
+        let texts: Vec<String> = sqlx::query_scalar(
+            "SELECT principal FROM role_assignments WHERE role = $1 ORDER BY principal",
+        )
+        .bind(role)
+        .fetch_all(&self.reader)
+        .await?;
+        parse_principals(texts)
+    }
+
+    /// Grants `role` to `principal`; granting it twice changes nothing.
+    pub async fn grant_role(&self, role: &str, principal: &PrincipalRef) -> StoreResult<()> {
+        write_transaction!(self, connection, {
+            sqlx::query(
+                "INSERT INTO role_assignments (role, principal) VALUES ($1, $2)
+                 ON CONFLICT (role, principal) DO NOTHING",
+            )
+            .bind(role)
+            .bind(principal.to_string())
+            .execute(&mut *connection)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Creates the first administrator on a fresh database, in one transaction with the role
+    /// grant. Returns `None` when any user already exists, so a restart never recreates it.
+    pub async fn bootstrap_administrator(
+        &self,
+        new_user: &NewUser,
+        now: Timestamp,
+    ) -> StoreResult<Option<User>> {
+        write_transaction!(self, connection, {
+            let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                .fetch_one(&mut *connection)
+                .await?;
+            if existing > 0 {
+                return Ok(None);
+            }
+            let sql = format!(
+                "INSERT INTO users (login, display_name, email, container, disabled, password_hash, created_at)
+                 VALUES ($1, $2, NULL, NULL, FALSE, $3, $4) RETURNING {USER_COLUMNS}"
+            );
+            let user = sqlx::query_as::<_, UserRow>(&sql)
+                .bind(new_user.login.as_str())
+                .bind(&new_user.display_name)
+                .bind(&new_user.password_hash)
+                .bind(now.millis())
+                .fetch_one(&mut *connection)
+                .await?
+                .into_user()?;
+            sqlx::query("INSERT INTO role_assignments (role, principal) VALUES ($1, $2)")
+                .bind(ADMINISTRATOR_ROLE)
+                .bind(PrincipalRef::User(user.login.clone()).to_string())
+                .execute(&mut *connection)
+                .await?;
+            Ok(Some(user))
+        })
+    }
+}

@@ -1,0 +1,299 @@
+//! Store behaviour against a real SQLite database in a temporary directory.
+
+use stoa_domain::model::{
+    CategoryChanges, HistoryPage, NewCategory, NewRoom, NewUser, RoomChanges, UserChanges,
+};
+use stoa_domain::principal::GroupName;
+use stoa_domain::{Login, PrincipalRef, Timestamp};
+use stoa_store::{Store, StoreError};
+
+const NOW: Timestamp = Timestamp(1_700_000_000_000);
+
+fn principal(text: &str) -> PrincipalRef {
+    text.parse().unwrap()
+}
+
+fn new_user(login: &str) -> NewUser {
+    NewUser {
+        login: Login::parse(login).unwrap(),
+        display_name: login.to_owned(),
+        email: None,
+        container: None,
+        disabled: false,
+        password_hash: None,
+    }
+}
+
+async fn room_in_default(store: &Store, name: &str) -> stoa_domain::model::Room {
+    let default = store.category("default").await.unwrap();
+    store
+        .create_room(
+            &NewRoom {
+                name: name.to_owned(),
+                description: String::new(),
+                category_id: default.id,
+                privacy: Default::default(),
+                room_type: Default::default(),
+                invitations: Default::default(),
+                addin: None,
+                disabled: false,
+                managers: Vec::new(),
+            },
+            NOW,
+        )
+        .await
+        .unwrap()
+}
+
+fn assert_send<T: Send>(value: T) -> T {
+    value
+}
+
+#[tokio::test]
+async fn posts_get_gapless_sequence_numbers_and_survive_reopening() {
+    let directory = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open_sqlite(directory.path()).await.unwrap();
+        let alice = store
+            .create_user(&new_user("alice@contoso.com"), NOW)
+            .await
+            .unwrap();
+        let room = room_in_default(&store, "Design").await;
+        for (index, body) in ["one", "two", "three"].iter().enumerate() {
+            let message = assert_send(store.post_message(room.id, alice.id, body, NOW))
+                .await
+                .unwrap();
+            assert_eq!(message.seq, index as i64 + 1);
+        }
+        store.close().await;
+    }
+    let store = Store::open_sqlite(directory.path()).await.unwrap();
+    let room = store.room("design").await.unwrap();
+    assert_eq!(room.last_seq, 3);
+    let page = HistoryPage::new(None, None, None).unwrap();
+    let bodies: Vec<String> = store
+        .history(room.id, page)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|message| format!("{} {} {}", message.seq, message.author_login, message.body))
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "1 alice@contoso.com one",
+            "2 alice@contoso.com two",
+            "3 alice@contoso.com three"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn history_pages_by_sequence_in_both_directions() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(directory.path()).await.unwrap();
+    let alice = store.create_user(&new_user("alice"), NOW).await.unwrap();
+    let room = room_in_default(&store, "Paging").await;
+    for n in 1..=10 {
+        store
+            .post_message(room.id, alice.id, &format!("m{n}"), NOW)
+            .await
+            .unwrap();
+    }
+    let seqs = async |after, before, limit| -> Vec<i64> {
+        let page = HistoryPage::new(after, before, Some(limit)).unwrap();
+        store
+            .history(room.id, page)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect()
+    };
+    assert_eq!(seqs(None, None, 3).await, [8, 9, 10]);
+    assert_eq!(seqs(None, Some(5), 3).await, [2, 3, 4]);
+    assert_eq!(seqs(Some(5), None, 3).await, [6, 7, 8]);
+    assert_eq!(seqs(Some(2), Some(5), 10).await, [3, 4]);
+    assert_eq!(seqs(Some(10), None, 10).await, Vec::<i64>::new());
+}
+
+#[tokio::test]
+async fn a_second_store_cannot_open_a_directory_in_use() {
+    let directory = tempfile::tempdir().unwrap();
+    let _store = Store::open_sqlite(directory.path()).await.unwrap();
+    let error = Store::open_sqlite(directory.path()).await.unwrap_err();
+    assert!(matches!(error, StoreError::DataDirectory(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn categories_with_rooms_and_the_root_category_are_not_removed() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(directory.path()).await.unwrap();
+    let mut engineering = NewCategory::named("Engineering".to_owned());
+    engineering.allowed_members = vec![principal("domain:contoso.com")];
+    let engineering = store.create_category(&engineering, NOW).await.unwrap();
+    assert_eq!(
+        engineering.allowed_members,
+        [principal("domain:contoso.com")]
+    );
+    let duplicate = store
+        .create_category(&NewCategory::named("ENGINEERING".to_owned()), NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(duplicate, StoreError::Conflict(_)));
+
+    let room = room_in_default(&store, "Design").await;
+    store
+        .modify_room(&room.name, |room| {
+            RoomChanges {
+                category_id: Some(engineering.id),
+                ..RoomChanges::default()
+            }
+            .apply(room)
+            .map_err(StoreError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.room("Design").await.unwrap().category_name,
+        "Engineering"
+    );
+    assert!(matches!(
+        store.remove_category("engineering").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.remove_category("default").await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.remove_room("Design").await.unwrap();
+    store.remove_category("engineering").await.unwrap();
+    assert!(matches!(
+        store.category("Engineering").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn category_edits_are_written_back_atomically() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(directory.path()).await.unwrap();
+    store
+        .create_category(&NewCategory::named("Legal".to_owned()), NOW)
+        .await
+        .unwrap();
+    let changed = store
+        .modify_category("legal", |category| {
+            CategoryChanges {
+                add_allowed_members: vec![principal("ou:contoso/legal")],
+                add_denied_members: vec![principal("group:contractors")],
+                chat_history: Some(false),
+                ..CategoryChanges::default()
+            }
+            .apply(category)
+            .map_err(StoreError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.category("Legal").await.unwrap(), changed);
+    assert!(!changed.chat_history);
+    assert_eq!(changed.denied_members, [principal("group:contractors")]);
+}
+
+#[tokio::test]
+async fn identities_expand_nested_groups_even_in_cycles() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(directory.path()).await.unwrap();
+    let alice = store
+        .create_user(&new_user("alice@contoso.com"), NOW)
+        .await
+        .unwrap();
+    for name in ["emea", "sales", "everyone"] {
+        store
+            .create_group(&GroupName::parse(name).unwrap(), "", NOW)
+            .await
+            .unwrap();
+    }
+    let add = async |group: &str, member: &str| {
+        store
+            .add_group_members(&GroupName::parse(group).unwrap(), &[principal(member)])
+            .await
+            .unwrap();
+    };
+    add("emea", "user:alice@contoso.com").await;
+    add("sales", "group:emea").await;
+    add("everyone", "group:sales").await;
+    add("emea", "group:everyone").await;
+    let identity = store.identity(&alice).await.unwrap();
+    let groups: Vec<&str> = identity.groups.iter().map(GroupName::as_str).collect();
+    assert_eq!(groups, ["emea", "everyone", "sales"]);
+
+    let unknown = store
+        .add_group_members(
+            &GroupName::parse("sales").unwrap(),
+            &[principal("user:nobody")],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, StoreError::NotFound(_)));
+    let in_use = store
+        .remove_group(&GroupName::parse("sales").unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(in_use, StoreError::Conflict(_)), "{in_use:?}");
+}
+
+#[tokio::test]
+async fn removed_users_free_their_login_but_keep_their_messages() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(directory.path()).await.unwrap();
+    let bob = store.create_user(&new_user("bob"), NOW).await.unwrap();
+    let room = room_in_default(&store, "Lobby").await;
+    store
+        .post_message(room.id, bob.id, "hi", NOW)
+        .await
+        .unwrap();
+    store
+        .create_session(bob.id, b"token-hash", NOW, Timestamp(NOW.0 + 1000))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .session_user(b"token-hash", NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    store.remove_user(&bob.login, NOW).await.unwrap();
+    assert!(
+        store
+            .session_user(b"token-hash", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        store.user(&bob.login).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let again = store.create_user(&new_user("bob"), NOW).await.unwrap();
+    assert_ne!(again.id, bob.id);
+    let history = store
+        .history(room.id, HistoryPage::new(None, None, None).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(history[0].author_id, bob.id);
+
+    let disabled = store
+        .modify_user(
+            &again.login,
+            &UserChanges {
+                disabled: Some(true),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(disabled.disabled);
+}
