@@ -6,7 +6,10 @@ use stoa_domain::model::{Category, NewCategory};
 use stoa_domain::validation::name_key;
 use stoa_domain::{CategoryId, PrincipalRef, Timestamp};
 
-use crate::{DbConnection, Store, StoreError, StoreResult, conflict_on_unique, parse_principals};
+use crate::{
+    DbConnection, Store, StoreError, StoreResult, conflict_on_unique, parse_principals, run_change,
+    with_refusal,
+};
 
 /// Where a kind of object keeps its principal lists.
 #[derive(Clone, Copy)]
@@ -216,14 +219,16 @@ impl Store {
     }
 
     /// Reads a category, lets `change` edit it, and writes it back, all in one transaction.
-    pub async fn modify_category(
+    /// `change` may refuse with an error of the caller's own type, which is returned as is.
+    pub async fn modify_category<E: From<StoreError>>(
         &self,
         name: &str,
-        mut change: impl FnMut(&mut Category) -> StoreResult<()>,
-    ) -> StoreResult<Category> {
-        write_transaction!(self, connection, {
+        mut change: impl FnMut(&mut Category) -> Result<(), E>,
+    ) -> Result<Category, E> {
+        let mut refusal = None;
+        let result = write_transaction!(self, connection, {
             let mut category = load_category(connection, name).await?;
-            change(&mut category)?;
+            run_change(&mut change, &mut category, &mut refusal)?;
             sqlx::query(
                 "UPDATE categories SET name = $1, name_key = $2, description = $3, file_upload = $4,
                  chat_history = $5, invitations = $6 WHERE id = $7",
@@ -240,7 +245,8 @@ impl Store {
             .map_err(|error| conflict_on_unique(error, || format!("category {} already exists", category.name)))?;
             store_category_lists(connection, &category).await?;
             Ok(category)
-        })
+        });
+        with_refusal(result, refusal)
     }
 
     /// Removes a category that holds no rooms. The root category is never removed.

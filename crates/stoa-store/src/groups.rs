@@ -58,23 +58,48 @@ async fn check_member_exists(
     }
 }
 
+async fn add_members(
+    connection: &mut DbConnection,
+    group: GroupId,
+    members: &[PrincipalRef],
+) -> StoreResult<()> {
+    for member in members {
+        check_member_exists(connection, member).await?;
+        sqlx::query(
+            "INSERT INTO group_members (group_id, member, position)
+             VALUES ($1, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM group_members WHERE group_id = $1))
+             ON CONFLICT (group_id, member) DO NOTHING",
+        )
+        .bind(group.0)
+        .bind(member.to_string())
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(())
+}
+
 impl Store {
+    /// Creates a group with its first members; nothing is created if a member is refused.
     pub async fn create_group(
         &self,
         name: &GroupName,
         description: &str,
+        members: &[PrincipalRef],
         now: Timestamp,
     ) -> StoreResult<Group> {
         write_transaction!(self, connection, {
-            sqlx::query("INSERT INTO groups (name, description, created_at) VALUES ($1, $2, $3)")
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO groups (name, description, created_at) VALUES ($1, $2, $3) RETURNING id",
+            )
                 .bind(name.as_str())
                 .bind(description)
                 .bind(now.millis())
-                .execute(&mut *connection)
+                .fetch_one(&mut *connection)
                 .await
                 .map_err(|error| {
                     conflict_on_unique(error, || format!("group {name} already exists"))
                 })?;
+            add_members(connection, GroupId(id), members).await?;
             load_group(connection, name).await
         })
     }
@@ -134,39 +159,18 @@ impl Store {
         })
     }
 
-    /// Adds members to a group; members already present are left as they are.
-    pub async fn add_group_members(
+    /// Adds then removes members of a group, in one transaction. Adding a present member or
+    /// removing an absent one changes nothing.
+    pub async fn change_group_members(
         &self,
         name: &GroupName,
-        members: &[PrincipalRef],
+        add: &[PrincipalRef],
+        remove: &[PrincipalRef],
     ) -> StoreResult<Group> {
         write_transaction!(self, connection, {
             let group = load_group(connection, name).await?;
-            for member in members {
-                check_member_exists(connection, member).await?;
-                sqlx::query(
-                    "INSERT INTO group_members (group_id, member, position)
-                     VALUES ($1, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM group_members WHERE group_id = $1))
-                     ON CONFLICT (group_id, member) DO NOTHING",
-                )
-                .bind(group.id.0)
-                .bind(member.to_string())
-                .execute(&mut *connection)
-                .await?;
-            }
-            load_group(connection, name).await
-        })
-    }
-
-    /// Removes members from a group; members not present are ignored.
-    pub async fn remove_group_members(
-        &self,
-        name: &GroupName,
-        members: &[PrincipalRef],
-    ) -> StoreResult<Group> {
-        write_transaction!(self, connection, {
-            let group = load_group(connection, name).await?;
-            for member in members {
+            add_members(connection, group.id, add).await?;
+            for member in remove {
                 sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND member = $2")
                     .bind(group.id.0)
                     .bind(member.to_string())

@@ -84,6 +84,10 @@ pub enum StoreError {
     /// The data directory could not be prepared or is in use by another process.
     #[error("{0}")]
     DataDirectory(String),
+    /// A caller's change function refused the edit; `modify_*` methods hand the caller's own
+    /// error back instead, so this never reaches callers.
+    #[error("the change was refused")]
+    ChangeRefused,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -161,6 +165,30 @@ fn conflict_on_unique(error: sqlx::Error, message: impl FnOnce() -> String) -> S
             StoreError::Conflict(message())
         }
         _ => StoreError::Database(error),
+    }
+}
+
+/// Runs a caller's change function inside a transaction, keeping its error (of the caller's
+/// own type) aside and aborting the transaction with [`StoreError::ChangeRefused`].
+fn run_change<T, E>(
+    change: &mut impl FnMut(&mut T) -> Result<(), E>,
+    value: &mut T,
+    refusal: &mut Option<E>,
+) -> StoreResult<()> {
+    change(value).map_err(|error| {
+        *refusal = Some(error);
+        StoreError::ChangeRefused
+    })
+}
+
+/// Hands back the caller's refusal captured by [`run_change`], or converts a store error.
+fn with_refusal<T, E: From<StoreError>>(
+    result: StoreResult<T>,
+    refusal: Option<E>,
+) -> Result<T, E> {
+    match (result, refusal) {
+        (Err(StoreError::ChangeRefused), Some(refusal)) => Err(refusal),
+        (result, _) => result.map_err(E::from),
     }
 }
 

@@ -5,7 +5,9 @@ use stoa_domain::validation::name_key;
 use stoa_domain::{CategoryId, RoomId, Timestamp};
 
 use crate::categories::{PrincipalLists, load_category_by_id};
-use crate::{DbConnection, Store, StoreError, StoreResult, conflict_on_unique};
+use crate::{
+    DbConnection, Store, StoreError, StoreResult, conflict_on_unique, run_change, with_refusal,
+};
 
 const ROOM_LISTS: PrincipalLists = PrincipalLists {
     table: "room_principals",
@@ -183,20 +185,23 @@ impl Store {
     }
 
     /// Reads a room, lets `change` edit it, and writes it back, all in one transaction.
-    /// `change` receives the room as stored and returns an error to abandon the edit.
-    pub async fn modify_room(
+    /// `change` receives the room as stored and may refuse with an error of the caller's own
+    /// type, which is returned as is.
+    pub async fn modify_room<E: From<StoreError>>(
         &self,
         name: &str,
-        mut change: impl FnMut(&mut Room) -> StoreResult<()>,
-    ) -> StoreResult<Room> {
-        write_transaction!(self, connection, {
+        mut change: impl FnMut(&mut Room) -> Result<(), E>,
+    ) -> Result<Room, E> {
+        let mut refusal = None;
+        let result = write_transaction!(self, connection, {
             let mut room = load_room(connection, name).await?;
-            change(&mut room)?;
+            run_change(&mut change, &mut room, &mut refusal)?;
             let category = load_category_by_id(connection, room.category_id).await?;
             room.category_name = category.name;
             store_room(connection, &room).await?;
             Ok(room)
-        })
+        });
+        with_refusal(result, refusal)
     }
 
     /// Deletes a room and its messages.

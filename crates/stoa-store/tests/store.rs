@@ -210,13 +210,13 @@ async fn identities_expand_nested_groups_even_in_cycles() {
         .unwrap();
     for name in ["emea", "sales", "everyone"] {
         store
-            .create_group(&GroupName::parse(name).unwrap(), "", NOW)
+            .create_group(&GroupName::parse(name).unwrap(), "", &[], NOW)
             .await
             .unwrap();
     }
     let add = async |group: &str, member: &str| {
         store
-            .add_group_members(&GroupName::parse(group).unwrap(), &[principal(member)])
+            .change_group_members(&GroupName::parse(group).unwrap(), &[principal(member)], &[])
             .await
             .unwrap();
     };
@@ -229,9 +229,10 @@ async fn identities_expand_nested_groups_even_in_cycles() {
     assert_eq!(groups, ["emea", "everyone", "sales"]);
 
     let unknown = store
-        .add_group_members(
+        .change_group_members(
             &GroupName::parse("sales").unwrap(),
             &[principal("user:nobody")],
+            &[],
         )
         .await
         .unwrap_err();

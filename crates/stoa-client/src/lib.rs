@@ -1,0 +1,574 @@
+//! A typed client for Stoa's HTTP API and WebSocket live delivery.
+//!
+//! The CLI, the end-to-end tests and the benchmarks all talk to the server through this
+//! crate, so the API is exercised exactly as users' programs exercise it. Requests and
+//! answers are the [`stoa_wire`] types; API errors come back as [`ClientError::Api`] with the
+//! server's status, code and message.
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use stoa_wire::{
+    CategoryView, ClientFrame, CreateCategoryRequest, CreateGroupRequest, CreateRoomRequest,
+    CreateUserRequest, ErrorBody, GroupView, Health, HistoryView, LoginRequest, LoginResponse,
+    MessageView, PostMessageRequest, RoomView, ServerFrame, UpdateCategoryRequest,
+    UpdateGroupRequest, UpdateRoomRequest, UpdateUserRequest, UserView,
+};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Message as WsMessage, http::header::AUTHORIZATION};
+use url::Url;
+
+/// What can go wrong talking to a Stoa server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error.
+    #[error("{message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The server could not be reached or the connection failed.
+    #[error("cannot reach the server: {0}")]
+    Transport(String),
+    /// The server answered something this client does not understand.
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+    /// The server address is not a usable URL.
+    #[error("invalid server URL `{0}`: use a URL such as http://127.0.0.1:8080")]
+    InvalidUrl(String),
+}
+
+impl ClientError {
+    /// The API error code, when the server answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the server answered with an error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// Which slice of a room's history to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryQuery {
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+impl HistoryQuery {
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        [
+            ("after", self.after.map(|n| n.to_string())),
+            ("before", self.before.map(|n| n.to_string())),
+            ("limit", self.limit.map(|n| n.to_string())),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|value| (key, value)))
+        .collect()
+    }
+}
+
+/// A connection to one Stoa server, optionally signed in.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for the server at `base_url` (such as `http://127.0.0.1:8080`).
+    pub fn new(base_url: &str) -> ClientResult<Client> {
+        let mut base =
+            Url::parse(base_url).map_err(|_| ClientError::InvalidUrl(base_url.to_owned()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(ClientError::InvalidUrl(base_url.to_owned()));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("stoa-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| ClientError::Transport(error.to_string()))?;
+        Ok(Client {
+            http,
+            base,
+            token: None,
+        })
+    }
+
+    /// The same client, sending `token` as its bearer token.
+    pub fn with_token(mut self, token: impl Into<String>) -> Client {
+        self.token = Some(token.into());
+        self
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The URL of an API path given as segments, each percent-encoded as needed, so that
+    /// room names with spaces or slashes address the right room.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            for segment in segments {
+                path.push(segment);
+            }
+        }
+        url
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: Option<&[(&str, String)]>,
+        body: Option<&dyn erased::Body>,
+    ) -> ClientResult<T> {
+        let response = self.send(method, segments, query, body).await?;
+        let text = response
+            .text()
+            .await
+            .map_err(|error| ClientError::Transport(error.to_string()))?;
+        serde_json::from_str(&text).map_err(|error| ClientError::Protocol(error.to_string()))
+    }
+
+    async fn request_no_content(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&dyn erased::Body>,
+    ) -> ClientResult<()> {
+        self.send(method, segments, None, body).await.map(|_| ())
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: Option<&[(&str, String)]>,
+        body: Option<&dyn erased::Body>,
+    ) -> ClientResult<reqwest::Response> {
+        let mut request = self.http.request(method, self.url(segments));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(query) = query {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_json());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| ClientError::Transport(error_chain(&error)))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(api_error(response).await)
+    }
+
+    pub async fn health(&self) -> ClientResult<Health> {
+        self.request(Method::GET, &["healthz"], None, None).await
+    }
+
+    /// The server's OpenAPI document.
+    pub async fn openapi(&self) -> ClientResult<serde_json::Value> {
+        self.request(Method::GET, &["api", "v1", "openapi.json"], None, None)
+            .await
+    }
+
+    /// Signs in. The returned token is not kept; use [`Client::with_token`].
+    pub async fn login(&self, user: &str, password: &str) -> ClientResult<LoginResponse> {
+        let body = LoginRequest {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        };
+        self.request(Method::POST, &["api", "v1", "sessions"], None, Some(&body))
+            .await
+    }
+
+    /// Ends this client's session.
+    pub async fn logout(&self) -> ClientResult<()> {
+        self.request_no_content(Method::DELETE, &["api", "v1", "sessions", "current"], None)
+            .await
+    }
+
+    pub async fn me(&self) -> ClientResult<UserView> {
+        self.request(Method::GET, &["api", "v1", "me"], None, None)
+            .await
+    }
+
+    pub async fn list_users(&self) -> ClientResult<Vec<UserView>> {
+        self.request(Method::GET, &["api", "v1", "users"], None, None)
+            .await
+    }
+
+    pub async fn create_user(&self, request: &CreateUserRequest) -> ClientResult<UserView> {
+        self.request(Method::POST, &["api", "v1", "users"], None, Some(request))
+            .await
+    }
+
+    pub async fn user(&self, login: &str) -> ClientResult<UserView> {
+        self.request(Method::GET, &["api", "v1", "users", login], None, None)
+            .await
+    }
+
+    pub async fn update_user(
+        &self,
+        login: &str,
+        request: &UpdateUserRequest,
+    ) -> ClientResult<UserView> {
+        self.request(
+            Method::PATCH,
+            &["api", "v1", "users", login],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn remove_user(&self, login: &str) -> ClientResult<()> {
+        self.request_no_content(Method::DELETE, &["api", "v1", "users", login], None)
+            .await
+    }
+
+    pub async fn list_groups(&self) -> ClientResult<Vec<GroupView>> {
+        self.request(Method::GET, &["api", "v1", "groups"], None, None)
+            .await
+    }
+
+    pub async fn create_group(&self, request: &CreateGroupRequest) -> ClientResult<GroupView> {
+        self.request(Method::POST, &["api", "v1", "groups"], None, Some(request))
+            .await
+    }
+
+    pub async fn group(&self, name: &str) -> ClientResult<GroupView> {
+        self.request(Method::GET, &["api", "v1", "groups", name], None, None)
+            .await
+    }
+
+    pub async fn update_group(
+        &self,
+        name: &str,
+        request: &UpdateGroupRequest,
+    ) -> ClientResult<GroupView> {
+        self.request(
+            Method::PATCH,
+            &["api", "v1", "groups", name],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn remove_group(&self, name: &str) -> ClientResult<()> {
+        self.request_no_content(Method::DELETE, &["api", "v1", "groups", name], None)
+            .await
+    }
+
+    pub async fn list_categories(&self) -> ClientResult<Vec<CategoryView>> {
+        self.request(Method::GET, &["api", "v1", "categories"], None, None)
+            .await
+    }
+
+    pub async fn create_category(
+        &self,
+        request: &CreateCategoryRequest,
+    ) -> ClientResult<CategoryView> {
+        self.request(
+            Method::POST,
+            &["api", "v1", "categories"],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn category(&self, name: &str) -> ClientResult<CategoryView> {
+        self.request(Method::GET, &["api", "v1", "categories", name], None, None)
+            .await
+    }
+
+    pub async fn update_category(
+        &self,
+        name: &str,
+        request: &UpdateCategoryRequest,
+    ) -> ClientResult<CategoryView> {
+        self.request(
+            Method::PATCH,
+            &["api", "v1", "categories", name],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn remove_category(&self, name: &str) -> ClientResult<()> {
+        self.request_no_content(Method::DELETE, &["api", "v1", "categories", name], None)
+            .await
+    }
+
+    /// The rooms the signed-in user can find, optionally only those of one category.
+    pub async fn list_rooms(&self, category: Option<&str>) -> ClientResult<Vec<RoomView>> {
+        let query: Vec<(&str, String)> = category
+            .map(|category| vec![("category", category.to_owned())])
+            .unwrap_or_default();
+        self.request(Method::GET, &["api", "v1", "rooms"], Some(&query), None)
+            .await
+    }
+
+    pub async fn create_room(&self, request: &CreateRoomRequest) -> ClientResult<RoomView> {
+        self.request(Method::POST, &["api", "v1", "rooms"], None, Some(request))
+            .await
+    }
+
+    pub async fn room(&self, name: &str) -> ClientResult<RoomView> {
+        self.request(Method::GET, &["api", "v1", "rooms", name], None, None)
+            .await
+    }
+
+    pub async fn update_room(
+        &self,
+        name: &str,
+        request: &UpdateRoomRequest,
+    ) -> ClientResult<RoomView> {
+        self.request(
+            Method::PATCH,
+            &["api", "v1", "rooms", name],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn remove_room(&self, name: &str) -> ClientResult<()> {
+        self.request_no_content(Method::DELETE, &["api", "v1", "rooms", name], None)
+            .await
+    }
+
+    /// Posts a message; returns once the server has stored it durably.
+    pub async fn post_message(&self, room: &str, body: &str) -> ClientResult<MessageView> {
+        let request = PostMessageRequest {
+            body: body.to_owned(),
+        };
+        self.request(
+            Method::POST,
+            &["api", "v1", "rooms", room, "messages"],
+            None,
+            Some(&request),
+        )
+        .await
+    }
+
+    /// A page of a room's history, in ascending `seq` order.
+    pub async fn history(&self, room: &str, query: HistoryQuery) -> ClientResult<Vec<MessageView>> {
+        let view: HistoryView = self
+            .request(
+                Method::GET,
+                &["api", "v1", "rooms", room, "messages"],
+                Some(&query.pairs()),
+                None,
+            )
+            .await?;
+        Ok(view.messages)
+    }
+
+    /// Opens a live connection, authenticated with this client's token on the upgrade
+    /// request, and waits for the server's `ready`.
+    pub async fn connect_live(&self) -> ClientResult<LiveConnection> {
+        let mut url = self.url(&["api", "v1", "ws"]);
+        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+        url.set_scheme(scheme)
+            .map_err(|()| ClientError::InvalidUrl(url.to_string()))?;
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|error| ClientError::Protocol(error.to_string()))?;
+        if let Some(token) = &self.token {
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|error| ClientError::Protocol(error.to_string()))?;
+            request.headers_mut().insert(AUTHORIZATION, value);
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(websocket_error)?;
+        let mut connection = LiveConnection { socket };
+        match connection.next_frame().await? {
+            ServerFrame::Ready { .. } => Ok(connection),
+            ServerFrame::Closing { code, message } => Err(ClientError::Api {
+                status: 401,
+                code,
+                message,
+            }),
+            other => Err(ClientError::Protocol(format!(
+                "expected ready, got {other:?}"
+            ))),
+        }
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An open live connection.
+pub struct LiveConnection {
+    socket: Socket,
+}
+
+impl LiveConnection {
+    /// Sends one frame.
+    pub async fn send(&mut self, frame: &ClientFrame) -> ClientResult<()> {
+        let text = serde_json::to_string(frame)
+            .map_err(|error| ClientError::Protocol(error.to_string()))?;
+        self.socket
+            .send(WsMessage::Text(text.into()))
+            .await
+            .map_err(websocket_error)
+    }
+
+    /// Subscribes to a room; `since` is the last `seq` the caller has.
+    pub async fn subscribe(&mut self, room: &str, since: Option<i64>) -> ClientResult<()> {
+        self.send(&ClientFrame::Subscribe {
+            room: room.to_owned(),
+            since,
+        })
+        .await
+    }
+
+    /// The next frame from the server. Pings are answered and skipped. Fails when the
+    /// connection closes.
+    pub async fn next_frame(&mut self) -> ClientResult<ServerFrame> {
+        loop {
+            let message = self
+                .socket
+                .next()
+                .await
+                .ok_or_else(|| ClientError::Transport("the live connection closed".to_owned()))?
+                .map_err(websocket_error)?;
+            match message {
+                WsMessage::Text(text) => {
+                    return serde_json::from_str(&text)
+                        .map_err(|error| ClientError::Protocol(error.to_string()));
+                }
+                WsMessage::Close(_) => {
+                    return Err(ClientError::Transport(
+                        "the live connection closed".to_owned(),
+                    ));
+                }
+                WsMessage::Ping(_)
+                | WsMessage::Pong(_)
+                | WsMessage::Binary(_)
+                | WsMessage::Frame(_) => {}
+            }
+        }
+    }
+
+    /// Sends raw text, for testing how the server treats malformed frames.
+    pub async fn send_raw_text(&mut self, text: &str) -> ClientResult<()> {
+        self.socket
+            .send(WsMessage::Text(text.to_owned().into()))
+            .await
+            .map_err(websocket_error)
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(mut self) -> ClientResult<()> {
+        self.socket.close(None).await.map_err(websocket_error)
+    }
+}
+
+fn websocket_error(error: tokio_tungstenite::tungstenite::Error) -> ClientError {
+    use tokio_tungstenite::tungstenite::Error;
+    match error {
+        Error::Http(response) => {
+            let status = response.status().as_u16();
+            let body: Option<ErrorBody> = response
+                .body()
+                .as_ref()
+                .and_then(|body| serde_json::from_slice(body).ok());
+            match body {
+                Some(body) => ClientError::Api {
+                    status,
+                    code: body.error.code,
+                    message: body.error.message,
+                },
+                None => ClientError::Api {
+                    status,
+                    code: "http_error".to_owned(),
+                    message: format!("the server refused the live connection ({status})"),
+                },
+            }
+        }
+        other => ClientError::Transport(other.to_string()),
+    }
+}
+
+async fn api_error(response: reqwest::Response) -> ClientError {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => ClientError::Api {
+            status: status.as_u16(),
+            code: body.error.code,
+            message: body.error.message,
+        },
+        Err(_) => ClientError::Api {
+            status: status.as_u16(),
+            code: "http_error".to_owned(),
+            message: format!(
+                "the server answered {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            ),
+        },
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// An object-safe view of request bodies, so one private `send` serves every endpoint.
+mod erased {
+    pub trait Body: Sync {
+        fn to_json(&self) -> String;
+    }
+
+    impl<T: serde::Serialize + Sync> Body for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}

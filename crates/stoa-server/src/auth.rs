@@ -1,0 +1,191 @@
+//! Who is asking: password hashing, bearer tokens, and the [`Caller`] extractor that every
+//! authenticated endpoint takes.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::sync::LazyLock;
+
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use stoa_domain::access::{self, Action, Decision, Outcome, Subject, Target};
+use stoa_domain::model::User;
+use stoa_domain::{Timestamp, UserIdentity};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time::now;
+
+/// Prefix of every bearer token, so that leaked tokens are easy to recognise in logs and
+/// secret scanners.
+const TOKEN_PREFIX: &str = "stoa_";
+
+/// Hashes a password with argon2id and a fresh salt. Slow by design, so it runs on the
+/// blocking thread pool rather than stalling the async workers.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::encode_b64(&random_bytes::<16>())
+            .map_err(|error| ApiError::internal(&error))?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|error| ApiError::internal(&error))
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))?
+}
+
+/// A valid argon2id hash of a random password nobody knows. Checking a password against it
+/// costs as much as a real check and never succeeds.
+static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes is a valid salt");
+    Argon2::default()
+        .hash_password(&random_bytes::<32>(), &salt)
+        .expect("hashing with default parameters succeeds")
+        .to_string()
+});
+
+/// Checks a password against a stored hash. With no stored hash it checks against a decoy,
+/// so response times do not reveal which logins exist.
+pub async fn verify_password(password: String, stored_hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let has_password = stored_hash.is_some();
+        let hash_text = stored_hash.unwrap_or_else(|| DECOY_HASH.clone());
+        let Ok(parsed) = PasswordHash::new(&hash_text) else {
+            return false;
+        };
+        let verified = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        verified && has_password
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A fresh bearer token: 256 random bits.
+pub fn new_token() -> String {
+    format!(
+        "{TOKEN_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    )
+}
+
+/// What the database stores for a token. Tokens carry 256 bits of entropy, so a fast hash is
+/// enough: there is nothing to brute-force.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A password for the first administrator when none was given.
+pub fn generate_password() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<18>())
+}
+
+/// An authenticated user with what the access rules need to know about them.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub identity: UserIdentity,
+    pub is_administrator: bool,
+    /// The hash of the token this request came with, so logout can revoke exactly it.
+    pub token_hash: Vec<u8>,
+}
+
+impl Caller {
+    /// Resolves a bearer token to the user behind it.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+        let token_hash = token_hash(token);
+        let user = state
+            .store
+            .session_user(&token_hash, now())
+            .await?
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the token is unknown, expired or revoked; sign in again")
+            })?;
+        if user.disabled {
+            return Err(ApiError::forbidden("your account is disabled"));
+        }
+        let identity = state.store.identity(&user).await?;
+        let is_administrator = state
+            .store
+            .administrator_principals()
+            .await?
+            .iter()
+            .any(|principal| principal.matches(&identity));
+        Ok(Caller {
+            user,
+            identity,
+            is_administrator,
+            token_hash,
+        })
+    }
+
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            identity: &self.identity,
+            is_administrator: self.is_administrator,
+        }
+    }
+
+    /// Asks the access rules and turns a refusal into the matching error. `hidden_as` names
+    /// the object as a "not found" error would, for refusals that must not reveal it exists.
+    pub fn require(
+        &self,
+        action: Action,
+        target: Target<'_>,
+        hidden_as: &dyn std::fmt::Display,
+    ) -> Result<Decision, ApiError> {
+        let decision = access::decide(&self.subject(), action, target);
+        match decision.outcome {
+            Outcome::Allowed => Ok(decision),
+            Outcome::Forbidden => Err(ApiError::forbidden(decision.reason)),
+            Outcome::NotFound => Err(ApiError::not_found(hidden_as)),
+        }
+    }
+
+    /// Requires the administrator role.
+    pub fn require_administrator(&self, action: Action) -> Result<(), ApiError> {
+        self.require(action, Target::Server, &"resource")
+            .map(|_| ())
+    }
+}
+
+/// Reads `Authorization: Bearer …` from a request's headers, if present.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let token = bearer_token(&parts.headers).ok_or_else(|| {
+            ApiError::unauthenticated("sign in first: send Authorization: Bearer <token>")
+        })?;
+        let caller = Caller::from_token(state, token).await?;
+        tracing::Span::current().record("user", caller.user.login.as_str());
+        Ok(caller)
+    }
+}
+
+/// When a new session made now expires.
+pub fn session_expiry(now: Timestamp, lifetime: std::time::Duration) -> Timestamp {
+    now.plus_millis(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,133 @@
+//! Conversions between wire types ([`stoa_wire`]) and domain types ([`stoa_domain`]), written
+//! by hand so that either side can change without silently changing the other.
+
+use stoa_domain::model::{
+    Category, Group, Message, Room, RoomInvitations, RoomPrivacy, RoomType, User,
+};
+use stoa_domain::{PrincipalRef, ValidationError};
+use stoa_wire as wire;
+
+use crate::time::format;
+
+pub fn user_view(user: &User, administrator: bool) -> wire::UserView {
+    wire::UserView {
+        login: user.login.to_string(),
+        display_name: user.display_name.clone(),
+        email: user.email.clone(),
+        container: user.container.as_ref().map(ToString::to_string),
+        disabled: user.disabled,
+        administrator,
+        created_at: format(user.created_at),
+    }
+}
+
+fn texts(principals: &[PrincipalRef]) -> Vec<String> {
+    principals.iter().map(ToString::to_string).collect()
+}
+
+pub fn group_view(group: &Group) -> wire::GroupView {
+    wire::GroupView {
+        name: group.name.to_string(),
+        description: group.description.clone(),
+        members: texts(&group.members),
+    }
+}
+
+pub fn category_view(category: &Category) -> wire::CategoryView {
+    wire::CategoryView {
+        id: category.id.0,
+        name: category.name.clone(),
+        description: category.description.clone(),
+        allowed_members: texts(&category.allowed_members),
+        denied_members: texts(&category.denied_members),
+        creators: texts(&category.creators),
+        file_upload: category.file_upload,
+        chat_history: category.chat_history,
+        invitations: category.invitations,
+    }
+}
+
+pub fn room_view(room: &Room) -> wire::RoomView {
+    wire::RoomView {
+        id: room.id.0,
+        name: room.name.clone(),
+        description: room.description.clone(),
+        category: room.category_name.clone(),
+        privacy: privacy_view(room.privacy),
+        room_type: room_type_view(room.room_type),
+        invitations: invitations_view(room.invitations),
+        members: texts(&room.members),
+        managers: texts(&room.managers),
+        presenters: texts(&room.presenters),
+        addin: room.addin.clone(),
+        disabled: room.disabled,
+        last_seq: room.last_seq,
+        created_at: format(room.created_at),
+    }
+}
+
+pub fn message_view(room_name: &str, message: &Message) -> wire::MessageView {
+    wire::MessageView {
+        room: room_name.to_owned(),
+        room_id: message.room_id.0,
+        seq: message.seq,
+        author: message.author_login.to_string(),
+        body: message.body.clone(),
+        created_at: format(message.created_at),
+    }
+}
+
+fn privacy_view(privacy: RoomPrivacy) -> wire::Privacy {
+    match privacy {
+        RoomPrivacy::Open => wire::Privacy::Open,
+        RoomPrivacy::Closed => wire::Privacy::Closed,
+        RoomPrivacy::Secret => wire::Privacy::Secret,
+    }
+}
+
+pub fn privacy(privacy: wire::Privacy) -> RoomPrivacy {
+    match privacy {
+        wire::Privacy::Open => RoomPrivacy::Open,
+        wire::Privacy::Closed => RoomPrivacy::Closed,
+        wire::Privacy::Secret => RoomPrivacy::Secret,
+    }
+}
+
+fn room_type_view(room_type: RoomType) -> wire::RoomType {
+    match room_type {
+        RoomType::Normal => wire::RoomType::Normal,
+        RoomType::Auditorium => wire::RoomType::Auditorium,
+    }
+}
+
+pub fn room_type(room_type: wire::RoomType) -> RoomType {
+    match room_type {
+        wire::RoomType::Normal => RoomType::Normal,
+        wire::RoomType::Auditorium => RoomType::Auditorium,
+    }
+}
+
+fn invitations_view(invitations: RoomInvitations) -> wire::Invitations {
+    match invitations {
+        RoomInvitations::Inherit => wire::Invitations::Inherit,
+        RoomInvitations::Off => wire::Invitations::Off,
+    }
+}
+
+pub fn invitations(invitations: wire::Invitations) -> RoomInvitations {
+    match invitations {
+        wire::Invitations::Inherit => RoomInvitations::Inherit,
+        wire::Invitations::Off => RoomInvitations::Off,
+    }
+}
+
+/// Parses a list of principal references, naming the first bad one.
+pub fn principals(texts: &[String]) -> Result<Vec<PrincipalRef>, ValidationError> {
+    texts.iter().map(|text| text.parse()).collect()
+}
+
+/// An optional text field where an empty string means "clear it".
+pub fn clearable(text: &Option<String>) -> Option<Option<&str>> {
+    text.as_deref()
+        .map(|value| Some(value.trim()).filter(|value| !value.is_empty()))
+}

@@ -1,0 +1,164 @@
+//! Live fan-out: hands each newly committed message to every WebSocket connection subscribed
+//! to its room.
+//!
+//! Each connection owns a bounded queue. Publishing never waits: a message that does not fit
+//! in a connection's queue marks that connection as overflowed, and the connection tells its
+//! client why and disconnects; the client resumes by `seq`. One slow client therefore never
+//! slows the poster or anyone else.
+//!
+//! The hub does not promise order or completeness by itself: two posts to one room may be
+//! published in either order. Connections restore both from sequence numbers (see
+//! `ws::Subscription`), which is also what will make delivery correct across a pool of nodes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use stoa_domain::RoomId;
+use stoa_domain::model::Message;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Identifies one WebSocket connection within this process.
+pub type ConnectionId = u64;
+
+/// The hub's end of one connection.
+#[derive(Clone)]
+struct Subscriber {
+    queue: mpsc::Sender<Arc<Message>>,
+    overflowed: CancellationToken,
+}
+
+/// What a connection keeps to receive from the hub.
+pub struct Inbox {
+    pub id: ConnectionId,
+    pub messages: mpsc::Receiver<Arc<Message>>,
+    /// Cancelled by the hub when the queue overflowed.
+    pub overflowed: CancellationToken,
+    subscriber: Subscriber,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    rooms: Mutex<HashMap<RoomId, HashMap<ConnectionId, Subscriber>>>,
+    next_connection: AtomicU64,
+}
+
+impl Hub {
+    /// Creates the queue for a new connection.
+    pub fn connect(&self, queue_capacity: usize) -> Inbox {
+        let (sender, receiver) = mpsc::channel(queue_capacity.max(1));
+        let overflowed = CancellationToken::new();
+        Inbox {
+            id: self.next_connection.fetch_add(1, Ordering::Relaxed),
+            messages: receiver,
+            overflowed: overflowed.clone(),
+            subscriber: Subscriber {
+                queue: sender,
+                overflowed,
+            },
+        }
+    }
+
+    pub fn subscribe(&self, room: RoomId, inbox: &Inbox) {
+        self.lock()
+            .entry(room)
+            .or_default()
+            .insert(inbox.id, inbox.subscriber.clone());
+    }
+
+    pub fn unsubscribe(&self, room: RoomId, connection: ConnectionId) {
+        let mut rooms = self.lock();
+        if let Some(subscribers) = rooms.get_mut(&room) {
+            subscribers.remove(&connection);
+            if subscribers.is_empty() {
+                rooms.remove(&room);
+            }
+        }
+    }
+
+    /// Hands `message` to every subscriber of its room without waiting for any of them.
+    pub fn publish(&self, message: Arc<Message>) {
+        let rooms = self.lock();
+        let Some(subscribers) = rooms.get(&message.room_id) else {
+            return;
+        };
+        for subscriber in subscribers.values() {
+            if let Err(mpsc::error::TrySendError::Full(_)) =
+                subscriber.queue.try_send(Arc::clone(&message))
+            {
+                subscriber.overflowed.cancel();
+            }
+        }
+    }
+
+    /// How many connections are subscribed to `room`; for tests and metrics.
+    pub fn subscriber_count(&self, room: RoomId) -> usize {
+        self.lock().get(&room).map_or(0, HashMap::len)
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<RoomId, HashMap<ConnectionId, Subscriber>>> {
+        // The map stays consistent even if a holder panicked: every critical section is a
+        // single insert, remove or read.
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stoa_domain::{Login, Timestamp, UserId};
+
+    fn message(room: i64, seq: i64) -> Arc<Message> {
+        Arc::new(Message {
+            room_id: RoomId(room),
+            seq,
+            author_id: UserId(1),
+            author_login: Login::parse("alice").unwrap(),
+            body: format!("message {seq}"),
+            created_at: Timestamp(0),
+        })
+    }
+
+    #[test]
+    fn publishing_reaches_only_subscribers_of_the_room() {
+        let hub = Hub::default();
+        let mut design = hub.connect(8);
+        let mut lobby = hub.connect(8);
+        hub.subscribe(RoomId(1), &design);
+        hub.subscribe(RoomId(2), &lobby);
+        hub.publish(message(1, 1));
+        assert_eq!(design.messages.try_recv().unwrap().seq, 1);
+        assert!(lobby.messages.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_full_queue_marks_only_that_connection_overflowed() {
+        let hub = Hub::default();
+        let slow = hub.connect(2);
+        let mut fast = hub.connect(8);
+        hub.subscribe(RoomId(1), &slow);
+        hub.subscribe(RoomId(1), &fast);
+        for seq in 1..=3 {
+            hub.publish(message(1, seq));
+        }
+        assert!(slow.overflowed.is_cancelled());
+        assert!(!fast.overflowed.is_cancelled());
+        let received: Vec<i64> = std::iter::from_fn(|| fast.messages.try_recv().ok())
+            .map(|message| message.seq)
+            .collect();
+        assert_eq!(received, [1, 2, 3]);
+    }
+
+    #[test]
+    fn unsubscribing_the_last_connection_forgets_the_room() {
+        let hub = Hub::default();
+        let inbox = hub.connect(1);
+        hub.subscribe(RoomId(7), &inbox);
+        assert_eq!(hub.subscriber_count(RoomId(7)), 1);
+        hub.unsubscribe(RoomId(7), inbox.id);
+        assert_eq!(hub.subscriber_count(RoomId(7)), 0);
+    }
+}

@@ -1,0 +1,188 @@
+//! Stoa's server: the HTTP API, live delivery over WebSocket, and the services behind them.
+//!
+//! [`Server::open`] prepares the data directory and database (creating the first administrator
+//! on a fresh install); [`Server::serve`] answers on a listener until the shutdown future
+//! completes, then lets WebSocket clients know and drains.
+//!
+//! Layering: handlers in [`routes`] and [`ws`] parse wire types, ask the access rules of
+//! `stoa_domain::access` through [`auth::Caller`], call the store, and convert results back to
+//! wire types ([`convert`]). Failures become HTTP answers in exactly one place ([`error`]).
+
+pub mod auth;
+pub mod convert;
+pub mod error;
+pub mod hub;
+pub mod routes;
+pub mod state;
+pub mod time;
+pub mod ws;
+
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use stoa_domain::Login;
+use stoa_domain::model::NewUser;
+use stoa_store::{Store, StoreError};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use state::Settings;
+
+use crate::hub::Hub;
+use crate::state::AppState;
+
+/// The first administrator's login.
+pub const INITIAL_ADMIN_LOGIN: &str = "admin";
+/// Where a generated first-administrator password is written, inside the data directory.
+pub const INITIAL_ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// What it takes to open a server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub data_dir: PathBuf,
+    /// The first administrator's password; generated when absent. Used only on the first
+    /// start, when the database has no users.
+    pub admin_password: Option<String>,
+    pub settings: Settings,
+}
+
+/// What happened to the first administrator when the server opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminBootstrap {
+    /// Users already existed; nothing was created.
+    AlreadyInitialised,
+    /// `admin` was created with the password from the options.
+    CreatedWithGivenPassword,
+    /// `admin` was created with this generated password, also written to
+    /// `DATA_DIR/initial-admin-password`.
+    CreatedWithGeneratedPassword { password: String, file: PathBuf },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the initial administrator password is not acceptable: {0}")]
+    AdminPassword(String),
+}
+
+/// An opened server, ready to serve.
+pub struct Server {
+    state: AppState,
+    pub bootstrap: AdminBootstrap,
+}
+
+impl Server {
+    /// Opens the data directory and database, applying migrations, and creates the first
+    /// administrator on a fresh install.
+    pub async fn open(options: ServerOptions) -> Result<Server, ServerError> {
+        let store = Store::open_sqlite(&options.data_dir).await?;
+        let bootstrap =
+            bootstrap_administrator(&store, &options.data_dir, options.admin_password).await?;
+        let state = AppState {
+            store,
+            hub: Arc::new(Hub::default()),
+            settings: Arc::new(options.settings),
+            shutdown: CancellationToken::new(),
+        };
+        Ok(Server { state, bootstrap })
+    }
+
+    /// The complete HTTP application, for serving or for driving in tests.
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then tells live clients the server is
+    /// going away, waits briefly for them, and closes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let token = self.state.shutdown.clone();
+        let router = self.router();
+        let signal_token = token.clone();
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                signal_token.cancel();
+            })
+            .await;
+        // Upgraded WebSocket connections outlive the HTTP server; give them a moment to send
+        // their goodbyes after the token fired.
+        token.cancel();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+async fn bootstrap_administrator(
+    store: &Store,
+    data_dir: &Path,
+    given_password: Option<String>,
+) -> Result<AdminBootstrap, ServerError> {
+    let (password, generated) = match given_password {
+        Some(password) if password.chars().count() < 8 => {
+            return Err(ServerError::AdminPassword(
+                "it must be at least 8 characters".to_owned(),
+            ));
+        }
+        Some(password) => (password, false),
+        None => (auth::generate_password(), true),
+    };
+    let password_hash = auth::hash_password(password.clone())
+        .await
+        .map_err(|error| ServerError::AdminPassword(error.message))?;
+    let admin = NewUser {
+        login: Login::parse(INITIAL_ADMIN_LOGIN)
+            .map_err(|error| ServerError::AdminPassword(error.to_string()))?,
+        display_name: "Administrator".to_owned(),
+        email: None,
+        container: None,
+        disabled: false,
+        password_hash: Some(password_hash),
+    };
+    if store
+        .bootstrap_administrator(&admin, time::now())
+        .await?
+        .is_none()
+    {
+        return Ok(AdminBootstrap::AlreadyInitialised);
+    }
+    tracing::info!("created the first administrator, {INITIAL_ADMIN_LOGIN}");
+    if !generated {
+        return Ok(AdminBootstrap::CreatedWithGivenPassword);
+    }
+    let file = data_dir.join(INITIAL_ADMIN_PASSWORD_FILE);
+    write_private_file(&file, &format!("{password}\n")).map_err(|source| ServerError::Io {
+        context: format!("cannot write {}", file.display()),
+        source,
+    })?;
+    Ok(AdminBootstrap::CreatedWithGeneratedPassword { password, file })
+}
+
+/// Writes a file only its owner can read (mode 0600 on Unix).
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}

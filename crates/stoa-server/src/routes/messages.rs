@@ -1,0 +1,85 @@
+//! Posting messages and reading history.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use stoa_domain::access::Action;
+use stoa_domain::model::HistoryPage;
+use stoa_domain::validation;
+use stoa_wire::{ErrorBody, HistoryView, MessageView, PostMessageRequest};
+
+use crate::auth::Caller;
+use crate::convert::message_view;
+use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::routes::rooms::authorized_room;
+use crate::state::AppState;
+use crate::time::now;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Only messages with a greater `seq`; the page then holds the oldest such messages.
+    pub after: Option<i64>,
+    /// Only messages with a smaller `seq`; without `after`, the page holds the newest such.
+    pub before: Option<i64>,
+    /// At most this many messages (1–500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// Read a page of a room's history, in ascending `seq` order.
+#[utoipa::path(get, path = "/api/v1/rooms/{name}/messages", tag = "messages", security(("bearer" = [])),
+    params(("name" = String, Path), HistoryQuery),
+    responses(
+        (status = 200, body = HistoryView),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<HistoryView>> {
+    let page = HistoryPage::new(query.after, query.before, query.limit)?;
+    let (room, _) = authorized_room(&state, &caller, &name, Action::ReadRoom).await?;
+    let messages = state.store.history(room.id, page).await?;
+    Ok(Json(HistoryView {
+        messages: messages
+            .iter()
+            .map(|message| message_view(&room.name, message))
+            .collect(),
+    }))
+}
+
+/// Post a message. The answer comes once the message is on stable storage.
+#[utoipa::path(post, path = "/api/v1/rooms/{name}/messages", tag = "messages", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    request_body = PostMessageRequest,
+    responses(
+        (status = 201, body = MessageView),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+    ))]
+pub async fn post(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(request): ApiJson<PostMessageRequest>,
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
+    validation::message_body(&request.body)?;
+    let (room, _) = authorized_room(&state, &caller, &name, Action::PostInRoom).await?;
+    let message = state
+        .store
+        .post_message(room.id, caller.user.id, &request.body, now())
+        .await?;
+    tracing::debug!(room = %room.name, seq = message.seq, "message posted");
+    let view = message_view(&room.name, &message);
+    state.hub.publish(Arc::new(message));
+    Ok((StatusCode::CREATED, Json(view)))
+}

@@ -1,0 +1,205 @@
+//! The HTTP surface: every route, the middleware around them, and the OpenAPI document
+//! generated from the handlers' annotations.
+
+pub mod categories;
+pub mod groups;
+pub mod health;
+pub mod messages;
+pub mod rooms;
+pub mod sessions;
+pub mod users;
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::routing::{delete, get, post};
+use stoa_wire::error_code;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::ws;
+
+/// Largest request body accepted. Message bodies are limited to 64 KiB of text, which JSON
+/// escaping can inflate several times over.
+const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
+
+/// Builds the complete application: routes, fallbacks and middleware.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi_document))
+        .route("/sessions", post(sessions::login))
+        .route("/sessions/current", delete(sessions::logout))
+        .route("/me", get(sessions::me))
+        .route("/users", get(users::list).post(users::create))
+        .route(
+            "/users/{login}",
+            get(users::get).patch(users::update).delete(users::remove),
+        )
+        .route("/groups", get(groups::list).post(groups::create))
+        .route(
+            "/groups/{name}",
+            get(groups::get)
+                .patch(groups::update)
+                .delete(groups::remove),
+        )
+        .route(
+            "/categories",
+            get(categories::list).post(categories::create),
+        )
+        .route(
+            "/categories/{name}",
+            get(categories::get)
+                .patch(categories::update)
+                .delete(categories::remove),
+        )
+        .route("/rooms", get(rooms::list).post(rooms::create))
+        .route(
+            "/rooms/{name}",
+            get(rooms::get).patch(rooms::update).delete(rooms::remove),
+        )
+        .route(
+            "/rooms/{name}/messages",
+            get(messages::history).post(messages::post),
+        )
+        .route("/ws", get(ws::upgrade));
+
+    let max_concurrent_requests = state.settings.max_concurrent_requests;
+    Router::new()
+        .route("/", get(health::landing_page))
+        .route("/healthz", get(health::healthz))
+        .nest("/api/v1", api)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request<_>| {
+                            let request_id = request
+                                .headers()
+                                .get("x-request-id")
+                                .and_then(|value| value.to_str().ok())
+                                .unwrap_or_default();
+                            tracing::info_span!(
+                                "request",
+                                method = %request.method(),
+                                path = %request.uri().path(),
+                                request_id,
+                                user = tracing::field::Empty,
+                            )
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                // Past the concurrency limit, new requests are refused at once with 503 and
+                // Retry-After instead of queueing without bound.
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(max_concurrent_requests)
+                .timeout(Duration::from_secs(60)),
+        )
+        .with_state(state)
+}
+
+async fn overloaded(error: tower::BoxError) -> ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_code::OVERLOADED,
+            "the request took too long; try again",
+        );
+    }
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        error_code::OVERLOADED,
+        "the server is busy; try again shortly",
+    )
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        error_code::METHOD_NOT_ALLOWED,
+        "this endpoint does not support that method",
+    )
+}
+
+/// The OpenAPI document of the HTTP API, generated from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Stoa",
+        description = "Persistent chat server API. Authenticate with `POST /api/v1/sessions` \
+            and send the token as `Authorization: Bearer …`. Errors are \
+            `{\"error\": {\"code\": …, \"message\": …}}`."
+    ),
+    paths(
+        health::healthz,
+        sessions::login,
+        sessions::logout,
+        sessions::me,
+        users::list,
+        users::create,
+        users::get,
+        users::update,
+        users::remove,
+        groups::list,
+        groups::create,
+        groups::get,
+        groups::update,
+        groups::remove,
+        categories::list,
+        categories::create,
+        categories::get,
+        categories::update,
+        categories::remove,
+        rooms::list,
+        rooms::create,
+        rooms::get,
+        rooms::update,
+        rooms::remove,
+        messages::history,
+        messages::post,
+        ws::upgrade,
+    ),
+    components(schemas(stoa_wire::ClientFrame, stoa_wire::ServerFrame)),
+    modifiers(&BearerSecurity),
+)]
+pub struct ApiDocument;
+
+struct BearerSecurity;
+
+impl utoipa::Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+static OPENAPI_JSON: LazyLock<serde_json::Value> = LazyLock::new(|| {
+    serde_json::to_value(ApiDocument::openapi()).unwrap_or_else(|_| serde_json::json!({}))
+});
+
+async fn openapi_document() -> Json<serde_json::Value> {
+    Json(OPENAPI_JSON.clone())
+}

@@ -1,0 +1,191 @@
+//! Administering users of the built-in directory.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use stoa_domain::access::Action;
+use stoa_domain::model::{NewUser, User, UserChanges};
+use stoa_domain::{ContainerPath, Login, validation};
+use stoa_wire::{CreateUserRequest, ErrorBody, UpdateUserRequest, UserView};
+
+use crate::auth::{self, Caller};
+use crate::convert::{clearable, user_view};
+use crate::error::{ApiJson, ApiPath, ApiResult};
+use crate::state::AppState;
+use crate::time::now;
+
+/// Shortest password accepted; long enough to rule out the worst choices.
+const MIN_PASSWORD_CHARS: usize = 8;
+
+fn check_password(password: &str) -> ApiResult<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(stoa_domain::ValidationError::Invalid {
+            field: "password",
+            problem: format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+async fn view(state: &AppState, user: &User) -> ApiResult<UserView> {
+    let identity = state.store.identity(user).await?;
+    let administrator = state
+        .store
+        .administrator_principals()
+        .await?
+        .iter()
+        .any(|principal| principal.matches(&identity));
+    Ok(user_view(user, administrator))
+}
+
+/// List every user.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, body = [UserView]),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<UserView>>> {
+    caller.require_administrator(Action::Administer)?;
+    let mut views = Vec::new();
+    for user in state.store.list_users().await? {
+        views.push(view(&state, &user).await?);
+    }
+    Ok(Json(views))
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, body = UserView),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "The login is taken", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<CreateUserRequest>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    caller.require_administrator(Action::Administer)?;
+    let login = Login::parse(&request.login)?;
+    let display_name = match &request.display_name {
+        Some(name) => validation::object_name("display_name", name)?,
+        None => login.to_string(),
+    };
+    let email = request
+        .email
+        .as_deref()
+        .filter(|email| !email.trim().is_empty())
+        .map(validation::email)
+        .transpose()?;
+    let container = request
+        .container
+        .as_deref()
+        .filter(|path| !path.trim().is_empty())
+        .map(ContainerPath::parse)
+        .transpose()?;
+    let password_hash = match request.password {
+        Some(password) => {
+            check_password(&password)?;
+            Some(auth::hash_password(password).await?)
+        }
+        None => None,
+    };
+    let new_user = NewUser {
+        login,
+        display_name,
+        email,
+        container,
+        disabled: request.disabled.unwrap_or(false),
+        password_hash,
+    };
+    let user = state.store.create_user(&new_user, now()).await?;
+    tracing::info!(created = %user.login, "user created");
+    Ok((StatusCode::CREATED, Json(view(&state, &user).await?)))
+}
+
+/// Show one user. Users may see themselves; administrators see everyone.
+#[utoipa::path(get, path = "/api/v1/users/{login}", tag = "users", security(("bearer" = [])),
+    params(("login" = String, Path, description = "The user's login")),
+    responses(
+        (status = 200, body = UserView),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(login): ApiPath<String>,
+) -> ApiResult<Json<UserView>> {
+    let login = Login::parse(&login)?;
+    if login != caller.user.login {
+        caller.require_administrator(Action::Administer)?;
+    }
+    let user = state.store.user(&login).await?;
+    Ok(Json(view(&state, &user).await?))
+}
+
+/// Change a user. Disabling a user or changing their password ends their sessions.
+#[utoipa::path(patch, path = "/api/v1/users/{login}", tag = "users", security(("bearer" = [])),
+    params(("login" = String, Path, description = "The user's login")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(login): ApiPath<String>,
+    ApiJson(request): ApiJson<UpdateUserRequest>,
+) -> ApiResult<Json<UserView>> {
+    caller.require_administrator(Action::Administer)?;
+    let login = Login::parse(&login)?;
+    let mut changes = UserChanges {
+        display_name: request
+            .display_name
+            .as_deref()
+            .map(|name| validation::object_name("display_name", name))
+            .transpose()?,
+        email: clearable(&request.email)
+            .map(|email| email.map(validation::email).transpose())
+            .transpose()?,
+        container: clearable(&request.container)
+            .map(|path| path.map(ContainerPath::parse).transpose())
+            .transpose()?,
+        disabled: request.disabled,
+        password_hash: None,
+    };
+    if let Some(password) = request.password {
+        check_password(&password)?;
+        changes.password_hash = Some(auth::hash_password(password).await?);
+    }
+    let user = state.store.modify_user(&login, &changes).await?;
+    tracing::info!(changed = %user.login, "user changed");
+    Ok(Json(view(&state, &user).await?))
+}
+
+/// Remove a user. Their messages stay; their login becomes free.
+#[utoipa::path(delete, path = "/api/v1/users/{login}", tag = "users", security(("bearer" = [])),
+    params(("login" = String, Path, description = "The user's login")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(login): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_administrator(Action::Administer)?;
+    let login = Login::parse(&login)?;
+    state.store.remove_user(&login, now()).await?;
+    tracing::info!(removed = %login, "user removed");
+    Ok(StatusCode::NO_CONTENT)
+}

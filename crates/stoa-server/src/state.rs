@@ -1,0 +1,55 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stoa_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::Hub;
+
+/// Tunables with defaults suited to production; tests shorten the timers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a sign-in session lasts.
+    pub session_lifetime: Duration,
+    /// How often the server pings each WebSocket and re-checks its session.
+    pub heartbeat_interval: Duration,
+    /// A WebSocket peer silent for this long is considered dead and disconnected.
+    pub heartbeat_timeout: Duration,
+    /// How many live messages may wait for one WebSocket connection before it is told it is
+    /// too slow and disconnected.
+    pub connection_queue: usize,
+    /// Longest a single WebSocket write may take before the peer is treated as stuck.
+    pub write_timeout: Duration,
+    /// Messages a subscriber gets when it joins without saying what it has already seen
+    /// (SPEC §4 `DefaultChatHistory`).
+    pub default_chat_history: u32,
+    /// Requests served at once before new ones are answered 503.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            session_lifetime: Duration::from_secs(30 * 24 * 60 * 60),
+            heartbeat_interval: Duration::from_secs(20),
+            heartbeat_timeout: Duration::from_secs(60),
+            connection_queue: 1024,
+            write_timeout: Duration::from_secs(10),
+            default_chat_history: 30,
+            max_concurrent_requests: 1024,
+        }
+    }
+}
+
+/// Shared by every request and connection. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub settings: Arc<Settings>,
+    /// Cancelled when the server begins shutting down, so WebSocket connections can say
+    /// goodbye instead of being cut.
+    pub shutdown: CancellationToken,
+}

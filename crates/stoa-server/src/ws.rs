@@ -1,0 +1,439 @@
+//! Live delivery over WebSocket at `/api/v1/ws`.
+//!
+//! A client authenticates (with `Authorization: Bearer …` on the upgrade request or an `auth`
+//! frame first), subscribes to rooms with the last `seq` it has, receives everything after it,
+//! then every new message live, in order, exactly once.
+//!
+//! Exactly-once, in-order delivery does not depend on the hub publishing in order: each
+//! subscription remembers the last `seq` it delivered, skips anything at or below it, and when
+//! a message arrives ahead of the next expected one it first reads the gap from the store.
+//! The store numbers a room's messages under the room row's lock, so a message's presence
+//! proves every earlier one is committed and the gap can always be filled.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use stoa_domain::access::Action;
+use stoa_domain::model::{HistoryPage, MAX_HISTORY_LIMIT, Message};
+use stoa_domain::{RoomId, Seq};
+use stoa_wire::{ClientFrame, ErrorBody, ServerFrame, error_code};
+use tracing::Instrument;
+
+use crate::auth::{Caller, bearer_token};
+use crate::convert::message_view;
+use crate::error::ApiError;
+use crate::hub::Inbox;
+use crate::routes::rooms::authorized_room;
+use crate::state::AppState;
+use crate::time::now;
+
+/// Largest frame a client may send; client frames are small commands.
+const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
+/// How long a client that did not authenticate on upgrade has to send its `auth` frame.
+const AUTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// WebSocket close code for the server going away.
+const CLOSE_GOING_AWAY: u16 = 1001;
+/// WebSocket close code for a policy violation (too slow, silent, signed out).
+const CLOSE_POLICY: u16 = 1008;
+
+/// Upgrade to a WebSocket for live delivery. See `ClientFrame` and `ServerFrame` for the
+/// protocol.
+#[utoipa::path(get, path = "/api/v1/ws", tag = "live",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 401, description = "The bearer token on the upgrade request is not valid", body = ErrorBody),
+    ))]
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let caller = match bearer_token(&headers) {
+        Some(token) => match Caller::from_token(&state, token).await {
+            Ok(caller) => Some(caller),
+            Err(error) => return error.into_response(),
+        },
+        None => None,
+    };
+    upgrade
+        .max_message_size(MAX_CLIENT_FRAME_BYTES)
+        .max_frame_size(MAX_CLIENT_FRAME_BYTES)
+        .on_upgrade(move |socket| run(state, socket, caller))
+}
+
+/// Why a connection loop stops.
+enum Stop {
+    /// Tell the client why, then close.
+    Close { code: &'static str, message: String },
+    /// The peer is gone or the socket broke; nothing more can be sent.
+    Gone,
+}
+
+impl Stop {
+    fn close(code: &'static str, message: impl Into<String>) -> Stop {
+        Stop::Close {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Where one room's subscription stands.
+struct Subscription {
+    room_name: String,
+    /// The last `seq` delivered to the client.
+    delivered: Seq,
+}
+
+struct Connection {
+    state: AppState,
+    socket: WebSocket,
+    caller: Caller,
+    inbox: Inbox,
+    subscriptions: HashMap<RoomId, Subscription>,
+    last_heard: Instant,
+}
+
+async fn run(state: AppState, mut socket: WebSocket, caller: Option<Caller>) {
+    let caller = match caller {
+        Some(caller) => caller,
+        None => match authenticate(&state, &mut socket).await {
+            Some(caller) => caller,
+            None => return,
+        },
+    };
+    let inbox = state.hub.connect(state.settings.connection_queue);
+    let span = tracing::info_span!("ws", connection = inbox.id, user = %caller.user.login);
+    let connection = Connection {
+        state,
+        socket,
+        caller,
+        inbox,
+        subscriptions: HashMap::new(),
+        last_heard: Instant::now(),
+    };
+    connection.serve().instrument(span).await;
+}
+
+/// Waits for an `auth` frame and resolves its token.
+async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Caller> {
+    let first = tokio::time::timeout(AUTH_DEADLINE, socket.recv()).await;
+    let token = match first {
+        Ok(Some(Ok(WsMessage::Text(text)))) => match serde_json::from_str(&text) {
+            Ok(ClientFrame::Auth { token }) => Some(token),
+            _ => None,
+        },
+        _ => None,
+    };
+    let result = match token {
+        Some(token) => Caller::from_token(state, &token).await,
+        None => Err(ApiError::unauthenticated(
+            "send {\"type\":\"auth\",\"token\":…} first, or authenticate the upgrade request",
+        )),
+    };
+    match result {
+        Ok(caller) => Some(caller),
+        Err(error) => {
+            let closing = ServerFrame::Closing {
+                code: error.code.to_owned(),
+                message: error.message,
+            };
+            let _ = send_now(socket, &closing).await;
+            let _ = socket
+                .send(WsMessage::Close(Some(CloseFrame {
+                    code: CLOSE_POLICY,
+                    reason: error.code.into(),
+                })))
+                .await;
+            None
+        }
+    }
+}
+
+async fn send_now(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(frame).map_err(axum::Error::new)?;
+    socket.send(WsMessage::Text(text.into())).await
+}
+
+impl Connection {
+    async fn serve(mut self) {
+        tracing::info!("live connection opened");
+        let ready = ServerFrame::Ready {
+            user: self.caller.user.login.to_string(),
+        };
+        if self.send(&ready).await.is_err() {
+            return;
+        }
+        let mut heartbeat = tokio::time::interval(self.state.settings.heartbeat_interval);
+        heartbeat.tick().await;
+        let stop = loop {
+            let step = tokio::select! {
+                biased;
+                () = self.state.shutdown.cancelled() => Err(Stop::close(
+                    error_code::SHUTTING_DOWN,
+                    "the server is shutting down; reconnect and resume by seq",
+                )),
+                () = self.inbox.overflowed.cancelled() => Err(Stop::close(
+                    error_code::SLOW_CONSUMER,
+                    "this connection fell too far behind; reconnect and resume by seq",
+                )),
+                frame = self.socket.recv() => self.on_frame(frame).await,
+                Some(message) = self.inbox.messages.recv() => self.deliver(message).await,
+                _ = heartbeat.tick() => self.on_heartbeat().await,
+            };
+            if let Err(stop) = step {
+                break stop;
+            }
+        };
+        if let Stop::Close { code, message } = stop {
+            tracing::info!(reason = code, "closing live connection");
+            let closing = ServerFrame::Closing {
+                code: code.to_owned(),
+                message,
+            };
+            if self.send(&closing).await.is_ok() {
+                let close_code = if code == error_code::SHUTTING_DOWN {
+                    CLOSE_GOING_AWAY
+                } else {
+                    CLOSE_POLICY
+                };
+                let _ = tokio::time::timeout(
+                    self.state.settings.write_timeout,
+                    self.socket.send(WsMessage::Close(Some(CloseFrame {
+                        code: close_code,
+                        reason: code.into(),
+                    }))),
+                )
+                .await;
+            }
+        }
+        self.leave();
+        tracing::info!("live connection closed");
+    }
+
+    fn leave(&mut self) {
+        for room in self.subscriptions.keys() {
+            self.state.hub.unsubscribe(*room, self.inbox.id);
+        }
+    }
+
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), Stop> {
+        let text = serde_json::to_string(frame).map_err(|_| Stop::Gone)?;
+        match tokio::time::timeout(
+            self.state.settings.write_timeout,
+            self.socket.send(WsMessage::Text(text.into())),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(Stop::Gone),
+        }
+    }
+
+    async fn send_error(&mut self, error: ApiError, room: Option<String>) -> Result<(), Stop> {
+        let frame = ServerFrame::Error {
+            code: error.code.to_owned(),
+            message: error.message,
+            room,
+        };
+        self.send(&frame).await
+    }
+
+    async fn on_frame(
+        &mut self,
+        frame: Option<Result<WsMessage, axum::Error>>,
+    ) -> Result<(), Stop> {
+        let Some(Ok(frame)) = frame else {
+            return Err(Stop::Gone);
+        };
+        self.last_heard = Instant::now();
+        match frame {
+            WsMessage::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
+                Ok(frame) => self.on_command(frame).await,
+                Err(error) => {
+                    let error = ApiError::new(
+                        axum::http::StatusCode::BAD_REQUEST,
+                        error_code::MALFORMED_JSON,
+                        format!("not a valid frame: {error}"),
+                    );
+                    self.send_error(error, None).await
+                }
+            },
+            WsMessage::Binary(_) => {
+                self.send_error(ApiError::invalid("send JSON text frames"), None)
+                    .await
+            }
+            // The WebSocket library answers pings itself; both kinds prove the peer lives.
+            WsMessage::Ping(_) | WsMessage::Pong(_) => Ok(()),
+            WsMessage::Close(_) => Err(Stop::Gone),
+        }
+    }
+
+    async fn on_command(&mut self, frame: ClientFrame) -> Result<(), Stop> {
+        match frame {
+            ClientFrame::Auth { .. } => {
+                self.send_error(
+                    ApiError::invalid("this connection is already signed in"),
+                    None,
+                )
+                .await
+            }
+            ClientFrame::Subscribe { room, since } => self.subscribe(room, since).await,
+            ClientFrame::Unsubscribe { room } => self.unsubscribe(room).await,
+            ClientFrame::Ping => self.send(&ServerFrame::Pong).await,
+        }
+    }
+
+    async fn subscribe(&mut self, room_name: String, since: Option<Seq>) -> Result<(), Stop> {
+        if since.is_some_and(|since| since < 0) {
+            let error = ApiError::invalid("since must be a sequence number of 0 or more");
+            return self.send_error(error, Some(room_name)).await;
+        }
+        let room =
+            match authorized_room(&self.state, &self.caller, &room_name, Action::ReadRoom).await {
+                Ok((room, _category)) => room,
+                Err(error) => return self.send_error(error, Some(room_name)).await,
+            };
+        // Register before reading the backlog, so that nothing posted in between is missed;
+        // anything delivered twice is dropped by sequence number.
+        self.state.hub.subscribe(room.id, &self.inbox);
+        let default_history = Seq::from(self.state.settings.default_chat_history);
+        let start = match since {
+            // A client that claims more than the room holds (say, of a room since recreated)
+            // resumes from the room's end.
+            Some(since) => since.min(room.last_seq),
+            None => (room.last_seq - default_history).max(0),
+        };
+        self.subscriptions.insert(
+            room.id,
+            Subscription {
+                room_name: room.name.clone(),
+                delivered: start,
+            },
+        );
+        tracing::debug!(room = %room.name, since = start, "subscribed");
+        let subscribed = ServerFrame::Subscribed {
+            room: room.name.clone(),
+            room_id: room.id.0,
+            last_seq: room.last_seq,
+        };
+        self.send(&subscribed).await?;
+        self.catch_up(room.id, None).await
+    }
+
+    async fn unsubscribe(&mut self, room_name: String) -> Result<(), Stop> {
+        let key = stoa_domain::validation::name_key(&room_name);
+        let found = self
+            .subscriptions
+            .iter()
+            .find(|(_, subscription)| {
+                stoa_domain::validation::name_key(&subscription.room_name) == key
+            })
+            .map(|(room, subscription)| (*room, subscription.room_name.clone()));
+        match found {
+            Some((room, name)) => {
+                self.subscriptions.remove(&room);
+                self.state.hub.unsubscribe(room, self.inbox.id);
+                self.send(&ServerFrame::Unsubscribed { room: name }).await
+            }
+            None => {
+                let error =
+                    ApiError::not_found(format!("subscription to room {}", room_name.trim()));
+                self.send_error(error, Some(room_name)).await
+            }
+        }
+    }
+
+    /// Sends, from the store, every message after the last delivered one and below `until`.
+    async fn catch_up(&mut self, room: RoomId, until: Option<Seq>) -> Result<(), Stop> {
+        loop {
+            let Some(subscription) = self.subscriptions.get(&room) else {
+                return Ok(());
+            };
+            let page = HistoryPage {
+                after: Some(subscription.delivered),
+                before: until,
+                limit: MAX_HISTORY_LIMIT,
+            };
+            let messages = match self.state.store.history(room, page).await {
+                Ok(messages) => messages,
+                Err(error) => {
+                    let error = ApiError::from(error);
+                    return Err(Stop::close(error.code, error.message));
+                }
+            };
+            let full_page = messages.len() == MAX_HISTORY_LIMIT as usize;
+            for message in &messages {
+                self.send_message(message).await?;
+            }
+            if !full_page {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Delivers a live message, first filling any gap before it from the store.
+    async fn deliver(&mut self, message: Arc<Message>) -> Result<(), Stop> {
+        let Some(subscription) = self.subscriptions.get(&message.room_id) else {
+            return Ok(());
+        };
+        if message.seq <= subscription.delivered {
+            return Ok(());
+        }
+        if message.seq > subscription.delivered + 1 {
+            self.catch_up(message.room_id, Some(message.seq)).await?;
+        }
+        self.send_message(&message).await
+    }
+
+    async fn send_message(&mut self, message: &Message) -> Result<(), Stop> {
+        let Some(subscription) = self.subscriptions.get(&message.room_id) else {
+            return Ok(());
+        };
+        let frame = ServerFrame::Message(message_view(&subscription.room_name, message));
+        self.send(&frame).await?;
+        if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
+            subscription.delivered = message.seq;
+        }
+        Ok(())
+    }
+
+    /// Detects dead peers and ended sessions, then pings.
+    async fn on_heartbeat(&mut self) -> Result<(), Stop> {
+        if self.last_heard.elapsed() > self.state.settings.heartbeat_timeout {
+            return Err(Stop::close(
+                error_code::HEARTBEAT_TIMEOUT,
+                "no answer to pings; reconnect and resume by seq",
+            ));
+        }
+        let session = self
+            .state
+            .store
+            .session_user(&self.caller.token_hash, now())
+            .await;
+        match session {
+            Ok(Some(user)) if !user.disabled => {}
+            Ok(_) => {
+                return Err(Stop::close(
+                    error_code::UNAUTHENTICATED,
+                    "the session ended; sign in again",
+                ));
+            }
+            Err(error) => tracing::warn!(error = %error, "could not re-check a live session"),
+        }
+        match tokio::time::timeout(
+            self.state.settings.write_timeout,
+            self.socket.send(WsMessage::Ping(Vec::new().into())),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Stop::Gone),
+        }
+    }
+}

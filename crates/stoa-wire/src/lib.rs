@@ -1,0 +1,397 @@
+//! Stoa's wire format: every JSON body the HTTP API accepts or returns, and every WebSocket
+//! frame.
+//!
+//! These types are deliberately separate from the domain types: the server converts between
+//! the two by hand at the edge, so the API can stay stable while the inside changes. Both the
+//! server and the typed client depend on this crate, which is how they agree on the protocol.
+//! The OpenAPI document is generated from these definitions.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Every error answer: `{ "error": { "code": "…", "message": "…" } }` (SPEC §8).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code such as `not_found` or `invalid_request`.
+    pub code: String,
+    /// A human-readable explanation that never reveals server internals.
+    pub message: String,
+}
+
+/// Stable error codes. Clients match on these, never on messages.
+pub mod error_code {
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    pub const MALFORMED_JSON: &str = "malformed_json";
+    pub const TOO_LARGE: &str = "too_large";
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const CONFLICT: &str = "conflict";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    pub const OVERLOADED: &str = "overloaded";
+    pub const INTERNAL: &str = "internal";
+    pub const SLOW_CONSUMER: &str = "slow_consumer";
+    pub const SHUTTING_DOWN: &str = "shutting_down";
+    pub const HEARTBEAT_TIMEOUT: &str = "heartbeat_timeout";
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` when the server answers and its database does too.
+    pub status: String,
+}
+
+/// `POST /api/v1/sessions`: sign in with a login and password.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub user: String,
+    pub password: String,
+}
+
+/// A new session. The token is shown once and must be sent as `Authorization: Bearer …`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    pub token: String,
+    /// RFC 3339 time after which the token stops working.
+    pub expires_at: String,
+    pub user: UserView,
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub login: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    /// Container (organisational unit) path such as `contoso/sales`.
+    pub container: Option<String>,
+    pub disabled: bool,
+    /// Whether the user holds the administrator role, directly or through a group.
+    pub administrator: bool,
+    pub created_at: String,
+}
+
+/// `POST /api/v1/users`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub login: String,
+    /// Defaults to the login.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub container: Option<String>,
+    /// A user without a password cannot sign in until one is set.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// `PATCH /api/v1/users/{login}`. Absent fields are left alone; an empty `email` or
+/// `container` clears it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub container: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// A group and its direct members, as principal references.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GroupView {
+    pub name: String,
+    pub description: String,
+    pub members: Vec<String>,
+}
+
+/// `POST /api/v1/groups`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroupRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// `PATCH /api/v1/groups/{name}`: add and remove members (`user:…` or `group:…`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateGroupRequest {
+    #[serde(default)]
+    pub add_members: Vec<String>,
+    #[serde(default)]
+    pub remove_members: Vec<String>,
+}
+
+/// A category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CategoryView {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub allowed_members: Vec<String>,
+    pub denied_members: Vec<String>,
+    pub creators: Vec<String>,
+    pub file_upload: bool,
+    pub chat_history: bool,
+    pub invitations: bool,
+}
+
+/// `POST /api/v1/categories`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCategoryRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub allowed_members: Vec<String>,
+    #[serde(default)]
+    pub denied_members: Vec<String>,
+    #[serde(default)]
+    pub creators: Vec<String>,
+    /// Default true.
+    #[serde(default)]
+    pub file_upload: Option<bool>,
+    /// Default true.
+    #[serde(default)]
+    pub chat_history: Option<bool>,
+    /// Default false.
+    #[serde(default)]
+    pub invitations: Option<bool>,
+}
+
+/// `PATCH /api/v1/categories/{name}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCategoryRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub add_allowed_members: Vec<String>,
+    #[serde(default)]
+    pub remove_allowed_members: Vec<String>,
+    #[serde(default)]
+    pub add_denied_members: Vec<String>,
+    #[serde(default)]
+    pub remove_denied_members: Vec<String>,
+    #[serde(default)]
+    pub add_creators: Vec<String>,
+    #[serde(default)]
+    pub remove_creators: Vec<String>,
+    #[serde(default)]
+    pub file_upload: Option<bool>,
+    #[serde(default)]
+    pub chat_history: Option<bool>,
+    #[serde(default)]
+    pub invitations: Option<bool>,
+}
+
+/// Who can find and take part in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Privacy {
+    Open,
+    Closed,
+    Secret,
+}
+
+/// Who can post: every member (`normal`) or only presenters (`auditorium`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomType {
+    Normal,
+    Auditorium,
+}
+
+/// A room's invitations: follow the category (`inherit`) or off (`false`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Invitations {
+    #[serde(rename = "inherit")]
+    Inherit,
+    #[serde(rename = "false")]
+    Off,
+}
+
+/// A room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoomView {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub privacy: Privacy,
+    #[serde(rename = "type")]
+    pub room_type: RoomType,
+    pub invitations: Invitations,
+    pub members: Vec<String>,
+    pub managers: Vec<String>,
+    pub presenters: Vec<String>,
+    pub addin: Option<String>,
+    pub disabled: bool,
+    /// Sequence number of the newest message; 0 when the room is empty.
+    pub last_seq: i64,
+    pub created_at: String,
+}
+
+/// `POST /api/v1/rooms`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoomRequest {
+    pub name: String,
+    /// Defaults to the root category `default`.
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Defaults to `closed`.
+    #[serde(default)]
+    pub privacy: Option<Privacy>,
+    #[serde(default, rename = "type")]
+    pub room_type: Option<RoomType>,
+    #[serde(default)]
+    pub invitations: Option<Invitations>,
+    #[serde(default)]
+    pub addin: Option<String>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// `PATCH /api/v1/rooms/{name}`. An empty `addin` clears it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoomRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub privacy: Option<Privacy>,
+    #[serde(default, rename = "type")]
+    pub room_type: Option<RoomType>,
+    #[serde(default)]
+    pub invitations: Option<Invitations>,
+    #[serde(default)]
+    pub addin: Option<String>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default)]
+    pub add_members: Vec<String>,
+    #[serde(default)]
+    pub remove_members: Vec<String>,
+    #[serde(default)]
+    pub add_managers: Vec<String>,
+    #[serde(default)]
+    pub remove_managers: Vec<String>,
+    #[serde(default)]
+    pub add_presenters: Vec<String>,
+    #[serde(default)]
+    pub remove_presenters: Vec<String>,
+}
+
+/// A chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MessageView {
+    pub room: String,
+    pub room_id: i64,
+    /// The message's gapless position in its room, starting at 1.
+    pub seq: i64,
+    /// The author's login.
+    pub author: String,
+    pub body: String,
+    /// RFC 3339 server time at which the message was stored.
+    pub created_at: String,
+}
+
+/// `POST /api/v1/rooms/{name}/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessageRequest {
+    /// UTF-8 text up to 64 KiB; no control characters other than newline and tab.
+    pub body: String,
+}
+
+/// `GET /api/v1/rooms/{name}/messages`: a page of history in ascending `seq` order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HistoryView {
+    pub messages: Vec<MessageView>,
+}
+
+/// Frames a WebSocket client sends to `/api/v1/ws`, as JSON text frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Sign in, unless the upgrade request carried `Authorization: Bearer …`. Must be the
+    /// first frame.
+    Auth { token: String },
+    /// Receive a room's messages: first every message after `since` (or, without `since`,
+    /// the most recent ones), then each new message live, in order, exactly once.
+    Subscribe {
+        room: String,
+        #[serde(default)]
+        since: Option<i64>,
+    },
+    /// Stop receiving a room's messages.
+    Unsubscribe { room: String },
+    /// Ask for a `pong`, for clients that cannot send WebSocket pings.
+    Ping,
+}
+
+/// Frames the server sends on `/api/v1/ws`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Authentication succeeded.
+    Ready {
+        user: String,
+    },
+    /// The subscription is in place; messages after `since` follow.
+    Subscribed {
+        room: String,
+        room_id: i64,
+        last_seq: i64,
+    },
+    Unsubscribed {
+        room: String,
+    },
+    Message(MessageView),
+    Pong,
+    /// A request failed; the connection stays open.
+    Error {
+        code: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+    /// The server is closing the connection and says why (`slow_consumer`, `shutting_down`,
+    /// `heartbeat_timeout`, `unauthenticated`). A client can reconnect and resume by `seq`.
+    Closing {
+        code: String,
+        message: String,
+    },
+}

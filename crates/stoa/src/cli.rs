@@ -1,0 +1,345 @@
+//! The command line, declared once: every subcommand and flag with the help text users see.
+//!
+//! Names follow SPEC §7: Lync cmdlet settings become kebab-case flags, list edits take the
+//! form `--add-members user:bob --remove-members group:x` (comma-separated or repeated), and
+//! every command prints a table by default and JSON with `--json`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stoa",
+    version,
+    about = "Stoa persistent chat server and its administration tool"
+)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Sign in to a server and remember the session for later commands.
+    Login(LoginArgs),
+    /// End the remembered session.
+    Logout,
+    /// Show the signed-in user.
+    Whoami,
+    /// Manage users of the built-in directory.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage groups of the built-in directory.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Manage categories.
+    #[command(subcommand)]
+    Category(CategoryCommand),
+    /// Manage rooms.
+    #[command(subcommand)]
+    Room(RoomCommand),
+    /// Post and read messages.
+    #[command(subcommand)]
+    Message(MessageCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory holding the database and other state.
+    #[arg(long, default_value = "./stoa-data", env = "STOA_DATA")]
+    pub data: PathBuf,
+    /// Address to listen on. Port 0 picks a free port; the URL printed at start says which.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "STOA_LISTEN")]
+    pub listen: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "pretty", env = "STOA_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Server URL, such as http://127.0.0.1:8080.
+    #[arg(long, env = "STOA_SERVER")]
+    pub server: String,
+    /// Login name.
+    #[arg(long)]
+    pub user: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    New(UserNewArgs),
+    /// Change a user.
+    Set(UserSetArgs),
+    /// Show one user, or all users.
+    Get { login: Option<String> },
+    /// Remove a user. Their messages stay.
+    Remove { login: String },
+}
+
+#[derive(Debug, Args)]
+pub struct UserFields {
+    /// Name shown to other users.
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Email address; empty to clear.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Container path such as contoso/sales/emea; empty to clear.
+    #[arg(long)]
+    pub container: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Disable the account (`--disabled` or `--disabled=false` to enable).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserNewArgs {
+    /// Login, such as alice@contoso.com.
+    pub login: String,
+    #[command(flatten)]
+    pub fields: UserFields,
+}
+
+#[derive(Debug, Args)]
+pub struct UserSetArgs {
+    pub login: String,
+    #[command(flatten)]
+    pub fields: UserFields,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group.
+    New {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// Initial members (user:… or group:…), comma-separated or repeated.
+        #[arg(long, value_delimiter = ',')]
+        members: Vec<String>,
+    },
+    /// Show one group, or all groups.
+    Get { name: Option<String> },
+    /// Remove a group that nothing refers to.
+    Remove { name: String },
+    /// Add members (user:… or group:…).
+    AddMember {
+        name: String,
+        #[arg(required = true, value_delimiter = ',')]
+        members: Vec<String>,
+    },
+    /// Remove members.
+    RemoveMember {
+        name: String,
+        #[arg(required = true, value_delimiter = ',')]
+        members: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CategoryCommand {
+    /// Create a category. It admits no one until its allowed members are set.
+    New(CategoryNewArgs),
+    /// Change a category.
+    Set(CategorySetArgs),
+    /// Show one category, or all categories.
+    Get { name: Option<String> },
+    /// Remove a category that has no rooms.
+    Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct CategorySwitches {
+    /// Whether files may be posted in the category's rooms.
+    #[arg(long, value_name = "BOOL")]
+    pub file_upload: Option<bool>,
+    /// Whether members may read messages from before they joined.
+    #[arg(long, value_name = "BOOL")]
+    pub chat_history: Option<bool>,
+    /// Whether rooms of the category may send invitations.
+    #[arg(long, value_name = "BOOL")]
+    pub invitations: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct CategoryNewArgs {
+    pub name: String,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Principals admitted (user:, group:, ou:, domain:), comma-separated or repeated.
+    #[arg(long, visible_alias = "allowed-members", value_delimiter = ',')]
+    pub add_allowed_members: Vec<String>,
+    /// Principals refused even if allowed; deny always wins.
+    #[arg(long, visible_alias = "denied-members", value_delimiter = ',')]
+    pub add_denied_members: Vec<String>,
+    /// Principals who may create rooms in the category.
+    #[arg(long, visible_alias = "creators", value_delimiter = ',')]
+    pub add_creators: Vec<String>,
+    #[command(flatten)]
+    pub switches: CategorySwitches,
+}
+
+#[derive(Debug, Args)]
+pub struct CategorySetArgs {
+    pub name: String,
+    /// New name.
+    #[arg(long = "name", value_name = "NEW_NAME")]
+    pub new_name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub add_allowed_members: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub remove_allowed_members: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub add_denied_members: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub remove_denied_members: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub add_creators: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub remove_creators: Vec<String>,
+    #[command(flatten)]
+    pub switches: CategorySwitches,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PrivacyArg {
+    Open,
+    Closed,
+    Secret,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoomTypeArg {
+    Normal,
+    Auditorium,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum InvitationsArg {
+    Inherit,
+    False,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoomCommand {
+    /// Create a room.
+    New(RoomNewArgs),
+    /// Change a room's settings or membership.
+    Set(RoomSetArgs),
+    /// Show one room, or the rooms you can find.
+    Get {
+        name: Option<String>,
+        /// Only rooms of this category.
+        #[arg(long)]
+        category: Option<String>,
+    },
+    /// Delete a room and its messages (administrators only).
+    Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct RoomSettings {
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Who can find and take part (default closed).
+    #[arg(long, value_enum)]
+    pub privacy: Option<PrivacyArg>,
+    /// Who can post: every member (normal) or only presenters (auditorium).
+    #[arg(long = "type", value_enum)]
+    pub room_type: Option<RoomTypeArg>,
+    /// Follow the category's invitations setting, or turn them off.
+    #[arg(long, value_enum)]
+    pub invitations: Option<InvitationsArg>,
+    /// Name of the add-in shown beside the room; empty to clear.
+    #[arg(long)]
+    pub addin: Option<String>,
+    /// Disable the room (`--disabled` or `--disabled=false` to enable).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct RoomNewArgs {
+    pub name: String,
+    /// Category of the room (default: default).
+    #[arg(long)]
+    pub category: Option<String>,
+    #[command(flatten)]
+    pub settings: RoomSettings,
+}
+
+#[derive(Debug, Args)]
+pub struct RoomSetArgs {
+    pub name: String,
+    /// New name.
+    #[arg(long = "name", value_name = "NEW_NAME")]
+    pub new_name: Option<String>,
+    /// Move the room to this category.
+    #[arg(long)]
+    pub category: Option<String>,
+    #[command(flatten)]
+    pub settings: RoomSettings,
+    #[arg(long, value_delimiter = ',')]
+    pub add_members: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub remove_members: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub add_managers: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub remove_managers: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub add_presenters: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub remove_presenters: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MessageCommand {
+    /// Post a message to a room.
+    Post {
+        #[arg(long)]
+        room: String,
+        /// The message; `-` reads it from standard input.
+        text: String,
+    },
+    /// Read a room's history, oldest first.
+    History {
+        #[arg(long)]
+        room: String,
+        /// At most this many messages (1-500, default 50).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Only messages before this sequence number.
+        #[arg(long)]
+        before: Option<i64>,
+        /// Only messages after this sequence number.
+        #[arg(long)]
+        after: Option<i64>,
+    },
+}

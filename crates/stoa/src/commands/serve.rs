@@ -1,0 +1,88 @@
+//! `stoa serve`: sets up logging, opens the server and runs it until SIGINT or SIGTERM.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context;
+use stoa_server::{AdminBootstrap, Server, ServerOptions, Settings};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{LogFormat, ServeArgs};
+
+/// Environment variable holding the first administrator's password.
+const ADMIN_PASSWORD_VARIABLE: &str = "STOA_ADMIN_PASSWORD";
+
+fn init_logging(format: LogFormat) {
+    // `STOA_LOG` takes the usual `RUST_LOG` syntax, e.g. `debug` or `stoa_server=debug`.
+    let filter = EnvFilter::try_from_env("STOA_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let admin_password = std::env::var(ADMIN_PASSWORD_VARIABLE)
+        .ok()
+        .filter(|password| !password.is_empty());
+    let server = Server::open(ServerOptions {
+        data_dir: args.data.clone(),
+        admin_password,
+        settings: Settings::default(),
+    })
+    .await
+    .with_context(|| format!("cannot open data directory {}", args.data.display()))?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+
+    let mut stdout = std::io::stdout().lock();
+    if let AdminBootstrap::CreatedWithGeneratedPassword { password, file } = &server.bootstrap {
+        writeln!(
+            stdout,
+            "Created administrator `admin` with password {password}\n(also written to {}; it is not shown again)",
+            file.display()
+        )?;
+    }
+    writeln!(stdout, "Stoa is serving at http://{address}")?;
+    stdout.flush()?;
+    drop(stdout);
+
+    server.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
