@@ -36,6 +36,8 @@ use crate::time::now;
 const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
 /// How long a client that did not authenticate on upgrade has to send its `auth` frame.
 const AUTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long to wait for a peer to answer the server's close frame.
+const CLOSE_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// WebSocket close code for the server going away.
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// WebSocket close code for a policy violation (too slow, silent, signed out).
@@ -210,10 +212,25 @@ impl Connection {
                     }))),
                 )
                 .await;
+                self.await_close_reply().await;
             }
         }
         self.leave();
         tracing::info!("live connection closed");
+    }
+
+    /// Completes the closing handshake: reads (and discards) until the peer's close frame.
+    /// Dropping the socket with unread input would make the kernel reset the connection,
+    /// and a reset can destroy the goodbye frame before the client reads it.
+    async fn await_close_reply(&mut self) {
+        let drain = async {
+            while let Some(Ok(frame)) = self.socket.recv().await {
+                if matches!(frame, WsMessage::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, drain).await;
     }
 
     fn leave(&mut self) {

@@ -1,0 +1,494 @@
+//! The HTTP API driven through the typed client (and, for malformed input, raw HTTP).
+
+use stoa_client::{ClientError, HistoryQuery};
+use stoa_wire::{
+    CreateCategoryRequest, CreateGroupRequest, CreateRoomRequest, Privacy, UpdateCategoryRequest,
+    UpdateGroupRequest, UpdateRoomRequest, UpdateUserRequest,
+};
+
+use crate::harness::{TestServer, USER_PASSWORD, sign_in};
+
+async fn engineering_design(server: &TestServer) {
+    server
+        .admin
+        .create_category(&CreateCategoryRequest {
+            name: "Engineering".to_owned(),
+            allowed_members: vec!["domain:contoso.com".to_owned()],
+            ..CreateCategoryRequest::default()
+        })
+        .await
+        .expect("create category");
+    server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Design".to_owned(),
+            category: Some("Engineering".to_owned()),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .expect("create room");
+}
+
+fn api_error(error: ClientError) -> (u16, String) {
+    match error {
+        ClientError::Api { status, code, .. } => (status, code),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn posts_get_gapless_sequence_numbers_authors_and_pages_of_history() {
+    let server = TestServer::start().await;
+    engineering_design(&server).await;
+    let alice = server.user("alice@contoso.com").await;
+    let bob = server.user("bob@contoso.com").await;
+
+    let first = alice.post_message("Design", "hello").await.unwrap();
+    let second = bob.post_message("design", "hi alice").await.unwrap();
+    let third = alice
+        .post_message("Design", "line one\nline two\ttab")
+        .await
+        .unwrap();
+    assert_eq!((first.seq, second.seq, third.seq), (1, 2, 3));
+    assert_eq!(second.room, "Design", "names are case-insensitive");
+
+    let history = bob
+        .history("Design", HistoryQuery::default())
+        .await
+        .unwrap();
+    let seen: Vec<(i64, &str, &str)> = history
+        .iter()
+        .map(|m| (m.seq, m.author.as_str(), m.body.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "alice@contoso.com", "hello"),
+            (2, "bob@contoso.com", "hi alice"),
+            (3, "alice@contoso.com", "line one\nline two\ttab"),
+        ]
+    );
+    let page = |after, before, limit| HistoryQuery {
+        after,
+        before,
+        limit,
+    };
+    let seqs = |messages: Vec<stoa_wire::MessageView>| -> Vec<i64> {
+        messages.iter().map(|m| m.seq).collect()
+    };
+    assert_eq!(
+        seqs(
+            bob.history("Design", page(Some(1), None, None))
+                .await
+                .unwrap()
+        ),
+        [2, 3]
+    );
+    assert_eq!(
+        seqs(
+            bob.history("Design", page(None, Some(3), Some(1)))
+                .await
+                .unwrap()
+        ),
+        [2]
+    );
+    assert_eq!(
+        seqs(
+            bob.history("Design", page(None, None, Some(2)))
+                .await
+                .unwrap()
+        ),
+        [2, 3]
+    );
+    assert_eq!(server.admin.room("Design").await.unwrap().last_seq, 3);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_error_and_changes_nothing() {
+    let server = TestServer::start().await;
+    engineering_design(&server).await;
+    let alice = server.user("alice@contoso.com").await;
+    alice
+        .post_message("Design", "the only message")
+        .await
+        .unwrap();
+    let token = alice.token().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let messages_url = format!("{}/api/v1/rooms/Design/messages", server.url);
+
+    let oversized = serde_json::json!({ "body": "x".repeat(64 * 1024 + 1) }).to_string();
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            "unknown room",
+            http.post(format!("{}/api/v1/rooms/Nowhere/messages", server.url))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "body": "hi" })),
+            404,
+            "not_found",
+        ),
+        (
+            "malformed JSON",
+            http.post(&messages_url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body("{\"body\": "),
+            400,
+            "malformed_json",
+        ),
+        (
+            "unknown field",
+            http.post(&messages_url)
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "body": "hi", "html": true })),
+            400,
+            "invalid_request",
+        ),
+        (
+            "oversized body",
+            http.post(&messages_url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(oversized),
+            413,
+            "too_large",
+        ),
+        (
+            "control character",
+            http.post(&messages_url)
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "body": "bell\u{7}" })),
+            400,
+            "invalid_request",
+        ),
+        (
+            "empty body",
+            http.post(&messages_url)
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "body": "  " })),
+            400,
+            "invalid_request",
+        ),
+        (
+            "missing token",
+            http.post(&messages_url)
+                .json(&serde_json::json!({ "body": "hi" })),
+            401,
+            "unauthenticated",
+        ),
+        (
+            "forged token",
+            http.post(&messages_url)
+                .bearer_auth("stoa_not-a-real-token")
+                .json(&serde_json::json!({ "body": "hi" })),
+            401,
+            "unauthenticated",
+        ),
+        (
+            "wrong password",
+            http.post(format!("{}/api/v1/sessions", server.url)).json(
+                &serde_json::json!({ "user": "alice@contoso.com", "password": "wrong-password" }),
+            ),
+            401,
+            "invalid_credentials",
+        ),
+        (
+            "unknown user",
+            http.post(format!("{}/api/v1/sessions", server.url)).json(
+                &serde_json::json!({ "user": "mallory@contoso.com", "password": "wrong-password" }),
+            ),
+            401,
+            "invalid_credentials",
+        ),
+        (
+            "bad history bound",
+            http.get(format!("{messages_url}?limit=0"))
+                .bearer_auth(&token),
+            400,
+            "invalid_request",
+        ),
+        (
+            "non-numeric history bound",
+            http.get(format!("{messages_url}?after=yesterday"))
+                .bearer_auth(&token),
+            400,
+            "invalid_request",
+        ),
+        (
+            "unknown endpoint",
+            http.get(format!("{}/api/v1/nothing-here", server.url))
+                .bearer_auth(&token),
+            404,
+            "not_found",
+        ),
+    ];
+    for (case, request, status, code) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{case}");
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .unwrap_or_else(|error| panic!("{case}: the error body is not JSON: {error}"));
+        assert_eq!(body["error"]["code"], code, "{case}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{case}: the error has no message");
+        assert!(
+            !message.contains("sqlx") && !message.contains("SQLITE"),
+            "{case}: the error echoes internals: {message}"
+        );
+    }
+
+    let history = alice
+        .history("Design", HistoryQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        history.len(),
+        1,
+        "nothing was posted by the refused requests"
+    );
+    assert_eq!(server.admin.room("Design").await.unwrap().last_seq, 1);
+}
+
+#[tokio::test]
+async fn only_administrators_administer() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice@contoso.com").await;
+    let category = CreateCategoryRequest {
+        name: "Legal".to_owned(),
+        ..CreateCategoryRequest::default()
+    };
+    let (status, code) = api_error(alice.create_category(&category).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (403, "forbidden"));
+    let room = CreateRoomRequest {
+        name: "Mine".to_owned(),
+        ..CreateRoomRequest::default()
+    };
+    assert_eq!(
+        api_error(alice.create_room(&room).await.unwrap_err()).0,
+        403
+    );
+    assert_eq!(api_error(alice.list_users().await.unwrap_err()).0, 403);
+    assert_eq!(api_error(alice.user("admin").await.unwrap_err()).0, 403);
+    assert_eq!(
+        alice.user("alice@contoso.com").await.unwrap().login,
+        "alice@contoso.com"
+    );
+    assert!(
+        server
+            .admin
+            .list_categories()
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.name != "Legal")
+    );
+
+    let me = server.admin.me().await.unwrap();
+    assert!(me.administrator);
+    assert!(!alice.me().await.unwrap().administrator);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_token_and_disabling_a_user_ends_their_sessions() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice@contoso.com").await;
+    alice.me().await.unwrap();
+    alice.logout().await.unwrap();
+    assert_eq!(api_error(alice.me().await.unwrap_err()).0, 401);
+
+    let alice = sign_in(&server.url, "alice@contoso.com", USER_PASSWORD).await;
+    server
+        .admin
+        .update_user(
+            "alice@contoso.com",
+            &UpdateUserRequest {
+                disabled: Some(true),
+                ..UpdateUserRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(api_error(alice.me().await.unwrap_err()).0, 401);
+    let refused = server
+        .anonymous()
+        .login("alice@contoso.com", USER_PASSWORD)
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused), (403, "forbidden".to_owned()));
+}
+
+#[tokio::test]
+async fn categories_rooms_and_groups_keep_the_full_data_model() {
+    let server = TestServer::start().await;
+    let admin = &server.admin;
+    server.user("alice@contoso.com").await;
+    admin
+        .create_group(&CreateGroupRequest {
+            name: "Contractors".to_owned(),
+            members: vec!["user:alice@contoso.com".to_owned()],
+            ..CreateGroupRequest::default()
+        })
+        .await
+        .unwrap();
+    let category = admin
+        .create_category(&CreateCategoryRequest {
+            name: "Legal".to_owned(),
+            allowed_members: vec![
+                "ou:contoso/legal".to_owned(),
+                "domain:contoso.com".to_owned(),
+            ],
+            denied_members: vec!["group:contractors".to_owned()],
+            creators: vec!["user:admin".to_owned()],
+            chat_history: Some(false),
+            ..CreateCategoryRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(category.denied_members, ["group:contractors"]);
+    assert!(!category.chat_history && category.file_upload && !category.invitations);
+
+    let room = admin
+        .create_room(&CreateRoomRequest {
+            name: "Case 42 / discovery".to_owned(),
+            category: Some("legal".to_owned()),
+            privacy: Some(Privacy::Secret),
+            addin: Some("Case tracker".to_owned()),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(room.category, "Legal");
+    assert_eq!(room.privacy, Privacy::Secret);
+    assert!(room.members.is_empty() && room.managers.is_empty());
+
+    let changed = admin
+        .update_room(
+            "case 42 / discovery",
+            &UpdateRoomRequest {
+                add_members: vec!["user:alice@contoso.com".to_owned()],
+                add_presenters: vec!["user:admin".to_owned()],
+                addin: Some(String::new()),
+                ..UpdateRoomRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.members, ["user:alice@contoso.com"]);
+    assert_eq!(changed.presenters, ["user:admin"]);
+    assert_eq!(changed.addin, None);
+
+    let refused = admin.remove_category("Legal").await.unwrap_err();
+    assert_eq!(api_error(refused).0, 409, "a category with rooms stays");
+    let refused = admin
+        .update_category(
+            "default",
+            &UpdateCategoryRequest {
+                chat_history: Some(false),
+                ..UpdateCategoryRequest::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused).0, 400, "the root category cannot change");
+    assert!(admin.category("default").await.unwrap().chat_history);
+
+    let refused = admin.remove_group("contractors").await.unwrap_err();
+    assert_eq!(
+        api_error(refused).0,
+        409,
+        "a group used by a deny list stays"
+    );
+    let group = admin
+        .update_group(
+            "contractors",
+            &UpdateGroupRequest {
+                remove_members: vec!["user:alice@contoso.com".to_owned()],
+                ..UpdateGroupRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(group.members.is_empty());
+    let refused = admin
+        .update_group(
+            "contractors",
+            &UpdateGroupRequest {
+                add_members: vec!["ou:contoso".to_owned()],
+                ..UpdateGroupRequest::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused).0, 400);
+
+    admin.remove_room("Case 42 / discovery").await.unwrap();
+    admin.remove_category("Legal").await.unwrap();
+    assert_eq!(
+        api_error(admin.room("Case 42 / discovery").await.unwrap_err()).0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn disabled_rooms_refuse_reads_and_posts() {
+    let server = TestServer::start().await;
+    engineering_design(&server).await;
+    let alice = server.user("alice@contoso.com").await;
+    alice.post_message("Design", "before").await.unwrap();
+    server
+        .admin
+        .update_room(
+            "Design",
+            &UpdateRoomRequest {
+                disabled: Some(true),
+                ..UpdateRoomRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        api_error(alice.post_message("Design", "after").await.unwrap_err()).0,
+        403
+    );
+    assert_eq!(
+        api_error(
+            alice
+                .history("Design", HistoryQuery::default())
+                .await
+                .unwrap_err()
+        )
+        .0,
+        403
+    );
+    assert_eq!(server.admin.room("Design").await.unwrap().last_seq, 1);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_and_health_touches_the_database() {
+    let server = TestServer::start().await;
+    assert_eq!(server.anonymous().health().await.unwrap().status, "ok");
+    let document = server.anonymous().openapi().await.unwrap();
+    let paths = document["paths"].as_object().expect("paths");
+    for (path, method) in [
+        ("/healthz", "get"),
+        ("/api/v1/sessions", "post"),
+        ("/api/v1/sessions/current", "delete"),
+        ("/api/v1/me", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/users/{login}", "patch"),
+        ("/api/v1/groups/{name}", "delete"),
+        ("/api/v1/categories/{name}", "patch"),
+        ("/api/v1/rooms", "get"),
+        ("/api/v1/rooms/{name}", "delete"),
+        ("/api/v1/rooms/{name}/messages", "get"),
+        ("/api/v1/rooms/{name}/messages", "post"),
+        ("/api/v1/ws", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is missing from the OpenAPI document"
+        );
+    }
+    assert!(document["components"]["schemas"]["ServerFrame"].is_object());
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+}

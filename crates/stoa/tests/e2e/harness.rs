@@ -1,0 +1,201 @@
+//! The one harness that starts real servers for the end-to-end tests.
+//!
+//! [`TestServer`] runs the server in this process on a free port, so a test can also shorten
+//! its timers or stop it. [`BinaryServer`] runs the real `stoa` binary as a child process, for
+//! what only a process can show: the printed URL, the CLI, and `kill -9`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use stoa_client::Client;
+use stoa_server::{Server, ServerOptions, Settings};
+use stoa_wire::CreateUserRequest;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
+pub const USER_PASSWORD: &str = "user-password-1";
+
+/// A server running inside the test process.
+pub struct TestServer {
+    pub url: String,
+    pub admin: Client,
+    /// Kept so that the directory lives as long as the server.
+    _data_dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(Settings::default()).await
+    }
+
+    pub async fn start_with(settings: Settings) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        let server = Server::open(ServerOptions {
+            data_dir: data_dir.path().to_owned(),
+            admin_password: Some(ADMIN_PASSWORD.to_owned()),
+            settings,
+        })
+        .await
+        .expect("server opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        let admin = sign_in(&url, "admin", ADMIN_PASSWORD).await;
+        TestServer {
+            url,
+            admin,
+            _data_dir: data_dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Creates a user with [`USER_PASSWORD`] and returns a client signed in as them.
+    pub async fn user(&self, login: &str) -> Client {
+        self.admin
+            .create_user(&CreateUserRequest {
+                login: login.to_owned(),
+                password: Some(USER_PASSWORD.to_owned()),
+                ..CreateUserRequest::default()
+            })
+            .await
+            .expect("create user");
+        sign_in(&self.url, login, USER_PASSWORD).await
+    }
+
+    /// A client that is not signed in.
+    pub fn anonymous(&self) -> Client {
+        Client::new(&self.url).expect("client")
+    }
+
+    /// Begins a graceful shutdown and waits for it to finish.
+    pub async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+    }
+}
+
+pub async fn sign_in(url: &str, login: &str, password: &str) -> Client {
+    let client = Client::new(url).expect("client");
+    let session = client.login(login, password).await.expect("sign in");
+    client.with_token(session.token)
+}
+
+/// The `stoa` binary built for these tests.
+pub fn stoa_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_stoa"))
+}
+
+/// `stoa serve` running as a child process.
+pub struct BinaryServer {
+    pub url: String,
+    pub child: Child,
+    /// Everything the server printed on standard output before its URL.
+    pub banner: Vec<String>,
+}
+
+impl BinaryServer {
+    /// Starts `stoa serve` on `data_dir` and waits until it prints its URL.
+    pub async fn start(data_dir: &Path, admin_password: Option<&str>) -> BinaryServer {
+        let mut command = Command::new(stoa_binary());
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--data",
+            ])
+            .arg(data_dir)
+            .env_remove("STOA_ADMIN_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        if let Some(password) = admin_password {
+            command.env("STOA_ADMIN_PASSWORD", password);
+        }
+        let mut child = command.spawn().expect("spawn stoa serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut banner = Vec::new();
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(url) = line.strip_prefix("Stoa is serving at ") {
+                    return url.trim().to_owned();
+                }
+                banner.push(line);
+            }
+            panic!("stoa serve exited before printing its URL; banner: {banner:?}");
+        })
+        .await
+        .expect("stoa serve prints its URL within 30 s");
+        BinaryServer { url, child, banner }
+    }
+
+    /// Kills the process with SIGKILL, as `kill -9` does, and reaps it.
+    pub async fn kill_9(mut self) {
+        self.child.kill().await.expect("kill -9");
+    }
+}
+
+/// What a CLI invocation produced.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn json(&self) -> serde_json::Value {
+        assert!(self.success, "command failed: {}", self.stderr);
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("stdout is not JSON ({error}): {}", self.stdout))
+    }
+}
+
+/// Runs the `stoa` CLI with `config_dir` as its `STOA_CONFIG_DIR` and `stdin` as its input.
+pub async fn stoa_cli(config_dir: &Path, args: &[&str], stdin: &str) -> CliOutput {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new(stoa_binary())
+        .args(args)
+        .env("STOA_CONFIG_DIR", config_dir)
+        .env_remove("STOA_SERVER")
+        .env_remove("STOA_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn stoa");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    let output = child.wait_with_output().await.expect("stoa runs");
+    CliOutput {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}

@@ -1,0 +1,300 @@
+//! Live delivery over real WebSockets.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use stoa_client::{Client, LiveConnection};
+use stoa_server::Settings;
+use stoa_wire::{ClientFrame, CreateRoomRequest, MessageView, ServerFrame};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::harness::TestServer;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn next(connection: &mut LiveConnection) -> ServerFrame {
+    tokio::time::timeout(PATIENCE, connection.next_frame())
+        .await
+        .expect("a frame arrives in time")
+        .expect("the connection stays open")
+}
+
+async fn next_message(connection: &mut LiveConnection) -> MessageView {
+    match next(connection).await {
+        ServerFrame::Message(message) => message,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+async fn subscribed(connection: &mut LiveConnection, room: &str, since: Option<i64>) -> i64 {
+    connection.subscribe(room, since).await.unwrap();
+    match next(connection).await {
+        ServerFrame::Subscribed { last_seq, .. } => last_seq,
+        other => panic!("expected subscribed, got {other:?}"),
+    }
+}
+
+async fn create_room(server: &TestServer, name: &str) {
+    server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: name.to_owned(),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_subscriber_since_1_gets_2_and_3_then_every_new_post_live() {
+    let server = TestServer::start().await;
+    create_room(&server, "Design").await;
+    let alice = server.user("alice@contoso.com").await;
+    let bob = server.user("bob@contoso.com").await;
+    for body in ["one", "two", "three"] {
+        alice.post_message("Design", body).await.unwrap();
+    }
+
+    let mut live = bob.connect_live().await.unwrap();
+    assert_eq!(subscribed(&mut live, "Design", Some(1)).await, 3);
+    let backlog: Vec<(i64, String)> =
+        vec![next_message(&mut live).await, next_message(&mut live).await]
+            .into_iter()
+            .map(|m| (m.seq, m.body))
+            .collect();
+    assert_eq!(backlog, [(2, "two".to_owned()), (3, "three".to_owned())]);
+
+    for (seq, body) in [(4, "four"), (5, "five")] {
+        alice.post_message("Design", body).await.unwrap();
+        let message = next_message(&mut live).await;
+        assert_eq!(
+            (message.seq, message.body.as_str(), message.author.as_str()),
+            (seq, body, "alice@contoso.com")
+        );
+    }
+    // Nothing else is pending: a ping is answered next.
+    live.send(&ClientFrame::Ping).await.unwrap();
+    assert_eq!(next(&mut live).await, ServerFrame::Pong);
+}
+
+#[tokio::test]
+async fn concurrent_posters_are_delivered_exactly_once_in_order() {
+    let server = TestServer::start().await;
+    create_room(&server, "Busy").await;
+    let reader = server.user("reader").await;
+    let mut live = reader.connect_live().await.unwrap();
+    assert_eq!(subscribed(&mut live, "Busy", Some(0)).await, 0);
+
+    const POSTERS: usize = 4;
+    const POSTS_EACH: usize = 25;
+    let mut posters = Vec::new();
+    for poster in 0..POSTERS {
+        let client = server.user(&format!("poster{poster}")).await;
+        posters.push(tokio::spawn(async move {
+            for n in 0..POSTS_EACH {
+                client
+                    .post_message("Busy", &format!("poster {poster} message {n}"))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    let total = (POSTERS * POSTS_EACH) as i64;
+    for expected in 1..=total {
+        assert_eq!(next_message(&mut live).await.seq, expected);
+    }
+    for poster in posters {
+        poster.await.unwrap();
+    }
+    live.send(&ClientFrame::Ping).await.unwrap();
+    assert_eq!(
+        next(&mut live).await,
+        ServerFrame::Pong,
+        "no duplicates follow"
+    );
+
+    // A subscriber that says nothing of what it has gets the most recent history.
+    let mut late = reader.connect_live().await.unwrap();
+    subscribed(&mut late, "Busy", None).await;
+    let first = next_message(&mut late).await;
+    assert_eq!(first.seq, total - 30 + 1, "DefaultChatHistory is 30");
+}
+
+#[tokio::test]
+async fn an_auth_frame_signs_in_and_bad_credentials_are_refused() {
+    let server = TestServer::start().await;
+    create_room(&server, "Lobby").await;
+    let alice = server.user("alice").await;
+    let ws_url = format!("{}/api/v1/ws", server.url.replacen("http", "ws", 1));
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    let auth = serde_json::json!({ "type": "auth", "token": alice.token().unwrap() });
+    socket
+        .send(WsMessage::Text(auth.to_string().into()))
+        .await
+        .unwrap();
+    let ready = socket.next().await.unwrap().unwrap();
+    let ready: ServerFrame = serde_json::from_str(ready.to_text().unwrap()).unwrap();
+    assert_eq!(
+        ready,
+        ServerFrame::Ready {
+            user: "alice".to_owned()
+        }
+    );
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    let auth = serde_json::json!({ "type": "auth", "token": "stoa_forged" });
+    socket
+        .send(WsMessage::Text(auth.to_string().into()))
+        .await
+        .unwrap();
+    let closing = socket.next().await.unwrap().unwrap();
+    let closing: ServerFrame = serde_json::from_str(closing.to_text().unwrap()).unwrap();
+    assert!(
+        matches!(&closing, ServerFrame::Closing { code, .. } if code == "unauthenticated"),
+        "{closing:?}"
+    );
+
+    let forged = Client::new(&server.url).unwrap().with_token("stoa_forged");
+    let refused = forged.connect_live().await.err().expect("refused");
+    assert_eq!(refused.status(), Some(401));
+    assert_eq!(refused.code(), Some("unauthenticated"));
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_connection_stays_open() {
+    let server = TestServer::start().await;
+    create_room(&server, "Lobby").await;
+    let alice = server.user("alice").await;
+    let mut live = alice.connect_live().await.unwrap();
+
+    live.subscribe("Nowhere", None).await.unwrap();
+    match next(&mut live).await {
+        ServerFrame::Error { code, room, .. } => {
+            assert_eq!(code, "not_found");
+            assert_eq!(room.as_deref(), Some("Nowhere"));
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    live.send_raw_text("{not json").await.unwrap();
+    assert!(
+        matches!(next(&mut live).await, ServerFrame::Error { code, .. } if code == "malformed_json")
+    );
+    live.subscribe("Lobby", Some(-1)).await.unwrap();
+    assert!(
+        matches!(next(&mut live).await, ServerFrame::Error { code, .. } if code == "invalid_request")
+    );
+
+    assert_eq!(subscribed(&mut live, "Lobby", Some(0)).await, 0);
+    alice.post_message("Lobby", "still here").await.unwrap();
+    assert_eq!(next_message(&mut live).await.body, "still here");
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_told_why_and_resumes_by_seq_while_others_keep_up() {
+    let server = TestServer::start_with(Settings {
+        connection_queue: 4,
+        write_timeout: Duration::from_secs(60),
+        ..Settings::default()
+    })
+    .await;
+    create_room(&server, "Firehose").await;
+    let poster = server.user("poster").await;
+    let slow_user = server.user("slow").await;
+    let fast_user = server.user("fast").await;
+
+    let mut slow = slow_user.connect_live().await.unwrap();
+    subscribed(&mut slow, "Firehose", Some(0)).await;
+    let mut fast = fast_user.connect_live().await.unwrap();
+    subscribed(&mut fast, "Firehose", Some(0)).await;
+
+    // Large messages fill the slow client's socket buffers quickly, after which its queue of
+    // four overflows. The fast client reads everything as it comes.
+    const POSTS: i64 = 300;
+    let body = "x".repeat(60 * 1024);
+    let fast_reader = tokio::spawn(async move {
+        for expected in 1..=POSTS {
+            assert_eq!(next_message(&mut fast).await.seq, expected);
+        }
+    });
+    for _ in 0..POSTS {
+        poster.post_message("Firehose", &body).await.unwrap();
+    }
+    fast_reader.await.unwrap();
+
+    // The slow client now reads what reached it: a gapless prefix, then the reason.
+    let mut delivered = 0;
+    loop {
+        match next(&mut slow).await {
+            ServerFrame::Message(message) => {
+                assert_eq!(message.seq, delivered + 1, "gapless and in order");
+                delivered = message.seq;
+            }
+            ServerFrame::Closing { code, .. } => {
+                assert_eq!(code, "slow_consumer");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(delivered < POSTS, "the slow client was cut off early");
+
+    let mut resumed = slow_user.connect_live().await.unwrap();
+    subscribed(&mut resumed, "Firehose", Some(delivered)).await;
+    for expected in delivered + 1..=POSTS {
+        assert_eq!(next_message(&mut resumed).await.seq, expected);
+    }
+}
+
+#[tokio::test]
+async fn silent_peers_are_disconnected_by_the_heartbeat() {
+    let server = TestServer::start_with(Settings {
+        heartbeat_interval: Duration::from_millis(100),
+        heartbeat_timeout: Duration::from_millis(400),
+        ..Settings::default()
+    })
+    .await;
+    let alice = server.user("alice").await;
+    let mut live = alice.connect_live().await.unwrap();
+    // Not reading means not answering pings.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let frame = next(&mut live).await;
+    assert!(
+        matches!(&frame, ServerFrame::Closing { code, .. } if code == "heartbeat_timeout"),
+        "{frame:?}"
+    );
+}
+
+#[tokio::test]
+async fn live_connections_end_with_their_session_and_with_the_server() {
+    let server = TestServer::start_with(Settings {
+        heartbeat_interval: Duration::from_millis(100),
+        ..Settings::default()
+    })
+    .await;
+    create_room(&server, "Lobby").await;
+    let alice = server.user("alice").await;
+    let mut live = alice.connect_live().await.unwrap();
+    subscribed(&mut live, "Lobby", None).await;
+    alice.logout().await.unwrap();
+    let frame = loop {
+        match next(&mut live).await {
+            ServerFrame::Closing { code, .. } => break code,
+            ServerFrame::Pong => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(frame, "unauthenticated");
+
+    let bob = server.user("bob").await;
+    let mut live = bob.connect_live().await.unwrap();
+    subscribed(&mut live, "Lobby", None).await;
+    let reader = tokio::spawn(async move { next(&mut live).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.shut_down().await;
+    let frame = reader.await.unwrap();
+    assert!(
+        matches!(&frame, ServerFrame::Closing { code, .. } if code == "shutting_down"),
+        "{frame:?}"
+    );
+}

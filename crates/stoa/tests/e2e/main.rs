@@ -1,0 +1,9 @@
+//! End-to-end tests: a real server on `127.0.0.1:0`, driven through the typed client, real
+//! WebSockets and the real `stoa` binary, the way users and their scripts drive it.
+//!
+//! All end-to-end tests live in this one test binary so that it links once.
+
+mod api;
+mod cli;
+mod harness;
+mod live;
