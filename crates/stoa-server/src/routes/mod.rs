@@ -99,6 +99,7 @@ pub fn router(state: AppState) -> Router {
                                 path = %request.uri().path(),
                                 request_id,
                                 user = tracing::field::Empty,
+                                room = tracing::field::Empty,
                             )
                         })
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),

@@ -35,6 +35,7 @@ pub async fn authorized_room(
 ) -> ApiResult<(Room, Category)> {
     let room = state.store.room(name).await?;
     let category = state.store.category_by_id(room.category_id).await?;
+    tracing::Span::current().record("room", room.id.0);
     // Whoever may not find a room learns nothing about it, whatever they asked to do.
     caller.require(
         Action::FindRoom,

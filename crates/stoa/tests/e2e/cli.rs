@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use stoa_wire::ServerFrame;
 
-use crate::harness::{BinaryServer, stoa_cli};
+use crate::harness::{BinaryServer, CliOutput, stoa_cli, stoa_cli_with_env};
 
 const ADMIN_PASSWORD: &str = "admin-password-1";
 
@@ -386,22 +386,13 @@ fn saved_token(config_dir: &std::path::Path) -> String {
 
 /// Runs the CLI against `url` with the saved token, through the STOA_SERVER/STOA_TOKEN
 /// overrides, as scripts do.
-async fn stoa_cli_at(
-    config_dir: &std::path::Path,
-    url: &str,
-    args: &[&str],
-) -> crate::harness::CliOutput {
-    let output = tokio::process::Command::new(crate::harness::stoa_binary())
-        .args(args)
-        .env("STOA_CONFIG_DIR", config_dir)
-        .env("STOA_SERVER", url)
-        .env("STOA_TOKEN", saved_token(config_dir))
-        .output()
-        .await
-        .unwrap();
-    crate::harness::CliOutput {
-        success: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+async fn stoa_cli_at(config_dir: &std::path::Path, url: &str, args: &[&str]) -> CliOutput {
+    let token = saved_token(config_dir);
+    stoa_cli_with_env(
+        config_dir,
+        args,
+        "",
+        &[("STOA_SERVER", url), ("STOA_TOKEN", &token)],
+    )
+    .await
 }

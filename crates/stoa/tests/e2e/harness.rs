@@ -175,12 +175,27 @@ impl CliOutput {
 
 /// Runs the `stoa` CLI with `config_dir` as its `STOA_CONFIG_DIR` and `stdin` as its input.
 pub async fn stoa_cli(config_dir: &Path, args: &[&str], stdin: &str) -> CliOutput {
+    stoa_cli_with_env(config_dir, args, stdin, &[]).await
+}
+
+/// [`stoa_cli`] with extra environment variables, such as `STOA_SERVER` and `STOA_TOKEN`.
+pub async fn stoa_cli_with_env(
+    config_dir: &Path,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> CliOutput {
     use tokio::io::AsyncWriteExt;
-    let mut child = Command::new(stoa_binary())
+    let mut command = Command::new(stoa_binary());
+    command
         .args(args)
         .env("STOA_CONFIG_DIR", config_dir)
         .env_remove("STOA_SERVER")
-        .env_remove("STOA_TOKEN")
+        .env_remove("STOA_TOKEN");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
