@@ -9,10 +9,12 @@ use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use stoa_wire::{
-    CategoryView, ClientFrame, CreateCategoryRequest, CreateGroupRequest, CreateRoomRequest,
-    CreateUserRequest, ErrorBody, GroupView, Health, HistoryView, LoginRequest, LoginResponse,
-    MessageView, PostMessageRequest, RoomView, ServerFrame, UpdateCategoryRequest,
-    UpdateGroupRequest, UpdateRoomRequest, UpdateUserRequest, UserView,
+    CategoryView, ClientFrame, CreateCategoryRequest, CreateGroupRequest, CreatePolicyRequest,
+    CreateRoomRequest, CreateUserRequest, EligibleUser, ErrorBody, ExplainView, GrantPolicyRequest,
+    GroupView, Health, HistoryView, InvitationView, LoginRequest, LoginResponse, MessageView,
+    PolicyView, PostMessageRequest, RoleView, RoomView, ServerFrame, UpdateCategoryRequest,
+    UpdateGroupRequest, UpdatePolicyRequest, UpdateRoleRequest, UpdateRoomRequest,
+    UpdateUserRequest, UserView,
 };
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -396,6 +398,172 @@ impl Client {
             )
             .await?;
         Ok(view.messages)
+    }
+
+    /// What the access rules decide for `user` doing `action` on a room or category (with
+    /// both for `change-category`: the room and where it would move).
+    pub async fn explain(
+        &self,
+        user: &str,
+        action: &str,
+        room: Option<&str>,
+        category: Option<&str>,
+    ) -> ClientResult<ExplainView> {
+        let mut query = vec![("user", user.to_owned()), ("action", action.to_owned())];
+        query.extend(room.map(|room| ("room", room.to_owned())));
+        query.extend(category.map(|category| ("category", category.to_owned())));
+        self.request(
+            Method::GET,
+            &["api", "v1", "access", "explain"],
+            Some(&query),
+            None,
+        )
+        .await
+    }
+
+    /// The users a category or a room admits (with `presenters`, a room's presenters).
+    pub async fn eligible(
+        &self,
+        category: Option<&str>,
+        room: Option<&str>,
+        presenters: bool,
+    ) -> ClientResult<Vec<EligibleUser>> {
+        let mut query = Vec::new();
+        query.extend(category.map(|category| ("category", category.to_owned())));
+        query.extend(room.map(|room| ("room", room.to_owned())));
+        if presenters {
+            query.push(("presenters", "true".to_owned()));
+        }
+        self.request(
+            Method::GET,
+            &["api", "v1", "principals", "eligible"],
+            Some(&query),
+            None,
+        )
+        .await
+    }
+
+    pub async fn list_policies(&self) -> ClientResult<Vec<PolicyView>> {
+        self.request(Method::GET, &["api", "v1", "policies"], None, None)
+            .await
+    }
+
+    pub async fn create_policy(&self, request: &CreatePolicyRequest) -> ClientResult<PolicyView> {
+        self.request(
+            Method::POST,
+            &["api", "v1", "policies"],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn policy(&self, identity: &str) -> ClientResult<PolicyView> {
+        self.request(
+            Method::GET,
+            &["api", "v1", "policies", identity],
+            None,
+            None,
+        )
+        .await
+    }
+
+    pub async fn update_policy(
+        &self,
+        identity: &str,
+        request: &UpdatePolicyRequest,
+    ) -> ClientResult<PolicyView> {
+        self.request(
+            Method::PATCH,
+            &["api", "v1", "policies", identity],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn remove_policy(&self, identity: &str) -> ClientResult<()> {
+        self.request_no_content(Method::DELETE, &["api", "v1", "policies", identity], None)
+            .await
+    }
+
+    /// Grants a user policy to a user; `None` removes the grant.
+    pub async fn grant_policy(&self, login: &str, policy: Option<&str>) -> ClientResult<UserView> {
+        let request = GrantPolicyRequest {
+            policy: policy.map(str::to_owned),
+        };
+        self.request(
+            Method::PUT,
+            &["api", "v1", "users", login, "policy"],
+            None,
+            Some(&request),
+        )
+        .await
+    }
+
+    pub async fn role(&self, role: &str) -> ClientResult<RoleView> {
+        self.request(Method::GET, &["api", "v1", "roles", role], None, None)
+            .await
+    }
+
+    pub async fn update_role(
+        &self,
+        role: &str,
+        request: &UpdateRoleRequest,
+    ) -> ClientResult<RoleView> {
+        self.request(
+            Method::PATCH,
+            &["api", "v1", "roles", role],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn invitations(&self) -> ClientResult<Vec<InvitationView>> {
+        self.request(Method::GET, &["api", "v1", "invitations"], None, None)
+            .await
+    }
+
+    /// Accepts an invitation; the room is then followed.
+    pub async fn accept_invitation(&self, room: &str) -> ClientResult<RoomView> {
+        self.request(
+            Method::POST,
+            &["api", "v1", "invitations", room, "accept"],
+            None,
+            None,
+        )
+        .await
+    }
+
+    pub async fn decline_invitation(&self, room: &str) -> ClientResult<()> {
+        self.request_no_content(
+            Method::POST,
+            &["api", "v1", "invitations", room, "decline"],
+            None,
+        )
+        .await
+    }
+
+    /// The rooms the signed-in user follows.
+    pub async fn followed_rooms(&self) -> ClientResult<Vec<RoomView>> {
+        self.request(Method::GET, &["api", "v1", "me", "follows"], None, None)
+            .await
+    }
+
+    pub async fn follow(&self, room: &str) -> ClientResult<RoomView> {
+        self.request(
+            Method::PUT,
+            &["api", "v1", "me", "follows", room],
+            None,
+            None,
+        )
+        .await
+    }
+
+    pub async fn unfollow(&self, room: &str) -> ClientResult<()> {
+        self.request_no_content(Method::DELETE, &["api", "v1", "me", "follows", room], None)
+            .await
     }
 
     /// Opens a live connection, authenticated with this client's token on the upgrade

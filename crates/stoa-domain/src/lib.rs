@@ -6,8 +6,10 @@
 //! and property tests can exercise them exhaustively.
 
 pub mod access;
+pub mod directory;
 pub mod ids;
 pub mod model;
+pub mod policy;
 pub mod principal;
 pub mod validation;
 

@@ -343,6 +343,32 @@ pub struct RoomChanges {
 }
 
 impl RoomChanges {
+    /// Whether the only change is a move to another category, which needs the right to move
+    /// the room but not the right to edit it otherwise.
+    pub fn is_only_a_move(&self) -> bool {
+        self.category_id.is_some()
+            && self.name.is_none()
+            && self.description.is_none()
+            && self.privacy.is_none()
+            && self.room_type.is_none()
+            && self.invitations.is_none()
+            && self.addin.is_none()
+            && self.disabled.is_none()
+            && self.add_members.is_empty()
+            && self.remove_members.is_empty()
+            && self.add_managers.is_empty()
+            && self.remove_managers.is_empty()
+            && self.add_presenters.is_empty()
+            && self.remove_presenters.is_empty()
+    }
+
+    /// Whether the change adds anyone to the room's lists.
+    pub fn adds_principals(&self) -> bool {
+        !(self.add_members.is_empty()
+            && self.add_managers.is_empty()
+            && self.add_presenters.is_empty())
+    }
+
     pub fn apply(&self, room: &mut Room) -> Result<(), ValidationError> {
         if let Some(name) = &self.name {
             room.name = validation::object_name("name", name)?;

@@ -13,9 +13,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use stoa_domain::access::{self, Action, Decision, Outcome, Subject, Target};
+use stoa_domain::access::{self, Action, Decision, Outcome, Rule, Subject, Target};
 use stoa_domain::model::User;
+use stoa_domain::policy::{self, EffectivePolicy};
 use stoa_domain::{Timestamp, UserIdentity};
+use stoa_wire::error_code;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -99,6 +101,8 @@ pub struct Caller {
     pub user: User,
     pub identity: UserIdentity,
     pub is_administrator: bool,
+    /// The persistent chat policy in force for this user on this node.
+    pub policy: EffectivePolicy,
     /// The hash of the token this request came with, so logout can revoke exactly it.
     pub token_hash: Vec<u8>,
 }
@@ -106,7 +110,14 @@ pub struct Caller {
 impl Caller {
     /// Resolves a bearer token to the user behind it.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-        let token_hash = token_hash(token);
+        Caller::from_token_hash(state, token_hash(token)).await
+    }
+
+    /// Resolves a stored token hash to the user behind it, as of now.
+    pub async fn from_token_hash(
+        state: &AppState,
+        token_hash: Vec<u8>,
+    ) -> Result<Caller, ApiError> {
         let user = state
             .store
             .session_user(&token_hash, now())
@@ -117,17 +128,12 @@ impl Caller {
         if user.disabled {
             return Err(ApiError::forbidden("your account is disabled"));
         }
-        let identity = state.store.identity(&user).await?;
-        let is_administrator = state
-            .store
-            .administrator_principals()
-            .await?
-            .iter()
-            .any(|principal| principal.matches(&identity));
+        let standing = Standing::of(state, &user).await?;
         Ok(Caller {
             user,
-            identity,
-            is_administrator,
+            identity: standing.identity,
+            is_administrator: standing.is_administrator,
+            policy: standing.policy,
             token_hash,
         })
     }
@@ -136,6 +142,17 @@ impl Caller {
         Subject {
             identity: &self.identity,
             is_administrator: self.is_administrator,
+            policy: &self.policy,
+        }
+    }
+
+    /// Refuses callers whose effective policy disables persistent chat, before anything
+    /// else is looked up, so the refusal is the same whatever they asked for.
+    pub fn require_chat(&self) -> Result<(), ApiError> {
+        if self.policy.enable_persistent_chat {
+            Ok(())
+        } else {
+            Err(chat_disabled(&self.user.login, &self.policy))
         }
     }
 
@@ -150,6 +167,9 @@ impl Caller {
         let decision = access::decide(&self.subject(), action, target);
         match decision.outcome {
             Outcome::Allowed => Ok(decision),
+            Outcome::Forbidden if decision.rule == Rule::Policy => {
+                Err(chat_disabled(&self.user.login, &self.policy))
+            }
             Outcome::Forbidden => Err(ApiError::forbidden(decision.reason)),
             Outcome::NotFound => Err(ApiError::not_found(hidden_as)),
         }
@@ -159,6 +179,58 @@ impl Caller {
     pub fn require_administrator(&self, action: Action) -> Result<(), ApiError> {
         self.require(action, Target::Server, &"resource")
             .map(|_| ())
+    }
+}
+
+fn chat_disabled(login: &stoa_domain::Login, policy: &EffectivePolicy) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        error_code::CHAT_DISABLED,
+        format!(
+            "persistent chat is disabled for {login} by policy {}",
+            policy.source
+        ),
+    )
+}
+
+/// Where a user stands with the access rules: identity with expanded groups, the
+/// administrator role, and the policy in force on this node.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub identity: UserIdentity,
+    pub is_administrator: bool,
+    pub policy: EffectivePolicy,
+    /// The user policy granted to the user, if any.
+    pub granted_policy: Option<String>,
+}
+
+impl Standing {
+    pub async fn of(state: &AppState, user: &User) -> Result<Standing, ApiError> {
+        let identity = state.store.identity(user).await?;
+        let is_administrator = state
+            .store
+            .administrator_principals()
+            .await?
+            .iter()
+            .any(|principal| principal.matches(&identity));
+        let applicable = state
+            .store
+            .applicable_policies(user.id, &state.placement.node, &state.placement.site)
+            .await?;
+        let policy = policy::resolve(
+            applicable.user_grant.as_ref(),
+            applicable.node.as_ref(),
+            applicable.site.as_ref(),
+            &applicable.global,
+        );
+        Ok(Standing {
+            identity,
+            is_administrator,
+            policy,
+            granted_policy: applicable
+                .user_grant
+                .map(|granted| granted.identity.to_string()),
+        })
     }
 }
 

@@ -4,20 +4,33 @@
 use stoa_domain::model::{
     Category, Group, Message, Room, RoomInvitations, RoomPrivacy, RoomType, User,
 };
+use stoa_domain::policy::Policy;
 use stoa_domain::{PrincipalRef, ValidationError};
 use stoa_wire as wire;
 
+use crate::auth::Standing;
 use crate::time::format;
 
-pub fn user_view(user: &User, administrator: bool) -> wire::UserView {
+pub fn user_view(user: &User, standing: &Standing) -> wire::UserView {
     wire::UserView {
         login: user.login.to_string(),
         display_name: user.display_name.clone(),
         email: user.email.clone(),
         container: user.container.as_ref().map(ToString::to_string),
         disabled: user.disabled,
-        administrator,
+        administrator: standing.is_administrator,
+        policy: standing.granted_policy.clone(),
+        chat_enabled: standing.policy.enable_persistent_chat,
+        effective_policy: standing.policy.source.to_string(),
         created_at: format(user.created_at),
+    }
+}
+
+pub fn policy_view(policy: &Policy) -> wire::PolicyView {
+    wire::PolicyView {
+        identity: policy.identity.to_string(),
+        scope: policy.identity.scope().to_owned(),
+        enable_persistent_chat: policy.enable_persistent_chat,
     }
 }
 
@@ -33,14 +46,16 @@ pub fn group_view(group: &Group) -> wire::GroupView {
     }
 }
 
-pub fn category_view(category: &Category) -> wire::CategoryView {
+/// A category; its principal lists only when `with_lists` (for administrators).
+pub fn category_view(category: &Category, with_lists: bool) -> wire::CategoryView {
+    let list = |principals: &[PrincipalRef]| with_lists.then(|| texts(principals));
     wire::CategoryView {
         id: category.id.0,
         name: category.name.clone(),
         description: category.description.clone(),
-        allowed_members: texts(&category.allowed_members),
-        denied_members: texts(&category.denied_members),
-        creators: texts(&category.creators),
+        allowed_members: list(&category.allowed_members),
+        denied_members: list(&category.denied_members),
+        creators: list(&category.creators),
         file_upload: category.file_upload,
         chat_history: category.chat_history,
         invitations: category.invitations,

@@ -8,6 +8,7 @@
 //! `stoa_domain::access` through [`auth::Caller`], call the store, and convert results back to
 //! wire types ([`convert`]). Failures become HTTP answers in exactly one place ([`error`]).
 
+pub mod access;
 pub mod auth;
 pub mod convert;
 pub mod error;
@@ -31,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 pub use state::Settings;
 
 use crate::hub::Hub;
-use crate::state::AppState;
+use crate::state::{AppState, Placement};
 
 /// The first administrator's login.
 pub const INITIAL_ADMIN_LOGIN: &str = "admin";
@@ -46,6 +47,54 @@ pub struct ServerOptions {
     /// start, when the database has no users.
     pub admin_password: Option<String>,
     pub settings: Settings,
+    /// This node's name: `node:NAME` policies apply to users it serves.
+    pub node: String,
+    /// This node's site: `site:NAME` policies apply to users it serves.
+    pub site: String,
+}
+
+impl ServerOptions {
+    /// Options for a server on `data_dir` with default settings, named after this host, in
+    /// the site `default`.
+    pub fn new(data_dir: PathBuf) -> ServerOptions {
+        ServerOptions {
+            data_dir,
+            admin_password: None,
+            settings: Settings::default(),
+            node: default_node_name(),
+            site: DEFAULT_SITE.to_owned(),
+        }
+    }
+}
+
+/// The site a node belongs to unless told otherwise.
+pub const DEFAULT_SITE: &str = "default";
+
+/// This host's name, as a node name: lower case, with anything but letters, digits, `.`, `-`
+/// and `_` replaced.
+pub fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let name: String = host
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "stoa".to_owned()
+    } else {
+        name
+    }
 }
 
 /// What happened to the first administrator when the server opened.
@@ -72,6 +121,8 @@ pub enum ServerError {
     },
     #[error("the initial administrator password is not acceptable: {0}")]
     AdminPassword(String),
+    #[error("invalid node or site name: {0}")]
+    Placement(String),
 }
 
 /// An opened server, ready to serve.
@@ -84,6 +135,14 @@ impl Server {
     /// Opens the data directory and database, applying migrations, and creates the first
     /// administrator on a fresh install.
     pub async fn open(options: ServerOptions) -> Result<Server, ServerError> {
+        let placement = Placement {
+            node: format!("node:{}", options.node).parse().map_err(
+                |error: stoa_domain::ValidationError| ServerError::Placement(error.to_string()),
+            )?,
+            site: format!("site:{}", options.site).parse().map_err(
+                |error: stoa_domain::ValidationError| ServerError::Placement(error.to_string()),
+            )?,
+        };
         let store = Store::open_sqlite(&options.data_dir).await?;
         let bootstrap =
             bootstrap_administrator(&store, &options.data_dir, options.admin_password).await?;
@@ -91,7 +150,9 @@ impl Server {
             store,
             hub: Arc::new(Hub::default()),
             settings: Arc::new(options.settings),
+            placement: Arc::new(placement),
             shutdown: CancellationToken::new(),
+            access_epoch: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         Ok(Server { state, bootstrap })
     }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use stoa_domain::policy::PolicyIdentity;
 use stoa_store::Store;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
@@ -43,13 +45,34 @@ impl Default for Settings {
     }
 }
 
+/// Where this server runs, which decides the node and site policies that apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// `node:NAME`.
+    pub node: PolicyIdentity,
+    /// `site:NAME`.
+    pub site: PolicyIdentity,
+}
+
 /// Shared by every request and connection. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub hub: Arc<Hub>,
     pub settings: Arc<Settings>,
+    pub placement: Arc<Placement>,
     /// Cancelled when the server begins shutting down, so WebSocket connections can say
     /// goodbye instead of being cut.
     pub shutdown: CancellationToken,
+    /// Bumped whenever something that access decisions depend on changes (users, groups,
+    /// categories, rooms, policies, roles), so live connections re-check what they may see.
+    pub access_epoch: Arc<watch::Sender<u64>>,
+}
+
+impl AppState {
+    /// Tells live connections to re-check their access.
+    pub fn access_changed(&self) {
+        self.access_epoch
+            .send_modify(|epoch| *epoch = epoch.wrapping_add(1));
+    }
 }

@@ -24,11 +24,11 @@ use stoa_domain::{RoomId, Seq};
 use stoa_wire::{ClientFrame, ErrorBody, ServerFrame, error_code};
 use tracing::Instrument;
 
+use crate::access::room_for;
 use crate::auth::{Caller, bearer_token};
 use crate::convert::message_view;
 use crate::error::ApiError;
 use crate::hub::Inbox;
-use crate::routes::rooms::authorized_room;
 use crate::state::AppState;
 use crate::time::now;
 
@@ -57,7 +57,10 @@ pub async fn upgrade(
 ) -> Response {
     let caller = match bearer_token(&headers) {
         Some(token) => match Caller::from_token(&state, token).await {
-            Ok(caller) => Some(caller),
+            Ok(caller) => match caller.require_chat() {
+                Ok(()) => Some(caller),
+                Err(error) => return error.into_response(),
+            },
             Err(error) => return error.into_response(),
         },
         None => None,
@@ -97,6 +100,8 @@ struct Connection {
     socket: WebSocket,
     caller: Caller,
     inbox: Inbox,
+    /// Fires when access rules' inputs change, to re-check every subscription.
+    access_epoch: tokio::sync::watch::Receiver<u64>,
     subscriptions: HashMap<RoomId, Subscription>,
     last_heard: Instant,
 }
@@ -111,11 +116,13 @@ async fn run(state: AppState, mut socket: WebSocket, caller: Option<Caller>) {
     };
     let inbox = state.hub.connect(state.settings.connection_queue);
     let span = tracing::info_span!("ws", connection = inbox.id, user = %caller.user.login);
+    let access_epoch = state.access_epoch.subscribe();
     let connection = Connection {
         state,
         socket,
         caller,
         inbox,
+        access_epoch,
         subscriptions: HashMap::new(),
         last_heard: Instant::now(),
     };
@@ -133,7 +140,9 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Caller
         _ => None,
     };
     let result = match token {
-        Some(token) => Caller::from_token(state, &token).await,
+        Some(token) => Caller::from_token(state, &token)
+            .await
+            .and_then(|caller| caller.require_chat().map(|()| caller)),
         None => Err(ApiError::unauthenticated(
             "send {\"type\":\"auth\",\"token\":…} first, or authenticate the upgrade request",
         )),
@@ -186,6 +195,7 @@ impl Connection {
                 )),
                 frame = self.socket.recv() => self.on_frame(frame).await,
                 Some(message) = self.inbox.messages.recv() => self.deliver(message).await,
+                Ok(()) = self.access_epoch.changed() => self.recheck_access().await,
                 _ = heartbeat.tick() => self.on_heartbeat().await,
             };
             if let Err(stop) = step {
@@ -311,16 +321,27 @@ impl Connection {
             let error = ApiError::invalid("since must be a sequence number of 0 or more");
             return self.send_error(error, Some(room_name)).await;
         }
-        let room =
-            match authorized_room(&self.state, &self.caller, &room_name, Action::ReadRoom).await {
-                Ok((room, _category)) => room,
+        let (room, category) =
+            match room_for(&self.state, &self.caller, &room_name, Action::ReadRoom).await {
+                Ok(found) => found,
                 Err(error) => return self.send_error(error, Some(room_name)).await,
             };
+        // With ChatHistory off in the category, members receive messages live only.
+        let history_allowed = stoa_domain::access::decide(
+            &self.caller.subject(),
+            Action::ReadHistory,
+            stoa_domain::access::Target::Room {
+                room: &room,
+                category: &category,
+            },
+        )
+        .is_allowed();
         // Register before reading the backlog, so that nothing posted in between is missed;
         // anything delivered twice is dropped by sequence number.
         self.state.hub.subscribe(room.id, &self.inbox);
         let default_history = Seq::from(self.state.settings.default_chat_history);
         let start = match since {
+            _ if !history_allowed => room.last_seq,
             // A client that claims more than the room holds (say, of a room since recreated)
             // resumes from the room's end.
             Some(since) => since.min(room.last_seq),
@@ -416,6 +437,49 @@ impl Connection {
         self.send(&frame).await?;
         if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
             subscription.delivered = message.seq;
+        }
+        Ok(())
+    }
+
+    /// Re-checks, after something access depends on changed, who the caller is and every
+    /// subscription: one the caller may no longer read ends with an error frame naming the
+    /// room, in the same words as a refused subscription.
+    async fn recheck_access(&mut self) -> Result<(), Stop> {
+        let caller = Caller::from_token_hash(&self.state, self.caller.token_hash.clone())
+            .await
+            .map_err(|error| Stop::close(error.code, error.message))?;
+        if let Err(error) = caller.require_chat() {
+            return Err(Stop::close(error.code, error.message));
+        }
+        self.caller = caller;
+        let subscribed: Vec<(RoomId, String)> = self
+            .subscriptions
+            .iter()
+            .map(|(room, subscription)| (*room, subscription.room_name.clone()))
+            .collect();
+        for (room_id, name) in subscribed {
+            let verdict = match self.state.store.room_by_id(room_id).await {
+                Ok(room) => room_for(&self.state, &self.caller, &room.name, Action::ReadRoom)
+                    .await
+                    .map(|(room, _)| room.name),
+                Err(stoa_store::StoreError::NotFound(_)) => {
+                    Err(ApiError::not_found(crate::access::Named("room", &name)))
+                }
+                Err(error) => Err(ApiError::from(error)),
+            };
+            match verdict {
+                Ok(current_name) => {
+                    if let Some(subscription) = self.subscriptions.get_mut(&room_id) {
+                        subscription.room_name = current_name;
+                    }
+                }
+                Err(error) => {
+                    self.subscriptions.remove(&room_id);
+                    self.state.hub.unsubscribe(room_id, self.inbox.id);
+                    tracing::info!(room = room_id.0, "subscription ended by an access change");
+                    self.send_error(error, Some(name)).await?;
+                }
+            }
         }
         Ok(())
     }

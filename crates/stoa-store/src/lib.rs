@@ -47,14 +47,21 @@ macro_rules! write_transaction {
 }
 
 mod categories;
+mod directory;
 mod groups;
+mod invitations;
 mod messages;
+mod policies;
 mod rooms;
 mod sessions;
 mod sqlite;
 mod users;
 
 use stoa_domain::ValidationError;
+
+pub use invitations::PendingInvitation;
+pub use policies::ApplicablePolicies;
+pub use users::ADMINISTRATOR_ROLE;
 
 type Db = sqlx::Sqlite;
 type DbConnection = sqlx::SqliteConnection;

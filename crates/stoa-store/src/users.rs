@@ -187,10 +187,17 @@ impl Store {
                 .bind(user.id.0)
                 .execute(&mut *connection)
                 .await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(user.id.0)
-                .execute(&mut *connection)
-                .await?;
+            for statement in [
+                "DELETE FROM sessions WHERE user_id = $1",
+                "DELETE FROM policy_grants WHERE user_id = $1",
+                "DELETE FROM invitations WHERE user_id = $1",
+                "DELETE FROM follows WHERE user_id = $1",
+            ] {
+                sqlx::query(statement)
+                    .bind(user.id.0)
+                    .execute(&mut *connection)
+                    .await?;
+            }
             let reference = PrincipalRef::User(user.login.clone()).to_string();
             for statement in [
                 "DELETE FROM group_members WHERE member = $1",
@@ -202,6 +209,16 @@ impl Store {
                     .bind(&reference)
                     .execute(&mut *connection)
                     .await?;
+            }
+            let administrators: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM role_assignments WHERE role = $1")
+                    .bind(ADMINISTRATOR_ROLE)
+                    .fetch_one(&mut *connection)
+                    .await?;
+            if administrators == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "{login} is the last holder of the administrator role; grant it to someone else first"
+                )));
             }
             Ok(())
         })

@@ -31,6 +31,11 @@ pub mod error_code {
     pub const UNAUTHENTICATED: &str = "unauthenticated";
     pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
     pub const FORBIDDEN: &str = "forbidden";
+    /// The caller's effective policy disables persistent chat.
+    pub const CHAT_DISABLED: &str = "chat_disabled";
+    /// A principal cannot join a room's membership: it is outside the category's eligible
+    /// users, or denied there.
+    pub const NOT_ELIGIBLE: &str = "not_eligible";
     pub const NOT_FOUND: &str = "not_found";
     pub const CONFLICT: &str = "conflict";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
@@ -76,6 +81,12 @@ pub struct UserView {
     pub disabled: bool,
     /// Whether the user holds the administrator role, directly or through a group.
     pub administrator: bool,
+    /// The user policy granted to the user, if any.
+    pub policy: Option<String>,
+    /// Whether the policy in force on this node lets the user use persistent chat.
+    pub chat_enabled: bool,
+    /// The policy that decides `chat_enabled`: the user's, the node's, the site's or global.
+    pub effective_policy: String,
     pub created_at: String,
 }
 
@@ -144,15 +155,19 @@ pub struct UpdateGroupRequest {
     pub remove_members: Vec<String>,
 }
 
-/// A category.
+/// A category. Its principal lists are shown to administrators only; for others they are
+/// absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CategoryView {
     pub id: i64,
     pub name: String,
     pub description: String,
-    pub allowed_members: Vec<String>,
-    pub denied_members: Vec<String>,
-    pub creators: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_members: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_members: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creators: Option<Vec<String>>,
     pub file_upload: bool,
     pub chat_history: bool,
     pub invitations: bool,
@@ -340,6 +355,89 @@ pub struct PostMessageRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HistoryView {
     pub messages: Vec<MessageView>,
+}
+
+/// `GET /api/v1/access/explain`: what the access rules decide for a user, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExplainView {
+    pub user: String,
+    pub action: String,
+    /// `room NAME`, `category NAME`, or `room NAME -> category NAME` for a move.
+    pub target: String,
+    pub allowed: bool,
+    /// `allowed`, `forbidden`, or `not-found` (refused, and the object stays hidden).
+    pub outcome: String,
+    /// The rule of SPEC §3 that settled it.
+    pub rule: u8,
+    pub reason: String,
+}
+
+/// A user admitted by a category or room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EligibleUser {
+    pub login: String,
+    pub display_name: String,
+}
+
+/// A persistent chat policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PolicyView {
+    /// `global`, `site:NAME`, `node:NAME`, or a user policy's NAME.
+    pub identity: String,
+    /// `global`, `site`, `node` or `user`.
+    pub scope: String,
+    pub enable_persistent_chat: bool,
+}
+
+/// `POST /api/v1/policies`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePolicyRequest {
+    pub identity: String,
+    /// Default true.
+    #[serde(default)]
+    pub enable_persistent_chat: Option<bool>,
+}
+
+/// `PATCH /api/v1/policies/{identity}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePolicyRequest {
+    #[serde(default)]
+    pub enable_persistent_chat: Option<bool>,
+}
+
+/// `PUT /api/v1/users/{login}/policy`: grant a user policy, or `null` to remove the grant.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantPolicyRequest {
+    pub policy: Option<String>,
+}
+
+/// A role and the principals that hold it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoleView {
+    pub role: String,
+    pub members: Vec<String>,
+}
+
+/// `PATCH /api/v1/roles/{role}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoleRequest {
+    #[serde(default)]
+    pub add_members: Vec<String>,
+    #[serde(default)]
+    pub remove_members: Vec<String>,
+}
+
+/// A pending invitation to a room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InvitationView {
+    pub room: String,
+    pub room_id: i64,
+    pub invited_by: Option<String>,
+    pub created_at: String,
 }
 
 /// Frames a WebSocket client sends to `/api/v1/ws`, as JSON text frames.

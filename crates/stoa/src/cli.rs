@@ -49,6 +49,121 @@ pub enum Command {
     /// Post and read messages.
     #[command(subcommand)]
     Message(MessageCommand),
+    /// Ask the access rules why (administrators).
+    #[command(subcommand)]
+    Access(AccessCommand),
+    /// Expand principals (administrators).
+    #[command(subcommand)]
+    Principal(PrincipalCommand),
+    /// Manage persistent chat policies (administrators).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Grant and revoke the administrator role (administrators).
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Answer your pending room invitations.
+    #[command(subcommand)]
+    Invitation(InvitationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Show what the access rules decide for a user, naming the rule and the principal.
+    Explain {
+        /// The user's login.
+        #[arg(long)]
+        user: String,
+        /// The room the action is about.
+        #[arg(long, required_unless_present = "category")]
+        room: Option<String>,
+        /// The category the action is about; with --room and change-category, where the
+        /// room would move.
+        #[arg(long)]
+        category: Option<String>,
+        /// find, read, join, read-history, post, upload-file, manage, change-category,
+        /// delete, send-invitations, find-category, create-room or administer.
+        #[arg(long)]
+        action: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCommand {
+    /// List the users a category or room admits, with groups, containers and domains
+    /// expanded.
+    Eligible {
+        #[arg(long, conflicts_with = "room", required_unless_present = "room")]
+        category: Option<String>,
+        #[arg(long)]
+        room: Option<String>,
+        /// Only the room's presenters.
+        #[arg(long, requires = "room")]
+        presenters: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Create a policy: `site:NAME`, `node:NAME`, or a user policy `NAME` to grant to users.
+    New {
+        identity: String,
+        /// Whether users under this policy may use persistent chat (default true).
+        #[arg(long, value_name = "BOOL")]
+        enable_persistent_chat: Option<bool>,
+    },
+    /// Change a policy.
+    Set {
+        identity: String,
+        #[arg(long, value_name = "BOOL")]
+        enable_persistent_chat: Option<bool>,
+    },
+    /// Show one policy, or all of them.
+    Get { identity: Option<String> },
+    /// Remove a policy that is granted to no one (the global policy stays).
+    Remove { identity: String },
+    /// Grant a user policy to a user, or take their grant away with --none.
+    Grant {
+        #[arg(long)]
+        user: String,
+        #[arg(long, required_unless_present = "none", conflicts_with = "none")]
+        policy: Option<String>,
+        /// Remove the user's grant; the node, site or global policy applies again.
+        #[arg(long)]
+        none: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Show who holds the role.
+    Get {
+        #[arg(long, default_value = "administrator")]
+        role: String,
+    },
+    /// Grant the role to principals (user:… or group:…).
+    Grant {
+        #[arg(required = true, value_delimiter = ',')]
+        principals: Vec<String>,
+        #[arg(long, default_value = "administrator")]
+        role: String,
+    },
+    /// Revoke the role from principals. The role is never left empty.
+    Revoke {
+        #[arg(required = true, value_delimiter = ',')]
+        principals: Vec<String>,
+        #[arg(long, default_value = "administrator")]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvitationCommand {
+    /// List your pending invitations.
+    List,
+    /// Accept an invitation; the room is then followed.
+    Accept { room: String },
+    /// Decline an invitation.
+    Decline { room: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -70,6 +185,12 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "pretty", env = "STOA_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// This node's name, for `node:NAME` policies (default: the host name).
+    #[arg(long, env = "STOA_NODE")]
+    pub node: Option<String>,
+    /// This node's site, for `site:NAME` policies.
+    #[arg(long, default_value = "default", env = "STOA_SITE")]
+    pub site: String,
 }
 
 #[derive(Debug, Args)]

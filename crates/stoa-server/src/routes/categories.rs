@@ -1,29 +1,44 @@
-//! Categories: listing them, and administering them.
+//! Categories: finding them, and administering them.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use stoa_domain::access::{Action, Target};
+use stoa_domain::access::{self, Action, Target};
 use stoa_domain::model::{CategoryChanges, NewCategory, ROOT_CATEGORY_NAME};
 use stoa_domain::validation;
 use stoa_store::StoreError;
 use stoa_wire::{CategoryView, CreateCategoryRequest, ErrorBody, UpdateCategoryRequest};
 
+use crate::access::category_for;
 use crate::auth::Caller;
 use crate::convert::{category_view, principals};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 use crate::time::now;
 
-/// List every category.
+/// List the categories the caller can find: every one for administrators, the ones they are
+/// eligible in for others. Principal lists are shown to administrators only.
 #[utoipa::path(get, path = "/api/v1/categories", tag = "categories", security(("bearer" = [])),
-    responses((status = 200, body = [CategoryView]), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = [CategoryView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<CategoryView>>> {
+    if !caller.is_administrator {
+        caller.require_chat()?;
+    }
     let categories = state.store.list_categories().await?;
-    Ok(Json(categories.iter().map(category_view).collect()))
+    let subject = caller.subject();
+    Ok(Json(
+        categories
+            .iter()
+            .filter(|category| {
+                access::decide(&subject, Action::FindCategory, Target::Category(category))
+                    .is_allowed()
+            })
+            .map(|category| category_view(category, caller.is_administrator))
+            .collect(),
+    ))
 }
 
 /// Create a category. It admits no one until its allowed members are set.
@@ -57,23 +72,27 @@ pub async fn create(
     new.invitations = request.invitations.unwrap_or(new.invitations);
     let category = state.store.create_category(&new, now()).await?;
     tracing::info!(category = %category.name, "category created");
-    Ok((StatusCode::CREATED, Json(category_view(&category))))
+    Ok((StatusCode::CREATED, Json(category_view(&category, true))))
 }
 
 /// Show one category.
 #[utoipa::path(get, path = "/api/v1/categories/{name}", tag = "categories", security(("bearer" = [])),
     params(("name" = String, Path)),
-    responses((status = 200, body = CategoryView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CategoryView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<CategoryView>> {
-    let category = state.store.category(&name).await?;
-    Ok(Json(category_view(&category)))
+    if !caller.is_administrator {
+        caller.require_chat()?;
+    }
+    let category = category_for(&state, &caller, &name, Action::FindCategory).await?;
+    Ok(Json(category_view(&category, caller.is_administrator)))
 }
 
-/// Change a category's name, description, principal lists or switches.
+/// Change a category's name, description, principal lists or switches. Members who stop
+/// being eligible lose access at once.
 #[utoipa::path(patch, path = "/api/v1/categories/{name}", tag = "categories", security(("bearer" = [])),
     params(("name" = String, Path)),
     request_body = UpdateCategoryRequest,
@@ -90,6 +109,7 @@ pub async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(request): ApiJson<UpdateCategoryRequest>,
 ) -> ApiResult<Json<CategoryView>> {
+    caller.require_administrator(Action::Administer)?;
     let changes = CategoryChanges {
         name: request.name,
         description: request.description,
@@ -106,13 +126,13 @@ pub async fn update(
     let category = state
         .store
         .modify_category(&name, |category| -> ApiResult<()> {
-            caller.require(Action::Administer, Target::Category(category), &"category")?;
             changes.apply(category)?;
             Ok(())
         })
         .await?;
+    state.access_changed();
     tracing::info!(category = %category.name, "category changed");
-    Ok(Json(category_view(&category)))
+    Ok(Json(category_view(&category, true)))
 }
 
 /// Remove a category that has no rooms.
@@ -131,6 +151,7 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     caller.require_administrator(Action::Administer)?;
     state.store.remove_category(&name).await?;
+    state.access_changed();
     tracing::info!(category = %name.trim(), "category removed");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -51,6 +51,7 @@ pub async fn create(
         .store
         .create_group(&name, &description, &members, now())
         .await?;
+    state.access_changed();
     tracing::info!(group = %name, "group created");
     Ok((StatusCode::CREATED, Json(group_view(&group))))
 }
@@ -96,6 +97,7 @@ pub async fn update(
         .store
         .change_group_members(&name, &add, &remove)
         .await?;
+    state.access_changed();
     tracing::info!(group = %name, "group changed");
     Ok(Json(group_view(&group)))
 }
@@ -117,6 +119,7 @@ pub async fn remove(
     caller.require_administrator(Action::Administer)?;
     let name = GroupName::parse(&name)?;
     state.store.remove_group(&name).await?;
+    state.access_changed();
     tracing::info!(group = %name, "group removed");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,10 +11,10 @@ use stoa_domain::model::HistoryPage;
 use stoa_domain::validation;
 use stoa_wire::{ErrorBody, HistoryView, MessageView, PostMessageRequest};
 
+use crate::access::room_for;
 use crate::auth::Caller;
 use crate::convert::message_view;
 use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
-use crate::routes::rooms::authorized_room;
 use crate::state::AppState;
 use crate::time::now;
 
@@ -29,7 +29,8 @@ pub struct HistoryQuery {
     pub limit: Option<u32>,
 }
 
-/// Read a page of a room's history, in ascending `seq` order.
+/// Read a page of a room's history, in ascending `seq` order. Refused where the category has
+/// ChatHistory off.
 #[utoipa::path(get, path = "/api/v1/rooms/{name}/messages", tag = "messages", security(("bearer" = [])),
     params(("name" = String, Path), HistoryQuery),
     responses(
@@ -44,8 +45,9 @@ pub async fn history(
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<HistoryView>> {
+    caller.require_chat()?;
     let page = HistoryPage::new(query.after, query.before, query.limit)?;
-    let (room, _) = authorized_room(&state, &caller, &name, Action::ReadRoom).await?;
+    let (room, _) = room_for(&state, &caller, &name, Action::ReadHistory).await?;
     let messages = state.store.history(room.id, page).await?;
     Ok(Json(HistoryView {
         messages: messages
@@ -72,8 +74,9 @@ pub async fn post(
     ApiPath(name): ApiPath<String>,
     ApiJson(request): ApiJson<PostMessageRequest>,
 ) -> ApiResult<(StatusCode, Json<MessageView>)> {
+    caller.require_chat()?;
     validation::message_body(&request.body)?;
-    let (room, _) = authorized_room(&state, &caller, &name, Action::PostInRoom).await?;
+    let (room, _) = room_for(&state, &caller, &name, Action::PostInRoom).await?;
     let message = state
         .store
         .post_message(room.id, caller.user.id, &request.body, now())

@@ -4,8 +4,11 @@
 pub mod categories;
 pub mod groups;
 pub mod health;
+pub mod invitations;
 pub mod messages;
+pub mod policies;
 pub mod rooms;
+pub mod rules;
 pub mod sessions;
 pub mod users;
 
@@ -17,7 +20,7 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use stoa_wire::error_code;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -45,6 +48,28 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/users/{login}",
             get(users::get).patch(users::update).delete(users::remove),
+        )
+        .route("/users/{login}/policy", put(users::grant_policy))
+        .route("/policies", get(policies::list).post(policies::create))
+        .route(
+            "/policies/{identity}",
+            get(policies::get)
+                .patch(policies::update)
+                .delete(policies::remove),
+        )
+        .route(
+            "/roles/{role}",
+            get(policies::role).patch(policies::update_role),
+        )
+        .route("/access/explain", get(rules::explain))
+        .route("/principals/eligible", get(rules::eligible))
+        .route("/invitations", get(invitations::list))
+        .route("/invitations/{room}/accept", post(invitations::accept))
+        .route("/invitations/{room}/decline", post(invitations::decline))
+        .route("/me/follows", get(invitations::follows))
+        .route(
+            "/me/follows/{room}",
+            put(invitations::follow).delete(invitations::unfollow),
         )
         .route("/groups", get(groups::list).post(groups::create))
         .route(
@@ -161,6 +186,22 @@ async fn method_not_allowed() -> ApiError {
         users::get,
         users::update,
         users::remove,
+        users::grant_policy,
+        policies::list,
+        policies::create,
+        policies::get,
+        policies::update,
+        policies::remove,
+        policies::role,
+        policies::update_role,
+        rules::explain,
+        rules::eligible,
+        invitations::list,
+        invitations::accept,
+        invitations::decline,
+        invitations::follows,
+        invitations::follow,
+        invitations::unfollow,
         groups::list,
         groups::create,
         groups::get,

@@ -4,59 +4,17 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use stoa_domain::access::{Action, Target};
-use stoa_domain::model::{Category, NewRoom, Room, RoomChanges};
-use stoa_domain::validation;
-use stoa_wire::{CreateRoomRequest, ErrorBody, RoomView, UpdateRoomRequest};
+use stoa_domain::access::{self, Action, Eligibility, Target, eligibility};
+use stoa_domain::model::{NewRoom, RoomChanges, RoomInvitations};
+use stoa_domain::{Login, PrincipalRef, validation};
+use stoa_wire::{CreateRoomRequest, ErrorBody, RoomView, UpdateRoomRequest, error_code};
 
+use crate::access::{Named, category_for, room_for};
 use crate::auth::Caller;
 use crate::convert::{self, clearable, principals, room_view};
-use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 use crate::time::now;
-
-/// How a room that the caller may not know about is named in "not found" errors: exactly as
-/// a room that does not exist, so the answer reveals nothing.
-pub struct RoomName<'a>(pub &'a str);
-
-impl std::fmt::Display for RoomName<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "room {}", self.0.trim())
-    }
-}
-
-/// Loads a room and its category and asks the access rules whether `caller` may perform
-/// `action` on it. HTTP handlers and WebSocket commands alike reach rooms through here.
-pub async fn authorized_room(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-    action: Action,
-) -> ApiResult<(Room, Category)> {
-    let room = state.store.room(name).await?;
-    let category = state.store.category_by_id(room.category_id).await?;
-    tracing::Span::current().record("room", room.id.0);
-    // Whoever may not find a room learns nothing about it, whatever they asked to do.
-    caller.require(
-        Action::FindRoom,
-        Target::Room {
-            room: &room,
-            category: &category,
-        },
-        &RoomName(name),
-    )?;
-    if action != Action::FindRoom {
-        caller.require(
-            action,
-            Target::Room {
-                room: &room,
-                category: &category,
-            },
-            &RoomName(name),
-        )?;
-    }
-    Ok((room, category))
-}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -65,41 +23,47 @@ pub struct RoomFilter {
     pub category: Option<String>,
 }
 
-/// List the rooms the caller can find.
+/// List the rooms the caller can find. Secret rooms appear only to their members (and to
+/// administrators).
 #[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
     params(RoomFilter),
-    responses((status = 200, body = [RoomView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [RoomView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(filter): ApiQuery<RoomFilter>,
 ) -> ApiResult<Json<Vec<RoomView>>> {
+    if !caller.is_administrator {
+        caller.require_chat()?;
+    }
     let category_filter = match &filter.category {
-        Some(name) => Some(state.store.category(name).await?.id),
+        Some(name) => Some(
+            category_for(&state, &caller, name, Action::FindCategory)
+                .await?
+                .id,
+        ),
         None => None,
     };
     let categories = state.store.list_categories().await?;
+    let subject = caller.subject();
     let mut views = Vec::new();
     for room in state.store.list_rooms(category_filter).await? {
         let Some(category) = categories.iter().find(|c| c.id == room.category_id) else {
             continue;
         };
-        let decision = stoa_domain::access::decide(
-            &caller.subject(),
-            Action::FindRoom,
-            Target::Room {
-                room: &room,
-                category,
-            },
-        );
-        if decision.is_allowed() {
+        let target = Target::Room {
+            room: &room,
+            category,
+        };
+        if access::decide(&subject, Action::FindRoom, target).is_allowed() {
             views.push(room_view(&room));
         }
     }
     Ok(Json(views))
 }
 
-/// Create a room. It starts with empty membership.
+/// Create a room. It starts with empty membership, except that a Creator of the category
+/// becomes the new room's manager.
 #[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
     request_body = CreateRoomRequest,
     responses(
@@ -121,8 +85,20 @@ pub async fn create(
         .category
         .as_deref()
         .unwrap_or(stoa_domain::model::ROOT_CATEGORY_NAME);
-    let category = state.store.category(category_name).await?;
-    caller.require(Action::CreateRoom, Target::Category(&category), &"category")?;
+    let category = category_for(&state, &caller, category_name, Action::CreateRoom).await?;
+    // SPEC §3 rule 5: eligible Creators become the new room's managers.
+    let is_creator = matches!(
+        eligibility(&caller.identity, &category),
+        Eligibility::Eligible { .. }
+    ) && category
+        .creators
+        .iter()
+        .any(|creator| creator.matches(&caller.identity));
+    let managers = if is_creator {
+        vec![PrincipalRef::User(caller.user.login.clone())]
+    } else {
+        Vec::new()
+    };
     let new = NewRoom {
         name,
         description,
@@ -138,9 +114,10 @@ pub async fn create(
             .unwrap_or_default(),
         addin,
         disabled: request.disabled.unwrap_or(false),
-        managers: Vec::new(),
+        managers,
     };
     let room = state.store.create_room(&new, now()).await?;
+    state.access_changed();
     tracing::info!(room = %room.name, category = %category.name, "room created");
     Ok((StatusCode::CREATED, Json(room_view(&room))))
 }
@@ -148,23 +125,29 @@ pub async fn create(
 /// Show one room.
 #[utoipa::path(get, path = "/api/v1/rooms/{name}", tag = "rooms", security(("bearer" = [])),
     params(("name" = String, Path)),
-    responses((status = 200, body = RoomView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RoomView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<RoomView>> {
-    let (room, _) = authorized_room(&state, &caller, &name, Action::FindRoom).await?;
+    if !caller.is_administrator {
+        caller.require_chat()?;
+    }
+    let (room, _) = room_for(&state, &caller, &name, Action::FindRoom).await?;
     Ok(Json(room_view(&room)))
 }
 
-/// Change a room's settings or membership, or move it to another category.
+/// Change a room's settings or membership (managers and administrators), or move it to
+/// another category (managers who are Creators there, and administrators). Principals added
+/// to the membership must be within the category's eligible users; a move drops the entries
+/// the new category does not admit. Where invitations are on, new members are invited.
 #[utoipa::path(patch, path = "/api/v1/rooms/{name}", tag = "rooms", security(("bearer" = [])),
     params(("name" = String, Path)),
     request_body = UpdateRoomRequest,
     responses(
         (status = 200, body = RoomView),
-        (status = 400, body = ErrorBody),
+        (status = 400, description = "Invalid, or a principal is not eligible", body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody),
@@ -175,9 +158,16 @@ pub async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(request): ApiJson<UpdateRoomRequest>,
 ) -> ApiResult<Json<RoomView>> {
-    authorized_room(&state, &caller, &name, Action::ManageRoom).await?;
+    let (_, current_category) = room_for(&state, &caller, &name, Action::FindRoom).await?;
     let target_category = match &request.category {
-        Some(category) => Some(state.store.category(category).await?),
+        Some(category) => Some(state.store.category(category).await.map_err(
+            |error| match error {
+                stoa_store::StoreError::NotFound(_) => {
+                    ApiError::not_found(Named("category", category))
+                }
+                other => other.into(),
+            },
+        )?),
         None => None,
     };
     let changes = RoomChanges {
@@ -196,17 +186,71 @@ pub async fn update(
         add_presenters: principals(&request.add_presenters)?,
         remove_presenters: principals(&request.remove_presenters)?,
     };
+    let edits_room = !changes.is_only_a_move();
+    let directory = if changes.adds_principals() || target_category.is_some() {
+        Some(state.store.directory().await?)
+    } else {
+        None
+    };
+
+    let mut invitees: Vec<Login> = Vec::new();
     let room = state
         .store
         .modify_room(&name, |room| -> ApiResult<()> {
-            let category = target_category.as_ref();
-            if let Some(category) = category {
-                caller.require(Action::CreateRoom, Target::Category(category), &"category")?;
+            if room.category_id != current_category.id {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    error_code::CONFLICT,
+                    "the room moved while this change was being made; try again",
+                ));
             }
+            let from = &current_category;
+            let hidden = Named("room", &name);
+            if edits_room {
+                caller.require(Action::ManageRoom, Target::Room { room, category: from }, &hidden)?;
+            }
+            let to = match &target_category {
+                Some(to) if to.id != room.category_id => {
+                    caller.require(Action::MoveRoom, Target::RoomMove { room, from, to }, &hidden)?;
+                    to
+                }
+                _ => from,
+            };
+            let before = room.clone();
             changes.apply(room)?;
+            if let Some(directory) = &directory {
+                let settled = directory
+                    .settle_membership(&before, room, to)
+                    .map_err(|refusal| {
+                        ApiError::new(StatusCode::BAD_REQUEST, error_code::NOT_ELIGIBLE, refusal)
+                    })?;
+                let invitations_on =
+                    to.invitations && room.invitations == RoomInvitations::Inherit;
+                invitees = if invitations_on {
+                    settled
+                        .newly_admitted
+                        .into_iter()
+                        .filter(|login| *login != caller.user.login)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                if !settled.dropped.is_empty() {
+                    tracing::info!(dropped = ?settled.dropped.iter().map(ToString::to_string).collect::<Vec<_>>(), "moving the room dropped members the new category does not admit");
+                }
+            }
             Ok(())
         })
         .await?;
+    if !invitees.is_empty() {
+        let ids = state.store.user_ids(&invitees).await?;
+        state
+            .store
+            .invite(room.id, &ids, caller.user.id, now())
+            .await?;
+        tracing::info!(room = %room.name, invited = invitees.len(), "invitations sent");
+    }
+    state.access_changed();
     tracing::info!(room = %room.name, "room changed");
     Ok(Json(room_view(&room)))
 }
@@ -224,8 +268,9 @@ pub async fn remove(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    authorized_room(&state, &caller, &name, Action::DeleteRoom).await?;
+    room_for(&state, &caller, &name, Action::DeleteRoom).await?;
     let room = state.store.remove_room(&name).await?;
+    state.access_changed();
     tracing::info!(room = %room.name, "room deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,6 @@ use stoa_domain::Login;
 use stoa_wire::{ErrorBody, LoginRequest, LoginResponse, UserView, error_code};
 
 use crate::auth::{self, Caller};
-use crate::convert::user_view;
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::state::AppState;
 use crate::time::{format, now};
@@ -56,14 +55,13 @@ pub async fn login(
         .store
         .create_session(user.id, &auth::token_hash(&token), now, expires_at)
         .await?;
-    let caller = Caller::from_token(&state, &token).await?;
     tracing::info!(user = %user.login, "signed in");
     Ok((
         StatusCode::CREATED,
         Json(LoginResponse {
             token,
             expires_at: format(expires_at),
-            user: user_view(&caller.user, caller.is_administrator),
+            user: crate::routes::users::view(&state, &user).await?,
         }),
     ))
 }
@@ -88,6 +86,8 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<
         (status = 200, description = "The signed-in user", body = UserView),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
-pub async fn me(caller: Caller) -> Json<UserView> {
-    Json(user_view(&caller.user, caller.is_administrator))
+pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<UserView>> {
+    Ok(Json(
+        crate::routes::users::view(&state, &caller.user).await?,
+    ))
 }

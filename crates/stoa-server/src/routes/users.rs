@@ -5,10 +5,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use stoa_domain::access::Action;
 use stoa_domain::model::{NewUser, User, UserChanges};
+use stoa_domain::policy::PolicyIdentity;
 use stoa_domain::{ContainerPath, Login, validation};
-use stoa_wire::{CreateUserRequest, ErrorBody, UpdateUserRequest, UserView};
+use stoa_wire::{CreateUserRequest, ErrorBody, GrantPolicyRequest, UpdateUserRequest, UserView};
 
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, Standing};
 use crate::convert::{clearable, user_view};
 use crate::error::{ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
@@ -28,15 +29,10 @@ fn check_password(password: &str) -> ApiResult<()> {
     Ok(())
 }
 
-async fn view(state: &AppState, user: &User) -> ApiResult<UserView> {
-    let identity = state.store.identity(user).await?;
-    let administrator = state
-        .store
-        .administrator_principals()
-        .await?
-        .iter()
-        .any(|principal| principal.matches(&identity));
-    Ok(user_view(user, administrator))
+/// A user as the API shows it, with their role and the policy in force on this node.
+pub async fn view(state: &AppState, user: &User) -> ApiResult<UserView> {
+    let standing = Standing::of(state, user).await?;
+    Ok(user_view(user, &standing))
 }
 
 /// List every user.
@@ -166,6 +162,7 @@ pub async fn update(
         changes.password_hash = Some(auth::hash_password(password).await?);
     }
     let user = state.store.modify_user(&login, &changes).await?;
+    state.access_changed();
     tracing::info!(changed = %user.login, "user changed");
     Ok(Json(view(&state, &user).await?))
 }
@@ -186,6 +183,38 @@ pub async fn remove(
     caller.require_administrator(Action::Administer)?;
     let login = Login::parse(&login)?;
     state.store.remove_user(&login, now()).await?;
+    state.access_changed();
     tracing::info!(removed = %login, "user removed");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Grant a user policy to a user, or remove their grant with `null`.
+#[utoipa::path(put, path = "/api/v1/users/{login}/policy", tag = "policies", security(("bearer" = [])),
+    params(("login" = String, Path, description = "The user's login")),
+    request_body = GrantPolicyRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not a user policy", body = ErrorBody),
+    ))]
+pub async fn grant_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(login): ApiPath<String>,
+    ApiJson(request): ApiJson<GrantPolicyRequest>,
+) -> ApiResult<Json<UserView>> {
+    caller.require_administrator(Action::Administer)?;
+    let login = Login::parse(&login)?;
+    let policy = request
+        .policy
+        .as_deref()
+        .map(str::parse::<PolicyIdentity>)
+        .transpose()?;
+    state.store.grant_policy(&login, policy.as_ref()).await?;
+    state.access_changed();
+    tracing::info!(user = %login, policy = ?policy.as_ref().map(ToString::to_string), "policy granted");
+    let user = state.store.user(&login).await?;
+    Ok(Json(view(&state, &user).await?))
 }

@@ -1,6 +1,7 @@
 //! One module per group of subcommands. Each command parses its flags into a wire request,
 //! makes one API call through `stoa-client`, and prints the answer.
 
+pub mod access;
 pub mod directory;
 pub mod messages;
 pub mod rooms;
@@ -25,6 +26,13 @@ pub async fn run_client_command(command: Command, json: bool) -> anyhow::Result<
         Command::Category(command) => rooms::category(&session::client()?, command, json).await,
         Command::Room(command) => rooms::room(&session::client()?, command, json).await,
         Command::Message(command) => messages::run(&session::client()?, command, json).await,
+        Command::Access(command) => access::explain(&session::client()?, command, json).await,
+        Command::Principal(command) => access::principal(&session::client()?, command, json).await,
+        Command::Policy(command) => access::policy(&session::client()?, command, json).await,
+        Command::Role(command) => access::role(&session::client()?, command, json).await,
+        Command::Invitation(command) => {
+            access::invitation(&session::client()?, command, json).await
+        }
         Command::Serve(_) => bail!("serve is not a client command"),
     }
 }

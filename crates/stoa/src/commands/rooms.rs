@@ -14,16 +14,25 @@ fn show_category(category: &CategoryView, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(category);
     }
-    print_record(vec![
+    let mut fields = vec![
         ("name", category.name.clone()),
         ("description", category.description.clone()),
-        ("allowed members", list(&category.allowed_members)),
-        ("denied members", list(&category.denied_members)),
-        ("creators", list(&category.creators)),
+    ];
+    for (name, principals) in [
+        ("allowed members", &category.allowed_members),
+        ("denied members", &category.denied_members),
+        ("creators", &category.creators),
+    ] {
+        if let Some(principals) = principals {
+            fields.push((name, list(principals)));
+        }
+    }
+    fields.extend([
         ("file upload", yes_no(category.file_upload)),
         ("chat history", yes_no(category.chat_history)),
         ("invitations", yes_no(category.invitations)),
     ]);
+    print_record(fields);
     Ok(())
 }
 
@@ -69,11 +78,17 @@ pub async fn category(client: &Client, command: CategoryCommand, json: bool) -> 
             let rows = categories
                 .iter()
                 .map(|category| {
+                    let shown = |principals: &Option<Vec<String>>| {
+                        principals
+                            .as_deref()
+                            .map(list)
+                            .unwrap_or_else(|| "(hidden)".to_owned())
+                    };
                     vec![
                         category.name.clone(),
-                        list(&category.allowed_members),
-                        list(&category.denied_members),
-                        list(&category.creators),
+                        shown(&category.allowed_members),
+                        shown(&category.denied_members),
+                        shown(&category.creators),
                     ]
                 })
                 .collect();

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
-use stoa_server::{AdminBootstrap, Server, ServerOptions, Settings};
+use stoa_server::{AdminBootstrap, Server, ServerOptions};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -35,13 +35,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let admin_password = std::env::var(ADMIN_PASSWORD_VARIABLE)
         .ok()
         .filter(|password| !password.is_empty());
-    let server = Server::open(ServerOptions {
-        data_dir: args.data.clone(),
-        admin_password,
-        settings: Settings::default(),
-    })
-    .await
-    .with_context(|| format!("cannot open data directory {}", args.data.display()))?;
+    let mut options = ServerOptions::new(args.data.clone());
+    options.admin_password = admin_password;
+    options.site = args.site;
+    if let Some(node) = args.node {
+        options.node = node;
+    }
+    let server = Server::open(options)
+        .await
+        .with_context(|| format!("cannot open data directory {}", args.data.display()))?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -68,6 +68,15 @@ pub fn print_user(user: &UserView) {
         ("container", optional(&user.container)),
         ("disabled", yes_no(user.disabled)),
         ("administrator", yes_no(user.administrator)),
+        ("policy", optional(&user.policy)),
+        (
+            "chat enabled",
+            format!(
+                "{} (by {})",
+                yes_no(user.chat_enabled),
+                user.effective_policy
+            ),
+        ),
         ("created", user.created_at.clone()),
     ]);
 }

@@ -23,6 +23,7 @@ async fn engineering_design(server: &TestServer) {
         .create_room(&CreateRoomRequest {
             name: "Design".to_owned(),
             category: Some("Engineering".to_owned()),
+            privacy: Some(Privacy::Open),
             ..CreateRoomRequest::default()
         })
         .await
@@ -322,6 +323,7 @@ async fn categories_rooms_and_groups_keep_the_full_data_model() {
     let server = TestServer::start().await;
     let admin = &server.admin;
     server.user("alice@contoso.com").await;
+    server.user("bob@contoso.com").await;
     admin
         .create_group(&CreateGroupRequest {
             name: "Contractors".to_owned(),
@@ -344,7 +346,10 @@ async fn categories_rooms_and_groups_keep_the_full_data_model() {
         })
         .await
         .unwrap();
-    assert_eq!(category.denied_members, ["group:contractors"]);
+    assert_eq!(
+        category.denied_members,
+        Some(vec!["group:contractors".to_owned()])
+    );
     assert!(!category.chat_history && category.file_upload && !category.invitations);
 
     let room = admin
@@ -365,17 +370,31 @@ async fn categories_rooms_and_groups_keep_the_full_data_model() {
         .update_room(
             "case 42 / discovery",
             &UpdateRoomRequest {
-                add_members: vec!["user:alice@contoso.com".to_owned()],
-                add_presenters: vec!["user:admin".to_owned()],
+                add_members: vec!["user:bob@contoso.com".to_owned()],
+                add_presenters: vec!["user:bob@contoso.com".to_owned()],
                 addin: Some(String::new()),
                 ..UpdateRoomRequest::default()
             },
         )
         .await
         .unwrap();
-    assert_eq!(changed.members, ["user:alice@contoso.com"]);
-    assert_eq!(changed.presenters, ["user:admin"]);
+    assert_eq!(changed.members, ["user:bob@contoso.com"]);
+    assert_eq!(changed.presenters, ["user:bob@contoso.com"]);
     assert_eq!(changed.addin, None);
+    // alice is a contractor, and Legal denies contractors: she cannot be added.
+    let refused = admin
+        .update_room(
+            "case 42 / discovery",
+            &UpdateRoomRequest {
+                add_members: vec!["user:alice@contoso.com".to_owned()],
+                description: Some("not applied".to_owned()),
+                ..UpdateRoomRequest::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused), (400, "not_eligible".to_owned()));
+    assert_eq!(admin.room("case 42 / discovery").await.unwrap(), changed);
 
     let refused = admin.remove_category("Legal").await.unwrap_err();
     assert_eq!(api_error(refused).0, 409, "a category with rooms stays");

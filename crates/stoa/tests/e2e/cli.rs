@@ -61,6 +61,43 @@ async fn the_acceptance_script_survives_kill_9() {
             .await
             .success
     );
+    // SPEC §3: Design is closed (the default), so its authors must be members, and members
+    // must be eligible in Engineering.
+    let membership = admin(&[
+        "room",
+        "set",
+        "Design",
+        "--add-members",
+        "user:admin,user:alice@contoso.com",
+    ])
+    .await;
+    assert!(
+        !membership.success,
+        "admin is not eligible in Engineering yet"
+    );
+    assert!(
+        membership.stderr.contains("AllowedMembers"),
+        "{}",
+        membership.stderr
+    );
+    let allowed = admin(&[
+        "category",
+        "set",
+        "Engineering",
+        "--add-allowed-members",
+        "user:admin",
+    ])
+    .await;
+    assert!(allowed.success, "{}", allowed.stderr);
+    let membership = admin(&[
+        "room",
+        "set",
+        "Design",
+        "--add-members",
+        "user:admin,user:alice@contoso.com",
+    ])
+    .await;
+    assert!(membership.success, "{}", membership.stderr);
     let login = stoa_cli(
         alice_config.path(),
         &[
@@ -190,6 +227,7 @@ async fn every_acknowledged_post_survives_kill_9_mid_stream() {
     client
         .create_room(&stoa_wire::CreateRoomRequest {
             name: "Durable".to_owned(),
+            privacy: Some(stoa_wire::Privacy::Open),
             ..Default::default()
         })
         .await

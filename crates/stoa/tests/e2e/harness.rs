@@ -18,6 +18,9 @@ use tokio::task::JoinHandle;
 
 pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
 pub const USER_PASSWORD: &str = "user-password-1";
+/// The node and site in-process test servers run as, for `node:` and `site:` policies.
+pub const TEST_NODE: &str = "test-node";
+pub const TEST_SITE: &str = "test-site";
 
 /// A server running inside the test process.
 pub struct TestServer {
@@ -37,9 +40,11 @@ impl TestServer {
     pub async fn start_with(settings: Settings) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let server = Server::open(ServerOptions {
-            data_dir: data_dir.path().to_owned(),
             admin_password: Some(ADMIN_PASSWORD.to_owned()),
             settings,
+            node: TEST_NODE.to_owned(),
+            site: TEST_SITE.to_owned(),
+            ..ServerOptions::new(data_dir.path().to_owned())
         })
         .await
         .expect("server opens");

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use stoa_client::{Client, LiveConnection};
 use stoa_server::Settings;
-use stoa_wire::{ClientFrame, CreateRoomRequest, MessageView, ServerFrame};
+use stoa_wire::{ClientFrame, CreateRoomRequest, MessageView, Privacy, ServerFrame};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::harness::TestServer;
@@ -39,6 +39,7 @@ async fn create_room(server: &TestServer, name: &str) {
         .admin
         .create_room(&CreateRoomRequest {
             name: name.to_owned(),
+            privacy: Some(Privacy::Open),
             ..CreateRoomRequest::default()
         })
         .await
