@@ -203,19 +203,23 @@ impl Store {
                 "DELETE FROM group_members WHERE member = $1",
                 "DELETE FROM category_principals WHERE principal = $1",
                 "DELETE FROM room_principals WHERE principal = $1",
-                "DELETE FROM role_assignments WHERE principal = $1",
             ] {
                 sqlx::query(statement)
                     .bind(&reference)
                     .execute(&mut *connection)
                     .await?;
             }
+            let held_roles = sqlx::query("DELETE FROM role_assignments WHERE principal = $1")
+                .bind(&reference)
+                .execute(&mut *connection)
+                .await?
+                .rows_affected();
             let administrators: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM role_assignments WHERE role = $1")
                     .bind(ADMINISTRATOR_ROLE)
                     .fetch_one(&mut *connection)
                     .await?;
-            if administrators == 0 {
+            if held_roles > 0 && administrators == 0 {
                 return Err(StoreError::Conflict(format!(
                     "{login} is the last holder of the administrator role; grant it to someone else first"
                 )));
