@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -53,8 +54,19 @@ const CLOSE_POLICY: u16 = 1008;
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return ApiError::new(
+                rejection.status(),
+                error_code::INVALID_REQUEST,
+                format!("{}; connect with a WebSocket client", rejection.body_text()),
+            )
+            .into_response();
+        }
+    };
     let caller = match bearer_token(&headers) {
         Some(token) => match Caller::from_token(&state, token).await {
             Ok(caller) => match caller.require_chat() {

@@ -177,6 +177,7 @@ async fn method_not_allowed() -> ApiError {
             `{\"error\": {\"code\": …, \"message\": …}}`."
     ),
     paths(
+        openapi_document,
         health::healthz,
         sessions::login,
         sessions::logout,
@@ -242,6 +243,9 @@ static OPENAPI_JSON: LazyLock<serde_json::Value> = LazyLock::new(|| {
     serde_json::to_value(ApiDocument::openapi()).unwrap_or_else(|_| serde_json::json!({}))
 });
 
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health",
+    responses((status = 200, description = "The OpenAPI document of this API")))]
 async fn openapi_document() -> Json<serde_json::Value> {
     Json(OPENAPI_JSON.clone())
 }

@@ -7,3 +7,4 @@ mod api;
 mod cli;
 mod harness;
 mod live;
+mod matrix;
