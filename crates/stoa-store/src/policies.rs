@@ -222,33 +222,51 @@ impl Store {
         Ok(applicable)
     }
 
-    /// Removes `principal` from the administrator role. The role is never left empty, so the
-    /// server always has someone who can administer it.
-    pub async fn revoke_administrator(&self, principal: &PrincipalRef) -> StoreResult<()> {
+    /// Grants the administrator role to `add` and revokes it from `remove`, in one
+    /// transaction. Revoking a principal that does not hold the role is refused, and so is a
+    /// change that would leave the role empty: someone must always be able to administer.
+    pub async fn change_administrators(
+        &self,
+        add: &[PrincipalRef],
+        remove: &[PrincipalRef],
+    ) -> StoreResult<Vec<PrincipalRef>> {
         write_transaction!(self, connection, {
-            let removed =
-                sqlx::query("DELETE FROM role_assignments WHERE role = $1 AND principal = $2")
-                    .bind(ADMINISTRATOR_ROLE)
-                    .bind(principal.to_string())
-                    .execute(&mut *connection)
-                    .await?;
-            if removed.rows_affected() == 0 {
-                return Err(StoreError::NotFound(format!(
-                    "administrator role assignment for {principal}"
-                )));
+            for principal in add {
+                sqlx::query(
+                    "INSERT INTO role_assignments (role, principal) VALUES ($1, $2)
+                     ON CONFLICT (role, principal) DO NOTHING",
+                )
+                .bind(ADMINISTRATOR_ROLE)
+                .bind(principal.to_string())
+                .execute(&mut *connection)
+                .await?;
             }
-            let remaining: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM role_assignments WHERE role = $1")
-                    .bind(ADMINISTRATOR_ROLE)
-                    .fetch_one(&mut *connection)
-                    .await?;
-            if remaining == 0 {
+            for principal in remove {
+                let removed =
+                    sqlx::query("DELETE FROM role_assignments WHERE role = $1 AND principal = $2")
+                        .bind(ADMINISTRATOR_ROLE)
+                        .bind(principal.to_string())
+                        .execute(&mut *connection)
+                        .await?;
+                if removed.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!(
+                        "administrator role assignment for {principal}"
+                    )));
+                }
+            }
+            let holders: Vec<String> = sqlx::query_scalar(
+                "SELECT principal FROM role_assignments WHERE role = $1 ORDER BY principal",
+            )
+            .bind(ADMINISTRATOR_ROLE)
+            .fetch_all(&mut *connection)
+            .await?;
+            if holders.is_empty() {
                 return Err(StoreError::Conflict(
                     "the administrator role cannot be left empty; grant it to someone else first"
                         .to_owned(),
                 ));
             }
-            Ok(())
+            crate::parse_principals(holders)
         })
     }
 }

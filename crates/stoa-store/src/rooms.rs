@@ -69,6 +69,12 @@ async fn complete_room(connection: &mut DbConnection, row: RoomRow) -> StoreResu
     })
 }
 
+/// Room names are unique across the server, so a taken name cannot be hidden; the message at
+/// least says nothing about the room that holds it (it may be secret).
+fn name_taken(name: &str) -> String {
+    format!("the room name {} is not available", name.trim())
+}
+
 fn room_not_found(name: &str) -> StoreError {
     StoreError::NotFound(format!("room {}", name.trim()))
 }
@@ -100,7 +106,7 @@ async fn store_room(connection: &mut DbConnection, room: &Room) -> StoreResult<(
     .bind(room.id.0)
     .execute(&mut *connection)
     .await
-    .map_err(|error| conflict_on_unique(error, || format!("room {} already exists", room.name)))?;
+    .map_err(|error| conflict_on_unique(error, || name_taken(&room.name)))?;
     ROOM_LISTS
         .store(
             connection,
@@ -136,9 +142,7 @@ impl Store {
             .bind(now.millis())
             .fetch_one(&mut *connection)
             .await
-            .map_err(|error| {
-                conflict_on_unique(error, || format!("room {} already exists", new.name))
-            })?;
+            .map_err(|error| conflict_on_unique(error, || name_taken(&new.name)))?;
             ROOM_LISTS
                 .store(connection, id, &[("manager", &new.managers)])
                 .await?;

@@ -269,21 +269,6 @@ impl Store {
         parse_principals(texts)
     }
 
-    /// Grants `role` to `principal`; granting it twice changes nothing.
-    pub async fn grant_role(&self, role: &str, principal: &PrincipalRef) -> StoreResult<()> {
-        write_transaction!(self, connection, {
-            sqlx::query(
-                "INSERT INTO role_assignments (role, principal) VALUES ($1, $2)
-                 ON CONFLICT (role, principal) DO NOTHING",
-            )
-            .bind(role)
-            .bind(principal.to_string())
-            .execute(&mut *connection)
-            .await?;
-            Ok(())
-        })
-    }
-
     /// Creates the first administrator on a fresh database, in one transaction with the role
     /// grant. Returns `None` when any user already exists, so a restart never recreates it.
     pub async fn bootstrap_administrator(

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use stoa_domain::PrincipalRef;
 use stoa_domain::access::Action;
 use stoa_domain::policy::{Policy, PolicyIdentity};
 use stoa_store::ADMINISTRATOR_ROLE;
@@ -176,18 +175,8 @@ pub async fn update_role(
     if let Some(unknown) = add.iter().find(|principal| !directory.exists(principal)) {
         return Err(ApiError::not_found(unknown));
     }
-    for principal in &add {
-        state.store.grant_role(role, principal).await?;
-    }
-    for principal in &remove {
-        revoke(&state, principal).await?;
-    }
+    state.store.change_administrators(&add, &remove).await?;
     state.access_changed();
     tracing::info!(role, "role changed");
     Ok(Json(role_view(&state, role).await?))
-}
-
-async fn revoke(state: &AppState, principal: &PrincipalRef) -> ApiResult<()> {
-    state.store.revoke_administrator(principal).await?;
-    Ok(())
 }

@@ -3,6 +3,7 @@
 //!
 //! All end-to-end tests live in this one test binary so that it links once.
 
+mod access;
 mod api;
 mod cli;
 mod harness;
