@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::{Message as WsMessage, http::header::AUTHORI
 use url::Url;
 
 /// What can go wrong talking to a Stoa server.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The server answered with an error.
     #[error("{message}")]

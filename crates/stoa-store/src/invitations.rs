@@ -2,7 +2,7 @@
 
 use stoa_domain::{Login, RoomId, Timestamp, UserId};
 
-use crate::{Store, StoreError, StoreResult};
+use crate::{DbConnection, Store, StoreError, StoreResult};
 
 /// A pending invitation as its recipient sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +10,25 @@ pub struct PendingInvitation {
     pub room_id: RoomId,
     pub invited_by: Option<Login>,
     pub created_at: Timestamp,
+}
+
+/// Follows a room; following it again changes nothing.
+async fn insert_follow(
+    connection: &mut DbConnection,
+    user: UserId,
+    room: RoomId,
+    now: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO follows (user_id, room_id, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, room_id) DO NOTHING",
+    )
+    .bind(user.0)
+    .bind(room.0)
+    .bind(now.millis())
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -86,15 +105,7 @@ impl Store {
                 return Err(StoreError::NotFound("invitation".to_owned()));
             }
             if accept {
-                sqlx::query(
-                    "INSERT INTO follows (user_id, room_id, created_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (user_id, room_id) DO NOTHING",
-                )
-                .bind(user.0)
-                .bind(room.0)
-                .bind(now.millis())
-                .execute(&mut *connection)
-                .await?;
+                insert_follow(connection, user, room, now).await?;
             }
             Ok(())
         })
@@ -104,15 +115,7 @@ impl Store {
     /// settled by following.
     pub async fn follow(&self, user: UserId, room: RoomId, now: Timestamp) -> StoreResult<()> {
         write_transaction!(self, connection, {
-            sqlx::query(
-                "INSERT INTO follows (user_id, room_id, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (user_id, room_id) DO NOTHING",
-            )
-            .bind(user.0)
-            .bind(room.0)
-            .bind(now.millis())
-            .execute(&mut *connection)
-            .await?;
+            insert_follow(connection, user, room, now).await?;
             sqlx::query("DELETE FROM invitations WHERE room_id = $1 AND user_id = $2")
                 .bind(room.0)
                 .bind(user.0)
