@@ -194,6 +194,24 @@ pub struct SettledMembership {
 }
 
 impl Directory {
+    /// Refuses the first principal that may not join a room's membership in `category`, with
+    /// the reason naming the rule.
+    pub fn check_additions<'a>(
+        &self,
+        principals: impl IntoIterator<Item = &'a PrincipalRef>,
+        category: &Category,
+    ) -> Result<(), String> {
+        for principal in principals {
+            if let Some(refusal) = self
+                .admission(principal, category)
+                .refusal(principal, category)
+            {
+                return Err(refusal);
+            }
+        }
+        Ok(())
+    }
+
     /// Checks a room edit against SPEC §3 rule 7, with `after` already edited and `category`
     /// the room's category after the edit. Principals added to any list must be admitted by
     /// the category, or the whole edit is refused with the reason. When the room moved,
@@ -213,12 +231,10 @@ impl Directory {
         };
         let old_lists = lists(before);
         for (old, new) in old_lists.iter().zip(lists(after)) {
-            for added in new.iter().filter(|principal| !old.contains(principal)) {
-                let admission = self.admission(added, category);
-                if let Some(refusal) = admission.refusal(added, category) {
-                    return Err(refusal);
-                }
-            }
+            self.check_additions(
+                new.iter().filter(|principal| !old.contains(principal)),
+                category,
+            )?;
         }
         let mut settled = SettledMembership::default();
         if before.category_id != after.category_id {

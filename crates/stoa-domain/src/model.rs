@@ -308,7 +308,8 @@ pub struct Room {
     pub created_at: Timestamp,
 }
 
-/// A new room. It starts with empty membership (SPEC §3 rule 7).
+/// A new room. It starts with no members beyond the ones given here (SPEC §3 rule 7), which
+/// must be admitted by its category like any later addition.
 #[derive(Debug, Clone)]
 pub struct NewRoom {
     pub name: String,
@@ -319,7 +320,9 @@ pub struct NewRoom {
     pub invitations: RoomInvitations,
     pub addin: Option<String>,
     pub disabled: bool,
+    pub members: Vec<PrincipalRef>,
     pub managers: Vec<PrincipalRef>,
+    pub presenters: Vec<PrincipalRef>,
 }
 
 /// Edits to a room. Moving to another category is resolved by the caller, which knows how to

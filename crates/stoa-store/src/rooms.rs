@@ -144,7 +144,15 @@ impl Store {
             .await
             .map_err(|error| conflict_on_unique(error, || name_taken(&new.name)))?;
             ROOM_LISTS
-                .store(connection, id, &[("manager", &new.managers)])
+                .store(
+                    connection,
+                    id,
+                    &[
+                        ("member", &new.members),
+                        ("manager", &new.managers),
+                        ("presenter", &new.presenters),
+                    ],
+                )
                 .await?;
             let sql = format!("{ROOM_SELECT} WHERE r.id = $1");
             let row = sqlx::query_as::<_, RoomRow>(&sql)

@@ -37,7 +37,9 @@ async fn room_in_default(store: &Store, name: &str) -> stoa_domain::model::Room 
                 invitations: Default::default(),
                 addin: None,
                 disabled: false,
+                members: Vec::new(),
                 managers: Vec::new(),
+                presenters: Vec::new(),
             },
             NOW,
         )

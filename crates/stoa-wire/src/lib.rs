@@ -293,6 +293,13 @@ pub struct CreateRoomRequest {
     pub addin: Option<String>,
     #[serde(default)]
     pub disabled: Option<bool>,
+    /// First members; like later additions, they must be eligible in the category.
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[serde(default)]
+    pub managers: Vec<String>,
+    #[serde(default)]
+    pub presenters: Vec<String>,
 }
 
 /// `PATCH /api/v1/rooms/{name}`. An empty `addin` clears it.

@@ -413,6 +413,13 @@ pub struct RoomNewArgs {
     pub category: Option<String>,
     #[command(flatten)]
     pub settings: RoomSettings,
+    /// First members, comma-separated or repeated; they must be eligible in the category.
+    #[arg(long, visible_alias = "members", value_delimiter = ',')]
+    pub add_members: Vec<String>,
+    #[arg(long, visible_alias = "managers", value_delimiter = ',')]
+    pub add_managers: Vec<String>,
+    #[arg(long, visible_alias = "presenters", value_delimiter = ',')]
+    pub add_presenters: Vec<String>,
 }
 
 #[derive(Debug, Args)]

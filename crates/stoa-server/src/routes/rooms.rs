@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use stoa_domain::access::{self, Action, Eligibility, Target, eligibility};
-use stoa_domain::model::{NewRoom, RoomChanges, RoomInvitations};
+use stoa_domain::model::{NewRoom, Room, RoomChanges, RoomInvitations};
 use stoa_domain::{Login, PrincipalRef, validation};
 use stoa_wire::{CreateRoomRequest, ErrorBody, RoomView, UpdateRoomRequest, error_code};
 
@@ -62,8 +62,8 @@ pub async fn list(
     Ok(Json(views))
 }
 
-/// Create a room. It starts with empty membership, except that a Creator of the category
-/// becomes the new room's manager.
+/// Create a room, optionally with its first members, managers and presenters (who must be
+/// eligible in the category). A Creator of the category becomes the new room's manager.
 #[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
     request_body = CreateRoomRequest,
     responses(
@@ -94,11 +94,30 @@ pub async fn create(
         .creators
         .iter()
         .any(|creator| creator.matches(&caller.identity));
-    let managers = if is_creator {
-        vec![PrincipalRef::User(caller.user.login.clone())]
+    let members = principals(&request.members)?;
+    let mut managers = principals(&request.managers)?;
+    let presenters = principals(&request.presenters)?;
+    let directory = if members.is_empty() && managers.is_empty() && presenters.is_empty() {
+        None
     } else {
-        Vec::new()
+        let directory = state.store.directory().await?;
+        directory
+            .check_additions(
+                members.iter().chain(&managers).chain(&presenters),
+                &category,
+            )
+            .map_err(|refusal| {
+                ApiError::new(StatusCode::BAD_REQUEST, error_code::NOT_ELIGIBLE, refusal)
+            })?;
+        Some(directory)
     };
+    if is_creator {
+        stoa_domain::model::edit_list(
+            &mut managers,
+            &[PrincipalRef::User(caller.user.login.clone())],
+            &[],
+        );
+    }
     let new = NewRoom {
         name,
         description,
@@ -114,9 +133,23 @@ pub async fn create(
             .unwrap_or_default(),
         addin,
         disabled: request.disabled.unwrap_or(false),
+        members,
         managers,
+        presenters,
     };
     let room = state.store.create_room(&new, now()).await?;
+    if let Some(directory) = directory
+        && category.invitations
+        && room.invitations == RoomInvitations::Inherit
+    {
+        let invitees: Vec<Login> = directory
+            .eligible_in_category(&category)
+            .filter(|user| access::room_roles(&user.identity, &room).member.is_some())
+            .map(|user| user.identity.login.clone())
+            .filter(|login| *login != caller.user.login)
+            .collect();
+        invite(&state, &room, &invitees, &caller).await?;
+    }
     state.access_changed();
     tracing::info!(room = %room.name, category = %category.name, "room created");
     Ok((StatusCode::CREATED, Json(room_view(&room))))
@@ -253,6 +286,25 @@ pub async fn update(
     state.access_changed();
     tracing::info!(room = %room.name, "room changed");
     Ok(Json(room_view(&room)))
+}
+
+/// Invites users who just became members of a room.
+async fn invite(
+    state: &AppState,
+    room: &Room,
+    invitees: &[Login],
+    caller: &Caller,
+) -> ApiResult<()> {
+    if invitees.is_empty() {
+        return Ok(());
+    }
+    let ids = state.store.user_ids(invitees).await?;
+    state
+        .store
+        .invite(room.id, &ids, caller.user.id, now())
+        .await?;
+    tracing::info!(room = %room.name, invited = invitees.len(), "invitations sent");
+    Ok(())
 }
 
 /// Delete a room and its messages. Only administrators delete rooms.

@@ -169,6 +169,9 @@ pub async fn room(client: &Client, command: RoomCommand, json: bool) -> anyhow::
                 invitations: args.settings.invitations.map(invitations),
                 addin: args.settings.addin,
                 disabled: args.settings.disabled,
+                members: args.add_members,
+                managers: args.add_managers,
+                presenters: args.add_presenters,
             };
             show_room(&client.create_room(&request).await?, json)
         }

@@ -444,8 +444,40 @@ async fn invitations_are_sent_where_on_and_accepting_follows_the_room() {
         "answered once"
     );
 
+    // Rooms created with members invite them too; an ineligible first member refuses the
+    // whole creation.
+    let refused = server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Go".to_owned(),
+            category: Some("Clubs".to_owned()),
+            members: vec!["user:carol@contoso.com".to_owned(), "user:admin".to_owned()],
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status(refused), (400, "not_eligible".to_owned()));
+    assert_eq!(
+        status(server.admin.room("Go").await.unwrap_err()).0,
+        404,
+        "nothing was created"
+    );
+    let go = server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Go".to_owned(),
+            category: Some("Clubs".to_owned()),
+            members: vec!["user:carol@contoso.com".to_owned()],
+            presenters: vec!["user:bob@contoso.com".to_owned()],
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((go.members.len(), go.presenters.len()), (1, 1));
+    assert_eq!(rooms(carol.invitations().await.unwrap()), ["Go"]);
+
     bob.decline_invitation("Chess").await.unwrap();
-    assert!(bob.invitations().await.unwrap().is_empty());
+    assert_eq!(rooms(bob.invitations().await.unwrap()), ["Go"]);
     assert!(bob.followed_rooms().await.unwrap().is_empty());
 }
 
