@@ -1,0 +1,288 @@
+//! Stoa's benchmark harness: `cargo run --release -p stoa-bench`.
+//!
+//! It starts a real server on `127.0.0.1:0` with its SQLite database in a temporary
+//! directory, drives it through `stoa-client` and real WebSockets, and reports each figure
+//! next to its ratio to a baseline measured in the same run: the round trip of `GET /healthz`,
+//! which crosses the same HTTP stack and touches the database without writing. The machines
+//! these run on are shared and noisy, so ratios compare across runs where absolute numbers
+//! do not.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use futures_util::future::join_all;
+use stoa_client::{Client, HistoryQuery, LiveConnection};
+use stoa_server::{Server, ServerOptions, Settings};
+use stoa_wire::{CreateRoomRequest, CreateUserRequest, Privacy, ServerFrame};
+use tokio::sync::Mutex;
+
+const ADMIN_PASSWORD: &str = "benchmark-admin-password";
+
+#[derive(Debug, Parser)]
+#[command(about = "Measure Stoa against a baseline taken in the same run")]
+struct Args {
+    /// Operations per measurement (fewer for a quick look).
+    #[arg(long, default_value_t = 2000)]
+    operations: usize,
+    /// Concurrent posters in the concurrent-post measurement.
+    #[arg(long, default_value_t = 8)]
+    posters: usize,
+    /// WebSocket subscribers in the fan-out measurement.
+    #[arg(long, default_value_t = 50)]
+    subscribers: usize,
+}
+
+/// Latencies of one measurement.
+struct Sample {
+    name: String,
+    operations: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Sample {
+    fn per_second(&self) -> f64 {
+        self.operations as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, fraction: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+        sorted.get(index).copied().unwrap_or_default()
+    }
+}
+
+async fn timed<F, Fut>(name: &str, operations: usize, mut operation: F) -> anyhow::Result<Sample>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut latencies = Vec::with_capacity(operations);
+    let started = Instant::now();
+    for index in 0..operations {
+        let begun = Instant::now();
+        operation(index).await?;
+        latencies.push(begun.elapsed());
+    }
+    Ok(Sample {
+        name: name.to_owned(),
+        operations,
+        elapsed: started.elapsed(),
+        latencies,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let data = tempfile::tempdir()?;
+    let server = Server::open(ServerOptions {
+        admin_password: Some(ADMIN_PASSWORD.to_owned()),
+        settings: Settings {
+            connection_queue: 1 << 16,
+            ..Settings::default()
+        },
+        ..ServerOptions::new(data.path().to_owned())
+    })
+    .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(server.serve(listener, std::future::pending()));
+
+    let admin = sign_in(&url, "admin", ADMIN_PASSWORD).await?;
+    admin
+        .create_room(&CreateRoomRequest {
+            name: "Bench".to_owned(),
+            privacy: Some(Privacy::Open),
+            ..CreateRoomRequest::default()
+        })
+        .await?;
+    let mut posters = Vec::new();
+    for index in 0..args.posters.max(1) {
+        let login = format!("poster{index}");
+        admin
+            .create_user(&CreateUserRequest {
+                login: login.clone(),
+                password: Some(ADMIN_PASSWORD.to_owned()),
+                ..CreateUserRequest::default()
+            })
+            .await?;
+        posters.push(sign_in(&url, &login, ADMIN_PASSWORD).await?);
+    }
+    let operations = args.operations.max(10);
+    let body = "x".repeat(200);
+    let mut samples = Vec::new();
+
+    let anonymous = Client::new(&url)?;
+    samples.push(
+        timed("baseline: GET /healthz", operations, |_| async {
+            anonymous.health().await?;
+            Ok(())
+        })
+        .await?,
+    );
+    samples.push(
+        timed("post a message (1 client)", operations, |_| async {
+            posters[0].post_message("Bench", &body).await?;
+            Ok(())
+        })
+        .await?,
+    );
+    samples.push(concurrent_posts(&posters, operations, &body).await?);
+    samples.push(
+        timed("read 50 messages of history", operations, |_| async {
+            posters[0]
+                .history(
+                    "Bench",
+                    HistoryQuery {
+                        limit: Some(50),
+                        ..HistoryQuery::default()
+                    },
+                )
+                .await?;
+            Ok(())
+        })
+        .await?,
+    );
+    samples.push(
+        fan_out(
+            &url,
+            &admin,
+            &posters[0],
+            args.subscribers,
+            operations / 10,
+            &body,
+        )
+        .await?,
+    );
+
+    report(&samples);
+    Ok(())
+}
+
+async fn sign_in(url: &str, login: &str, password: &str) -> anyhow::Result<Client> {
+    let client = Client::new(url)?;
+    let session = client.login(login, password).await?;
+    Ok(client.with_token(session.token))
+}
+
+/// Several clients post at once; each post is one durable transaction.
+async fn concurrent_posts(
+    posters: &[Client],
+    operations: usize,
+    body: &str,
+) -> anyhow::Result<Sample> {
+    let each = operations / posters.len();
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(operations)));
+    let started = Instant::now();
+    let runs = posters.iter().map(|client| {
+        let latencies = Arc::clone(&latencies);
+        async move {
+            for _ in 0..each {
+                let begun = Instant::now();
+                client.post_message("Bench", body).await?;
+                latencies.lock().await.push(begun.elapsed());
+            }
+            anyhow::Ok(())
+        }
+    });
+    for result in join_all(runs).await {
+        result?;
+    }
+    let elapsed = started.elapsed();
+    let latencies = Arc::try_unwrap(latencies)
+        .map_err(|_| anyhow::anyhow!("latencies still shared"))?
+        .into_inner();
+    Ok(Sample {
+        name: format!("post a message ({} clients at once)", posters.len()),
+        operations: latencies.len(),
+        elapsed,
+        latencies,
+    })
+}
+
+/// Time from a post's acknowledgement until every subscriber has received it.
+async fn fan_out(
+    url: &str,
+    admin: &Client,
+    poster: &Client,
+    subscribers: usize,
+    posts: usize,
+    body: &str,
+) -> anyhow::Result<Sample> {
+    let mut connections: Vec<LiveConnection> = Vec::new();
+    for index in 0..subscribers {
+        let login = format!("listener{index}");
+        admin
+            .create_user(&CreateUserRequest {
+                login: login.clone(),
+                password: Some(ADMIN_PASSWORD.to_owned()),
+                ..CreateUserRequest::default()
+            })
+            .await?;
+        let client = sign_in(url, &login, ADMIN_PASSWORD).await?;
+        let mut live = client.connect_live().await?;
+        let last_seq = admin.room("Bench").await?.last_seq;
+        live.subscribe("Bench", Some(last_seq)).await?;
+        match live.next_frame().await? {
+            ServerFrame::Subscribed { .. } => {}
+            other => anyhow::bail!("expected subscribed, got {other:?}"),
+        }
+        connections.push(live);
+    }
+    let connections: Vec<Arc<Mutex<LiveConnection>>> = connections
+        .into_iter()
+        .map(|c| Arc::new(Mutex::new(c)))
+        .collect();
+    let mut latencies = Vec::with_capacity(posts);
+    let started = Instant::now();
+    for _ in 0..posts {
+        let begun = Instant::now();
+        let posted = poster.post_message("Bench", body).await?;
+        let waits = connections.iter().map(|connection| {
+            let connection = Arc::clone(connection);
+            async move {
+                let mut connection = connection.lock().await;
+                loop {
+                    if let ServerFrame::Message(message) = connection.next_frame().await?
+                        && message.seq == posted.seq
+                    {
+                        return anyhow::Ok(());
+                    }
+                }
+            }
+        });
+        for result in join_all(waits).await {
+            result.context("a subscriber missed a message")?;
+        }
+        latencies.push(begun.elapsed());
+    }
+    Ok(Sample {
+        name: format!("post and deliver to {subscribers} live subscribers"),
+        operations: posts,
+        elapsed: started.elapsed(),
+        latencies,
+    })
+}
+
+fn report(samples: &[Sample]) {
+    let baseline = samples[0].per_second();
+    println!(
+        "{:<44} {:>10} {:>10} {:>10} {:>10} {:>16}",
+        "measurement", "ops", "ops/s", "p50 ms", "p99 ms", "ops/s ÷ baseline"
+    );
+    for sample in samples {
+        println!(
+            "{:<44} {:>10} {:>10.0} {:>10.2} {:>10.2} {:>16.3}",
+            sample.name,
+            sample.operations,
+            sample.per_second(),
+            sample.percentile(0.5).as_secs_f64() * 1000.0,
+            sample.percentile(0.99).as_secs_f64() * 1000.0,
+            sample.per_second() / baseline,
+        );
+    }
+}
