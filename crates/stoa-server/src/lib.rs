@@ -194,6 +194,11 @@ async fn bootstrap_administrator(
     data_dir: &Path,
     given_password: Option<String>,
 ) -> Result<AdminBootstrap, ServerError> {
+    // Only a fresh install uses the password; a restart must not fail over, or spend time
+    // hashing, a password it will not use.
+    if store.has_users().await? {
+        return Ok(AdminBootstrap::AlreadyInitialised);
+    }
     let (password, generated) = match given_password {
         Some(password) if password.chars().count() < 8 => {
             return Err(ServerError::AdminPassword(

@@ -269,6 +269,13 @@ impl Store {
         parse_principals(texts)
     }
 
+    /// Whether any user was ever created.
+    pub async fn has_users(&self) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
     /// Creates the first administrator on a fresh database, in one transaction with the role
     /// grant. Returns `None` when any user already exists, so a restart never recreates it.
     pub async fn bootstrap_administrator(

@@ -189,7 +189,8 @@ async fn the_acceptance_script_survives_kill_9() {
     assert_eq!(received, [2, 3]);
 
     server.kill_9().await;
-    let server = BinaryServer::start(data.path(), Some("ignored-on-restart")).await;
+    // On a restart the variable is ignored, even when it would not be accepted on a first start.
+    let server = BinaryServer::start(data.path(), Some("short")).await;
     // The saved session names the old URL and the new server listens on another free port,
     // so point the CLI at it with STOA_SERVER, keeping the saved token: sessions survive too.
     let history = stoa_cli_at(
@@ -213,7 +214,7 @@ async fn the_acceptance_script_survives_kill_9() {
             "admin",
             "--password-stdin",
         ],
-        "ignored-on-restart\n",
+        "short\n",
     )
     .await;
     assert!(!relogin.success, "the first start's password still holds");
