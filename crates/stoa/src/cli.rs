@@ -133,27 +133,45 @@ pub enum PolicyCommand {
     },
 }
 
+/// The one built-in role, which role commands name by default.
+pub const ADMINISTRATOR_ROLE: &str = "administrator";
+
 #[derive(Debug, Subcommand)]
 pub enum RoleCommand {
-    /// Show who holds the role.
-    Get {
-        #[arg(long, default_value = "administrator")]
-        role: String,
-    },
-    /// Grant the role to principals (user:… or group:…).
+    /// Show who holds the role: `stoa role get [administrator]`.
+    Get { role: Option<String> },
+    /// Grant the role: `stoa role grant [administrator] user:bob@contoso.com group:admins`.
     Grant {
-        #[arg(required = true, value_delimiter = ',')]
-        principals: Vec<String>,
-        #[arg(long, default_value = "administrator")]
-        role: String,
+        /// An optional role name (only `administrator` exists), then principals (user:… or
+        /// group:…), space- or comma-separated.
+        #[arg(
+            required = true,
+            value_delimiter = ',',
+            value_name = "[ROLE] PRINCIPAL"
+        )]
+        arguments: Vec<String>,
     },
-    /// Revoke the role from principals. The role is never left empty.
+    /// Revoke the role: `stoa role revoke [administrator] user:bob@contoso.com`. The role is
+    /// never left empty.
     Revoke {
-        #[arg(required = true, value_delimiter = ',')]
-        principals: Vec<String>,
-        #[arg(long, default_value = "administrator")]
-        role: String,
+        #[arg(
+            required = true,
+            value_delimiter = ',',
+            value_name = "[ROLE] PRINCIPAL"
+        )]
+        arguments: Vec<String>,
     },
+}
+
+/// Splits `[ROLE] PRINCIPAL…`: a first word without `:` names the role.
+pub fn role_and_principals(mut arguments: Vec<String>) -> (String, Vec<String>) {
+    match arguments.first() {
+        Some(first) if !first.contains(':') => {
+            let role = arguments.remove(0);
+            (role, arguments)
+        }
+        _ => (ADMINISTRATOR_ROLE.to_owned(), arguments),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,10 @@
 use stoa_client::Client;
 use stoa_wire::{CreatePolicyRequest, PolicyView, UpdatePolicyRequest, UpdateRoleRequest};
 
-use crate::cli::{AccessCommand, InvitationCommand, PolicyCommand, PrincipalCommand, RoleCommand};
+use crate::cli::{
+    ADMINISTRATOR_ROLE, AccessCommand, InvitationCommand, PolicyCommand, PrincipalCommand,
+    RoleCommand, role_and_principals,
+};
 use crate::commands::directory::done;
 use crate::commands::sessions::print_user;
 use crate::output::{list, optional, print_json, print_record, print_table, yes_no};
@@ -133,15 +136,27 @@ pub async fn policy(client: &Client, command: PolicyCommand, json: bool) -> anyh
 
 pub async fn role(client: &Client, command: RoleCommand, json: bool) -> anyhow::Result<()> {
     let role = match command {
-        RoleCommand::Get { role } => client.role(&role).await?,
-        RoleCommand::Grant { principals, role } => {
+        RoleCommand::Get { role } => {
+            client
+                .role(role.as_deref().unwrap_or(ADMINISTRATOR_ROLE))
+                .await?
+        }
+        RoleCommand::Grant { arguments } => {
+            let (role, principals) = role_and_principals(arguments);
+            if principals.is_empty() {
+                anyhow::bail!("name at least one principal to grant the {role} role to");
+            }
             let request = UpdateRoleRequest {
                 add_members: principals,
                 remove_members: Vec::new(),
             };
             client.update_role(&role, &request).await?
         }
-        RoleCommand::Revoke { principals, role } => {
+        RoleCommand::Revoke { arguments } => {
+            let (role, principals) = role_and_principals(arguments);
+            if principals.is_empty() {
+                anyhow::bail!("name at least one principal to revoke the {role} role from");
+            }
             let request = UpdateRoleRequest {
                 add_members: Vec::new(),
                 remove_members: principals,

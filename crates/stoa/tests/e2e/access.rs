@@ -872,9 +872,18 @@ async fn explain_and_eligible_answer_administrators_through_the_cli() {
     assert_eq!(explained["rule"], 1);
     let policies = cli(&["policy", "get", "--json"], "").await.json();
     assert_eq!(policies.as_array().unwrap().len(), 2);
-    let role = cli(&["role", "grant", "group:contractors", "--json"], "")
-        .await
-        .json();
+    let role = cli(
+        &[
+            "role",
+            "grant",
+            "administrator",
+            "group:contractors",
+            "--json",
+        ],
+        "",
+    )
+    .await
+    .json();
     assert_eq!(
         role["members"],
         serde_json::json!(["group:contractors", "user:admin"])
