@@ -307,6 +307,24 @@ pub fn eligibility(identity: &UserIdentity, category: &Category) -> Eligibility 
     }
 }
 
+/// Whether a user is an eligible Creator of a category, who becomes the manager of the rooms
+/// they create there (SPEC §3 rule 5).
+pub fn is_eligible_creator(identity: &UserIdentity, category: &Category) -> bool {
+    matches!(
+        eligibility(identity, category),
+        Eligibility::Eligible { .. }
+    ) && category
+        .creators
+        .iter()
+        .any(|creator| creator.matches(identity))
+}
+
+/// Whether a room's invitations are in effect: on in its category, and inherited by the room
+/// (SPEC §3 rule 10).
+pub fn invitations_in_effect(room: &Room, category: &Category) -> bool {
+    category.invitations && room.invitations == RoomInvitations::Inherit
+}
+
 /// Which of a room's lists name a user, each with the entry that matched.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoomRoles {
@@ -597,7 +615,7 @@ fn manage_room(
 }
 
 fn invitations_on(room: &Room, category: &Category) -> Result<(), Decision> {
-    if category.invitations && room.invitations == RoomInvitations::Inherit {
+    if invitations_in_effect(room, category) {
         Ok(())
     } else {
         Err(Decision::forbidden(

@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use stoa_domain::access::{self, Action, Eligibility, Target, eligibility};
-use stoa_domain::model::{NewRoom, Room, RoomChanges, RoomInvitations};
+use stoa_domain::access::{self, Action, Target};
+use stoa_domain::model::{NewRoom, Room, RoomChanges};
 use stoa_domain::{Login, PrincipalRef, validation};
 use stoa_wire::{CreateRoomRequest, ErrorBody, RoomView, UpdateRoomRequest, error_code};
 
@@ -87,13 +87,7 @@ pub async fn create(
         .unwrap_or(stoa_domain::model::ROOT_CATEGORY_NAME);
     let category = category_for(&state, &caller, category_name, Action::CreateRoom).await?;
     // SPEC §3 rule 5: eligible Creators become the new room's managers.
-    let is_creator = matches!(
-        eligibility(&caller.identity, &category),
-        Eligibility::Eligible { .. }
-    ) && category
-        .creators
-        .iter()
-        .any(|creator| creator.matches(&caller.identity));
+    let is_creator = access::is_eligible_creator(&caller.identity, &category);
     let members = principals(&request.members)?;
     let mut managers = principals(&request.managers)?;
     let presenters = principals(&request.presenters)?;
@@ -139,8 +133,7 @@ pub async fn create(
     };
     let room = state.store.create_room(&new, now()).await?;
     if let Some(directory) = directory
-        && category.invitations
-        && room.invitations == RoomInvitations::Inherit
+        && access::invitations_in_effect(&room, &category)
     {
         let invitees: Vec<Login> = directory
             .eligible_in_category(&category)
@@ -257,9 +250,7 @@ pub async fn update(
                     .map_err(|refusal| {
                         ApiError::new(StatusCode::BAD_REQUEST, error_code::NOT_ELIGIBLE, refusal)
                     })?;
-                let invitations_on =
-                    to.invitations && room.invitations == RoomInvitations::Inherit;
-                invitees = if invitations_on {
+                invitees = if access::invitations_in_effect(room, to) {
                     settled
                         .newly_admitted
                         .into_iter()
