@@ -3,6 +3,9 @@
 //!
 //! All end-to-end tests live in this one test binary so that it links once.
 
+// Test helpers fail loudly: a panic with the value that surprised us is the report.
+#![allow(clippy::unwrap_used)]
+
 mod access;
 mod api;
 mod cli;
