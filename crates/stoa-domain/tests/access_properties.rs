@@ -3,6 +3,9 @@
 //! category eligibility, secret rooms are invisible to non-members, and policy resolution
 //! follows its order.
 
+// Test helpers fail loudly: a panic with the value that surprised us is the report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;

@@ -20,6 +20,9 @@
 //! `contoso/sales`; `admin` holds the administrator role and works nowhere in particular;
 //! `dora`'s user policy disables persistent chat.
 
+// Test helpers fail loudly: a panic with the value that surprised us is the report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 
 use stoa_domain::access::{Action, Outcome, Subject, Target, decide};

@@ -1,5 +1,8 @@
 //! Store behaviour against a real SQLite database in a temporary directory.
 
+// Test helpers fail loudly: a panic with the value that surprised us is the report.
+#![allow(clippy::unwrap_used)]
+
 use stoa_domain::model::{
     CategoryChanges, HistoryPage, NewCategory, NewRoom, NewUser, RoomChanges, UserChanges,
 };
