@@ -67,12 +67,47 @@ pub async fn create(
     new.allowed_members = principals(&request.allowed_members)?;
     new.denied_members = principals(&request.denied_members)?;
     new.creators = principals(&request.creators)?;
+    require_known(
+        &state,
+        new.allowed_members
+            .iter()
+            .chain(&new.denied_members)
+            .chain(&new.creators),
+    )
+    .await?;
     new.file_upload = request.file_upload.unwrap_or(new.file_upload);
     new.chat_history = request.chat_history.unwrap_or(new.chat_history);
     new.invitations = request.invitations.unwrap_or(new.invitations);
     let category = state.store.create_category(&new, now()).await?;
     tracing::info!(category = %category.name, "category created");
     Ok((StatusCode::CREATED, Json(category_view(&category, true))))
+}
+
+/// Refuses principals that name users or groups that do not exist: a typo in a deny list
+/// would otherwise leave an ethical wall silently open.
+async fn require_known(
+    state: &AppState,
+    principals: impl Iterator<Item = &stoa_domain::PrincipalRef>,
+) -> ApiResult<()> {
+    let principals: Vec<_> = principals.collect();
+    if principals.iter().all(|principal| {
+        matches!(
+            principal,
+            stoa_domain::PrincipalRef::Container(_) | stoa_domain::PrincipalRef::Domain(_)
+        )
+    }) {
+        return Ok(());
+    }
+    let directory = state.store.directory().await?;
+    match principals
+        .iter()
+        .find(|principal| !directory.exists(principal))
+    {
+        Some(unknown) => Err(ApiError::invalid(format!(
+            "{unknown}: no such user or group"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Show one category.
@@ -123,6 +158,15 @@ pub async fn update(
         chat_history: request.chat_history,
         invitations: request.invitations,
     };
+    require_known(
+        &state,
+        changes
+            .add_allowed_members
+            .iter()
+            .chain(&changes.add_denied_members)
+            .chain(&changes.add_creators),
+    )
+    .await?;
     let category = state
         .store
         .modify_category(&name, |category| -> ApiResult<()> {

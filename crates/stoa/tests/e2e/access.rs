@@ -204,6 +204,30 @@ async fn a_member_who_becomes_ineligible_loses_access_at_once_even_live() {
 #[tokio::test]
 async fn membership_stays_inside_the_category_and_moves_drop_what_the_new_one_refuses() {
     let server = TestServer::start().await;
+    for (login, container) in [
+        ("mona@contoso.com", "contoso/legal"),
+        ("lena@contoso.com", "contoso/legal"),
+        ("sam@contoso.com", "contoso/sales"),
+    ] {
+        server
+            .admin
+            .create_user(&stoa_wire::CreateUserRequest {
+                login: login.to_owned(),
+                container: Some(container.to_owned()),
+                password: Some(crate::harness::USER_PASSWORD.to_owned()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    server
+        .admin
+        .create_group(&stoa_wire::CreateGroupRequest {
+            name: "contractors".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     category(
         &server,
         "Legal",
@@ -221,22 +245,6 @@ async fn membership_stays_inside_the_category_and_moves_drop_what_the_new_one_re
         &["user:mona@contoso.com"],
     )
     .await;
-    for (login, container) in [
-        ("mona@contoso.com", "contoso/legal"),
-        ("lena@contoso.com", "contoso/legal"),
-        ("sam@contoso.com", "contoso/sales"),
-    ] {
-        server
-            .admin
-            .create_user(&stoa_wire::CreateUserRequest {
-                login: login.to_owned(),
-                container: Some(container.to_owned()),
-                password: Some(crate::harness::USER_PASSWORD.to_owned()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
     let mona = crate::harness::sign_in(
         &server.url,
         "mona@contoso.com",

@@ -396,6 +396,25 @@ async fn categories_rooms_and_groups_keep_the_full_data_model() {
     assert_eq!(api_error(refused), (400, "not_eligible".to_owned()));
     assert_eq!(admin.room("case 42 / discovery").await.unwrap(), changed);
 
+    // A typo in a deny list would leave the wall open: unknown users and groups are refused.
+    let refused = admin
+        .update_category(
+            "Legal",
+            &UpdateCategoryRequest {
+                add_denied_members: vec!["group:contractor".to_owned()],
+                add_allowed_members: vec!["ou:contoso/paralegals".to_owned()],
+                ..UpdateCategoryRequest::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused).0, 400);
+    assert_eq!(
+        admin.category("Legal").await.unwrap().denied_members,
+        Some(vec!["group:contractors".to_owned()]),
+        "nothing changed"
+    );
+
     let refused = admin.remove_category("Legal").await.unwrap_err();
     assert_eq!(api_error(refused).0, 409, "a category with rooms stays");
     let refused = admin

@@ -487,6 +487,14 @@ struct World {
 async fn world() -> World {
     let server = TestServer::start().await;
     let admin = server.admin.clone();
+    let mut clients = Vec::new();
+    for caller in CALLERS {
+        clients.push(match caller {
+            "anon" => None,
+            "admin" => Some(admin.clone()),
+            other => Some(server.user(&login_of(other)).await),
+        });
+    }
     admin
         .create_category(&CreateCategoryRequest {
             name: "Matrix".to_owned(),
@@ -496,14 +504,6 @@ async fn world() -> World {
         })
         .await
         .unwrap();
-    let mut clients = Vec::new();
-    for caller in CALLERS {
-        clients.push(match caller {
-            "anon" => None,
-            "admin" => Some(admin.clone()),
-            other => Some(server.user(&login_of(other)).await),
-        });
-    }
     admin
         .create_policy(&CreatePolicyRequest {
             identity: "no-chat".to_owned(),
