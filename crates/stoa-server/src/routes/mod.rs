@@ -23,6 +23,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::{delete, get, post, put};
 use stoa_wire::error_code;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -134,7 +135,9 @@ pub fn router(state: AppState) -> Router {
                 // Retry-After instead of queueing without bound.
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .concurrency_limit(max_concurrent_requests)
+                // One limit for the whole server: axum applies layers route by route, and a
+                // plain concurrency limit would get a separate budget on every route.
+                .layer(GlobalConcurrencyLimitLayer::new(max_concurrent_requests))
                 .timeout(Duration::from_secs(60)),
         )
         .with_state(state)

@@ -530,3 +530,41 @@ async fn the_openapi_document_describes_every_route_and_health_touches_the_datab
     assert!(document["components"]["schemas"]["ServerFrame"].is_object());
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[tokio::test]
+async fn overload_is_answered_503_with_retry_after() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(stoa_server::Settings {
+        max_concurrent_requests: 1,
+        ..stoa_server::Settings::default()
+    })
+    .await;
+    // A request whose body never finishes arriving holds the only slot.
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(
+        b"POST /api/v1/sessions HTTP/1.1\r\nhost: stoa\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"user\":",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let response = reqwest::get(format!("{}/healthz", server.url))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded");
+
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let response = reqwest::get(format!("{}/healthz", server.url))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "the slot frees when the slow client leaves"
+    );
+}
