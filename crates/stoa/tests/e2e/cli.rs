@@ -435,3 +435,32 @@ async fn stoa_cli_at(config_dir: &std::path::Path, url: &str, args: &[&str]) -> 
     )
     .await
 }
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully_and_tells_live_clients() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = BinaryServer::start(data.path(), Some(ADMIN_PASSWORD)).await;
+    let admin = crate::harness::sign_in(&server.url, "admin", ADMIN_PASSWORD).await;
+    let mut live = admin.connect_live().await.unwrap();
+
+    let pid = server.child.id().expect("the server runs").to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+
+    let frame = tokio::time::timeout(Duration::from_secs(10), live.next_frame())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&frame, ServerFrame::Closing { code, .. } if code == "shutting_down"),
+        "{frame:?}"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), server.child.wait())
+        .await
+        .expect("the server exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
