@@ -555,26 +555,13 @@ async fn prepare(world: &World, setup: Setup, caller: &str) -> Option<String> {
     match setup {
         Setup::None => {}
         Setup::Room => {
-            admin
-                .create_room(&CreateRoomRequest {
-                    name: format!("Spare {caller}"),
-                    category: Some("Matrix".to_owned()),
-                    ..CreateRoomRequest::default()
-                })
-                .await
-                .unwrap();
-            admin
-                .update_room(
-                    &format!("Spare {caller}"),
-                    &UpdateRoomRequest {
-                        add_members: vec!["user:mary@contoso.com".to_owned()],
-                        add_presenters: vec!["user:pete@contoso.com".to_owned()],
-                        add_managers: vec!["user:mona@contoso.com".to_owned()],
-                        ..UpdateRoomRequest::default()
-                    },
-                )
-                .await
-                .unwrap();
+            room_with_members(
+                admin,
+                &format!("Spare {caller}"),
+                Privacy::Closed,
+                RoomType::Normal,
+            )
+            .await;
         }
         Setup::User => {
             let login = format!("spare-{caller}@contoso.com");
