@@ -99,10 +99,8 @@ pub fn generate_password() -> String {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user: User,
-    pub identity: UserIdentity,
-    pub is_administrator: bool,
-    /// The persistent chat policy in force for this user on this node.
-    pub policy: EffectivePolicy,
+    /// Where the user stands with the access rules, as of this request.
+    pub standing: Standing,
     /// The hash of the token this request came with, so logout can revoke exactly it.
     pub token_hash: Vec<u8>,
 }
@@ -131,28 +129,26 @@ impl Caller {
         let standing = Standing::of(state, &user).await?;
         Ok(Caller {
             user,
-            identity: standing.identity,
-            is_administrator: standing.is_administrator,
-            policy: standing.policy,
+            standing,
             token_hash,
         })
     }
 
     pub fn subject(&self) -> Subject<'_> {
-        Subject {
-            identity: &self.identity,
-            is_administrator: self.is_administrator,
-            policy: &self.policy,
-        }
+        self.standing.subject()
+    }
+
+    pub fn is_administrator(&self) -> bool {
+        self.standing.is_administrator
     }
 
     /// Refuses callers whose effective policy disables persistent chat, before anything
     /// else is looked up, so the refusal is the same whatever they asked for.
     pub fn require_chat(&self) -> Result<(), ApiError> {
-        if self.policy.enable_persistent_chat {
+        if self.standing.policy.enable_persistent_chat {
             Ok(())
         } else {
-            Err(chat_disabled(&self.user.login, &self.policy))
+            Err(chat_disabled(&self.user.login, &self.standing.policy))
         }
     }
 
@@ -168,7 +164,7 @@ impl Caller {
         match decision.outcome {
             Outcome::Allowed => Ok(decision),
             Outcome::Forbidden if decision.rule == Rule::Policy => {
-                Err(chat_disabled(&self.user.login, &self.policy))
+                Err(chat_disabled(&self.user.login, &self.standing.policy))
             }
             Outcome::Forbidden => Err(ApiError::forbidden(decision.reason)),
             Outcome::NotFound => Err(ApiError::not_found(hidden_as)),
@@ -205,6 +201,15 @@ pub struct Standing {
 }
 
 impl Standing {
+    /// The user as the access rules see them.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            identity: &self.identity,
+            is_administrator: self.is_administrator,
+            policy: &self.policy,
+        }
+    }
+
     pub async fn of(state: &AppState, user: &User) -> Result<Standing, ApiError> {
         let identity = state.store.identity(user).await?;
         let is_administrator = state

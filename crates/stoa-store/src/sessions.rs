@@ -4,7 +4,7 @@
 use stoa_domain::model::User;
 use stoa_domain::{Timestamp, UserId};
 
-use crate::users::ADMINISTRATOR_ROLE;
+use crate::users::{ADMINISTRATOR_ROLE, USER_COLUMNS, UserRow};
 use crate::{Store, StoreResult};
 
 impl Store {
@@ -41,22 +41,19 @@ impl Store {
         token_hash: &[u8],
         now: Timestamp,
     ) -> StoreResult<Option<User>> {
-        let login: Option<String> = sqlx::query_scalar(
-            "SELECT u.login FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.removed_at IS NULL",
-        )
-        .bind(token_hash)
-        .bind(now.millis())
-        .fetch_optional(&self.reader)
-        .await?;
-        match login {
-            Some(login) => {
-                let login = stoa_domain::Login::parse(&login)
-                    .map_err(|_| crate::StoreError::Corrupt(format!("login `{login}`")))?;
-                self.user(&login).await.map(Some)
-            }
-            None => Ok(None),
-        }
+        // One query: this runs on every authenticated request.
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users
+             WHERE removed_at IS NULL AND id = (
+                 SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > $2)"
+        );
+        sqlx::query_as::<_, UserRow>(&sql)
+            .bind(token_hash)
+            .bind(now.millis())
+            .fetch_optional(&self.reader)
+            .await?
+            .map(UserRow::into_user)
+            .transpose()
     }
 
     /// Ends a session. Ending one that does not exist changes nothing.

@@ -10,7 +10,7 @@ use crate::{DbConnection, Store, StoreError, StoreResult, conflict_on_unique, pa
 pub const ADMINISTRATOR_ROLE: &str = "administrator";
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: i64,
     login: String,
     display_name: String,
@@ -21,7 +21,7 @@ struct UserRow {
 }
 
 impl UserRow {
-    fn into_user(self) -> StoreResult<User> {
+    pub(crate) fn into_user(self) -> StoreResult<User> {
         let login = Login::parse(&self.login)
             .map_err(|_| StoreError::Corrupt(format!("login `{}`", self.login)))?;
         let container = self
@@ -43,7 +43,8 @@ impl UserRow {
     }
 }
 
-const USER_COLUMNS: &str = "id, login, display_name, email, container, disabled, created_at";
+pub(crate) const USER_COLUMNS: &str =
+    "id, login, display_name, email, container, disabled, created_at";
 
 async fn live_user(connection: &mut DbConnection, login: &Login) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1 AND removed_at IS NULL");

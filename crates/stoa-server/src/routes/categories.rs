@@ -24,7 +24,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<CategoryView>>> {
-    if !caller.is_administrator {
+    if !caller.is_administrator() {
         caller.require_chat()?;
     }
     let categories = state.store.list_categories().await?;
@@ -36,7 +36,7 @@ pub async fn list(
                 access::decide(&subject, Action::FindCategory, Target::Category(category))
                     .is_allowed()
             })
-            .map(|category| category_view(category, caller.is_administrator))
+            .map(|category| category_view(category, caller.is_administrator()))
             .collect(),
     ))
 }
@@ -119,11 +119,11 @@ pub async fn get(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<CategoryView>> {
-    if !caller.is_administrator {
+    if !caller.is_administrator() {
         caller.require_chat()?;
     }
     let category = category_for(&state, &caller, &name, Action::FindCategory).await?;
-    Ok(Json(category_view(&category, caller.is_administrator)))
+    Ok(Json(category_view(&category, caller.is_administrator())))
 }
 
 /// Change a category's name, description, principal lists or switches. Members who stop

@@ -33,7 +33,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(filter): ApiQuery<RoomFilter>,
 ) -> ApiResult<Json<Vec<RoomView>>> {
-    if !caller.is_administrator {
+    if !caller.is_administrator() {
         caller.require_chat()?;
     }
     let category_filter = match &filter.category {
@@ -87,7 +87,7 @@ pub async fn create(
         .unwrap_or(stoa_domain::model::ROOT_CATEGORY_NAME);
     let category = category_for(&state, &caller, category_name, Action::CreateRoom).await?;
     // SPEC §3 rule 5: eligible Creators become the new room's managers.
-    let is_creator = access::is_eligible_creator(&caller.identity, &category);
+    let is_creator = access::is_eligible_creator(&caller.standing.identity, &category);
     let members = principals(&request.members)?;
     let mut managers = principals(&request.managers)?;
     let presenters = principals(&request.presenters)?;
@@ -157,7 +157,7 @@ pub async fn get(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<RoomView>> {
-    if !caller.is_administrator {
+    if !caller.is_administrator() {
         caller.require_chat()?;
     }
     let (room, _) = room_for(&state, &caller, &name, Action::FindRoom).await?;

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use stoa_domain::access::{self, Action, Subject, Target};
+use stoa_domain::access::{self, Action, Target};
 use stoa_domain::{Login, ValidationError};
 use stoa_wire::{EligibleUser, ErrorBody, ExplainView};
 
@@ -45,11 +45,7 @@ pub async fn explain(
     let action: Action = query.action.parse()?;
     let user = state.store.user(&Login::parse(&query.user)?).await?;
     let standing = Standing::of(&state, &user).await?;
-    let subject = Subject {
-        identity: &standing.identity,
-        is_administrator: standing.is_administrator,
-        policy: &standing.policy,
-    };
+    let subject = standing.subject();
     let room = match &query.room {
         Some(name) => Some(state.store.room(name).await?),
         None => None,

@@ -7,6 +7,7 @@ use stoa_domain::Login;
 use stoa_wire::{ErrorBody, LoginRequest, LoginResponse, UserView, error_code};
 
 use crate::auth::{self, Caller};
+use crate::convert::user_view;
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::state::AppState;
 use crate::time::{format, now};
@@ -86,8 +87,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<
         (status = 200, description = "The signed-in user", body = UserView),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
-pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<UserView>> {
-    Ok(Json(
-        crate::routes::users::view(&state, &caller.user).await?,
-    ))
+pub async fn me(caller: Caller) -> Json<UserView> {
+    // The caller's standing was worked out for this request already.
+    Json(user_view(&caller.user, &caller.standing))
 }
