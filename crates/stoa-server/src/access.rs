@@ -2,6 +2,7 @@
 //! commands alike load what they act on through here, so every entry point asks the same
 //! question of `stoa_domain::access::decide` and refuses in the same words.
 
+use stoa_domain::PrincipalRef;
 use stoa_domain::access::{Action, Target};
 use stoa_domain::model::{Category, Room};
 use stoa_store::StoreError;
@@ -67,4 +68,27 @@ pub async fn category_for(
     };
     caller.require(action, target, &Named("category", name))?;
     Ok(category)
+}
+
+/// Refuses principals that name users or groups that do not exist (400): a typo in a deny
+/// list or a role grant would otherwise silently name no one. Containers and domains are
+/// patterns that future users may match, and are always accepted.
+pub async fn require_known<'a>(
+    state: &AppState,
+    principals: impl IntoIterator<Item = &'a PrincipalRef>,
+) -> ApiResult<()> {
+    let named: Vec<&PrincipalRef> = principals
+        .into_iter()
+        .filter(|principal| matches!(principal, PrincipalRef::User(_) | PrincipalRef::Group(_)))
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let directory = state.store.directory().await?;
+    match named.iter().find(|principal| !directory.exists(principal)) {
+        Some(unknown) => Err(ApiError::invalid(format!(
+            "{unknown}: no such user or group"
+        ))),
+        None => Ok(()),
+    }
 }

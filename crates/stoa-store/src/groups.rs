@@ -54,7 +54,10 @@ async fn check_member_exists(
     if exists {
         Ok(())
     } else {
-        Err(StoreError::NotFound(member.to_string()))
+        Err(StoreError::Invalid(stoa_domain::ValidationError::Invalid {
+            field: "member",
+            problem: format!("{member} names no such user or group"),
+        }))
     }
 }
 

@@ -241,7 +241,7 @@ async fn identities_expand_nested_groups_even_in_cycles() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(unknown, StoreError::NotFound(_)));
+    assert!(matches!(unknown, StoreError::Invalid(_)), "{unknown:?}");
     let in_use = store
         .remove_group(&GroupName::parse("sales").unwrap())
         .await

@@ -9,7 +9,7 @@ use stoa_domain::validation;
 use stoa_store::StoreError;
 use stoa_wire::{CategoryView, CreateCategoryRequest, ErrorBody, UpdateCategoryRequest};
 
-use crate::access::category_for;
+use crate::access::{category_for, require_known};
 use crate::auth::Caller;
 use crate::convert::{category_view, principals};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
@@ -81,33 +81,6 @@ pub async fn create(
     let category = state.store.create_category(&new, now()).await?;
     tracing::info!(category = %category.name, "category created");
     Ok((StatusCode::CREATED, Json(category_view(&category, true))))
-}
-
-/// Refuses principals that name users or groups that do not exist: a typo in a deny list
-/// would otherwise leave an ethical wall silently open.
-async fn require_known(
-    state: &AppState,
-    principals: impl Iterator<Item = &stoa_domain::PrincipalRef>,
-) -> ApiResult<()> {
-    let principals: Vec<_> = principals.collect();
-    if principals.iter().all(|principal| {
-        matches!(
-            principal,
-            stoa_domain::PrincipalRef::Container(_) | stoa_domain::PrincipalRef::Domain(_)
-        )
-    }) {
-        return Ok(());
-    }
-    let directory = state.store.directory().await?;
-    match principals
-        .iter()
-        .find(|principal| !directory.exists(principal))
-    {
-        Some(unknown) => Err(ApiError::invalid(format!(
-            "{unknown}: no such user or group"
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// Show one category.

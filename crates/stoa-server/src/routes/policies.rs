@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use stoa_domain::PrincipalRef;
 use stoa_domain::access::Action;
 use stoa_domain::policy::{Policy, PolicyIdentity};
 use stoa_store::ADMINISTRATOR_ROLE;
@@ -10,6 +11,7 @@ use stoa_wire::{
     CreatePolicyRequest, ErrorBody, PolicyView, RoleView, UpdatePolicyRequest, UpdateRoleRequest,
 };
 
+use crate::access::require_known;
 use crate::auth::Caller;
 use crate::convert::{policy_view, principals};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
@@ -171,10 +173,15 @@ pub async fn update_role(
     let role = known_role(&role)?;
     let add = principals(&request.add_members)?;
     let remove = principals(&request.remove_members)?;
-    let directory = state.store.directory().await?;
-    if let Some(unknown) = add.iter().find(|principal| !directory.exists(principal)) {
-        return Err(ApiError::not_found(unknown));
+    if let Some(pattern) = add
+        .iter()
+        .find(|principal| !matches!(principal, PrincipalRef::User(_) | PrincipalRef::Group(_)))
+    {
+        return Err(ApiError::invalid(format!(
+            "{pattern}: roles are granted to user: and group: principals"
+        )));
     }
+    require_known(&state, &add).await?;
     state.store.change_administrators(&add, &remove).await?;
     state.access_changed();
     tracing::info!(role, "role changed");

@@ -628,6 +628,27 @@ async fn the_administrator_role_is_granted_revoked_and_never_left_empty() {
         .unwrap();
     assert_eq!(role.members, ["group:chat-admins", "user:admin"]);
     assert!(alice.me().await.unwrap().administrator);
+    for (bad, why) in [
+        ("user:nobody@contoso.com", "no such user"),
+        (
+            "domain:contoso.com",
+            "roles are granted to user: and group: principals",
+        ),
+    ] {
+        let refused = admin
+            .update_role(
+                "administrator",
+                &UpdateRoleRequest {
+                    add_members: vec![bad.to_owned()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        let message = refused.to_string();
+        assert_eq!(status(refused).0, 400, "{bad}");
+        assert!(message.contains(why), "{message}");
+    }
     alice.list_users().await.unwrap();
     // The role bypasses AllowedMembers for management but not authentication.
     category(&server, "Board", &["user:admin"], &[], &[]).await;

@@ -458,6 +458,18 @@ async fn categories_rooms_and_groups_keep_the_full_data_model() {
         .await
         .unwrap_err();
     assert_eq!(api_error(refused).0, 400);
+    let refused = admin
+        .update_group(
+            "contractors",
+            &UpdateGroupRequest {
+                add_members: vec!["user:nobody@contoso.com".to_owned()],
+                ..UpdateGroupRequest::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused).0, 400, "an unknown member is bad input");
+    assert!(admin.group("contractors").await.unwrap().members.is_empty());
 
     admin.remove_room("Case 42 / discovery").await.unwrap();
     admin.remove_category("Legal").await.unwrap();
