@@ -544,10 +544,20 @@ async fn policies_resolve_user_over_node_over_site_over_global() {
         })
         .await
         .unwrap();
+    let mut live = alice.connect_live().await.unwrap();
     admin
         .grant_policy("alice@contoso.com", Some("no-chat"))
         .await
         .unwrap();
+    // A live connection is closed the moment the policy stops allowing chat.
+    let frame = tokio::time::timeout(Duration::from_secs(10), live.next_frame())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&frame, ServerFrame::Closing { code, .. } if code == "chat_disabled"),
+        "{frame:?}"
+    );
     let refused = alice.post_message("Lobby", "hi").await.unwrap_err();
     assert!(
         refused
