@@ -285,6 +285,45 @@ macro_rules! text_enum {
 text_enum!(RoomPrivacy, "privacy", { Open => "open", Closed => "closed", Secret => "secret" });
 text_enum!(RoomType, "type", { Normal => "normal", Auditorium => "auditorium" });
 text_enum!(RoomInvitations, "invitations", { Inherit => "inherit", Off => "false" });
+text_enum!(PoolState, "state", { Normal => "normal", FailedOver => "failed-over" });
+
+/// Whether a pool runs on its own database or has failed over to its disaster-recovery
+/// standby (Lync's `Set-CsPersistentChatState -PoolState`). Administrators set it as part of
+/// the runbook; nodes report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PoolState {
+    #[default]
+    Normal,
+    FailedOver,
+}
+
+/// A node of the pool as the database last heard from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolNode {
+    pub name: String,
+    /// The URL the node serves at.
+    pub address: String,
+    pub site: String,
+    pub started_at: Timestamp,
+    pub heartbeat_at: Timestamp,
+}
+
+/// What an administrator sets for the whole pool.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PoolSettings {
+    pub state: PoolState,
+    /// The nodes that accept new sessions; `None` when every node does.
+    pub active_servers: Option<Vec<String>>,
+}
+
+impl PoolSettings {
+    /// Whether the node called `name` accepts new sessions.
+    pub fn is_active(&self, name: &str) -> bool {
+        self.active_servers
+            .as_ref()
+            .is_none_or(|active| active.iter().any(|active| active == name))
+    }
+}
 
 /// A chat room.
 #[derive(Debug, Clone, PartialEq, Eq)]

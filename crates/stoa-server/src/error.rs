@@ -120,6 +120,7 @@ impl From<StoreError> for ApiError {
             | StoreError::Database(_)
             | StoreError::Migration(_)
             | StoreError::DataDirectory(_)
+            | StoreError::InvalidDatabaseUrl(_)
             | StoreError::ChangeRefused => ApiError::internal(&DisplayChain(&error)),
         }
     }

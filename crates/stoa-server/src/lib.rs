@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use state::Settings;
+pub use stoa_store::redact_database_url;
 
 use crate::hub::Hub;
 use crate::state::{AppState, Placement};
@@ -42,7 +43,11 @@ pub const INITIAL_ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
 /// What it takes to open a server.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
+    /// Where the node keeps its files (the SQLite database, unless `database` is set).
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (possibly naming a primary and its standbys); `None` for the embedded
+    /// SQLite database in `data_dir`.
+    pub database: Option<String>,
     /// The first administrator's password; generated when absent. Used only on the first
     /// start, when the database has no users.
     pub admin_password: Option<String>,
@@ -59,6 +64,7 @@ impl ServerOptions {
     pub fn new(data_dir: PathBuf) -> ServerOptions {
         ServerOptions {
             data_dir,
+            database: None,
             admin_password: None,
             settings: Settings::default(),
             node: default_node_name(),
@@ -143,7 +149,16 @@ impl Server {
                 |error: stoa_domain::ValidationError| ServerError::Placement(error.to_string()),
             )?,
         };
-        let store = Store::open_sqlite(&options.data_dir).await?;
+        let store = match &options.database {
+            Some(url) => {
+                std::fs::create_dir_all(&options.data_dir).map_err(|source| ServerError::Io {
+                    context: format!("cannot create {}", options.data_dir.display()),
+                    source,
+                })?;
+                Store::open_postgres(url).await?
+            }
+            None => Store::open_sqlite(&options.data_dir).await?,
+        };
         let bootstrap =
             bootstrap_administrator(&store, &options.data_dir, options.admin_password).await?;
         let state = AppState {

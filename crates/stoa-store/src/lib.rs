@@ -10,62 +10,70 @@
 //! database's own durable commit (SQLite in WAL mode with `synchronous = FULL`), so it survives
 //! `kill -9` and a power cut.
 
-/// Runs `$body` (an expression of type `StoreResult<T>` that uses `$connection`, a
-/// `&mut DbConnection` inside a write transaction) and commits, retrying from the start when the
-/// database reports a transient conflict. The body may therefore run more than once and must do
-/// nothing outside the transaction.
+// `queries/` is compiled once per backend on purpose; see `queries/mod.rs`.
+#![allow(clippy::duplicate_mod)]
+
+/// Runs `$body` (an expression of type `StoreResult<T>` that uses `$connection`, a connection
+/// inside a write transaction) and commits, retrying from the start when the database reports
+/// a transient conflict, or when the write failed because the primary server went away and
+/// another was found. The body may therefore run more than once and must do nothing outside
+/// the transaction. A failure while committing is never retried: the commit may have happened.
+///
+/// `write_transaction!(self, connection, { … })` serializes the transaction against every
+/// other serialized one (see `Queries::begin_serialized`); `write_transaction!(concurrent self,
+/// …)` does not, for changes that lock what they touch themselves.
 ///
 /// This is a macro rather than a function taking an async closure because the futures of such
 /// closures cannot yet be proven `Send` for every lifetime, which axum's handlers require.
 macro_rules! write_transaction {
-    ($store:expr, $connection:ident, $body:block) => {{
+    (concurrent $store:expr, $connection:ident, $body:block) => {
+        write_transaction!(@run $store, begin_concurrent, $connection, $body)
+    };
+    ($store:expr, $connection:ident, $body:block) => {
+        write_transaction!(@run $store, begin_serialized, $connection, $body)
+    };
+    (@run $store:expr, $begin:ident, $connection:ident, $body:block) => {{
         let mut attempt = 1;
         loop {
+            let mut committing = false;
             let result: $crate::StoreResult<_> = async {
-                let mut transaction = $store.writer.begin().await?;
+                let mut transaction = $store.$begin().await?;
                 let value = {
-                    let $connection: &mut $crate::DbConnection = &mut transaction;
+                    let $connection = &mut *transaction;
                     let outcome: $crate::StoreResult<_> = $body;
                     outcome
                 }?;
+                committing = true;
                 transaction.commit().await?;
                 Ok(value)
             }
             .await;
-            match result {
-                Err($crate::StoreError::Database(error))
-                    if $crate::is_transient(&error) && attempt < $crate::WRITE_ATTEMPTS =>
-                {
-                    tracing::warn!(attempt, "retrying a transaction after a transient conflict");
-                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-                    attempt += 1;
+            let retry = match &result {
+                Err($crate::StoreError::Database(error)) if attempt < $crate::WRITE_ATTEMPTS => {
+                    $crate::is_transient(error)
+                        || (!committing && $store.recover_after(error).await)
                 }
-                other => break other,
+                _ => false,
+            };
+            if !retry {
+                break result;
             }
+            tracing::warn!(attempt, "retrying a write transaction");
+            tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            attempt += 1;
         }
     }};
 }
 
-mod categories;
-mod directory;
-mod groups;
-mod invitations;
-mod messages;
-mod policies;
-mod rooms;
-mod sessions;
+mod api;
+mod postgres;
+mod records;
 mod sqlite;
-mod users;
 
 use stoa_domain::ValidationError;
 
-pub use invitations::PendingInvitation;
-pub use policies::ApplicablePolicies;
-pub use users::ADMINISTRATOR_ROLE;
-
-type Db = sqlx::Sqlite;
-type DbConnection = sqlx::SqliteConnection;
-type DbPool = sqlx::Pool<Db>;
+pub use postgres::redact as redact_database_url;
+pub use records::{ADMINISTRATOR_ROLE, ApplicablePolicies, PendingInvitation, PoolEvent};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -88,9 +96,13 @@ pub enum StoreError {
     /// Applying migrations failed at start-up.
     #[error("database migration failed")]
     Migration(#[source] sqlx::migrate::MigrateError),
-    /// The data directory could not be prepared or is in use by another process.
+    /// The data directory could not be prepared or is in use by another process, or the
+    /// database server cannot be reached at start-up.
     #[error("{0}")]
     DataDirectory(String),
+    /// A `--database` value that is not a PostgreSQL URL (shown with any password removed).
+    #[error("not a PostgreSQL URL: {0} (expected postgres://user@host:port/database)")]
+    InvalidDatabaseUrl(String),
     /// A caller's change function refused the edit; `modify_*` methods hand the caller's own
     /// error back instead, so this never reaches callers.
     #[error("the change was refused")]
@@ -111,14 +123,17 @@ const WRITE_ATTEMPTS: u32 = 5;
 /// The handle to Stoa's database. Cheap to clone; clones share the connection pools.
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// The one connection that writes. SQLite admits a single writer at a time; funnelling
-    /// writes through one connection turns lock contention into an orderly queue.
-    writer: DbPool,
-    /// Connections for reads, which in WAL mode never block or wait for the writer.
-    reader: DbPool,
-    /// Held for the store's lifetime so that a second server cannot open the same data
-    /// directory; the operating system releases it even when the process is killed.
-    _data_directory_lock: std::sync::Arc<std::fs::File>,
+    backend: Backend,
+    /// Held for the store's lifetime on SQLite so that a second server cannot open the same
+    /// data directory; the operating system releases it even when the process is killed.
+    _data_directory_lock: Option<std::sync::Arc<std::fs::File>>,
+}
+
+/// The database behind a [`Store`]; every operation is dispatched to one of these.
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(sqlite::Queries),
+    Postgres(postgres::Queries),
 }
 
 impl Store {
@@ -126,28 +141,28 @@ impl Store {
     /// migrations.
     pub async fn open_sqlite(data_dir: &std::path::Path) -> StoreResult<Store> {
         let lock = sqlite::lock_data_directory(data_dir)?;
-        let (writer, reader) = sqlite::open_pools(data_dir).await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
-            .await
-            .map_err(StoreError::Migration)?;
         Ok(Store {
-            writer,
-            reader,
-            _data_directory_lock: std::sync::Arc::new(lock),
+            backend: Backend::Sqlite(sqlite::open(data_dir).await?),
+            _data_directory_lock: Some(std::sync::Arc::new(lock)),
         })
     }
 
-    /// Confirms the database answers; used by `/healthz`.
-    pub async fn check_health(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
+    /// Connects to PostgreSQL at `url` and applies migrations. `url` may name several servers
+    /// in libpq's multi-host form (`postgres://u@primary,standby/stoa`); the store writes to
+    /// whichever is the primary, and follows a promotion without a restart.
+    pub async fn open_postgres(url: &str) -> StoreResult<Store> {
+        Ok(Store {
+            backend: Backend::Postgres(postgres::open(url).await?),
+            _data_directory_lock: None,
+        })
     }
 
-    /// Closes every connection, checkpointing the write-ahead log.
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
+    /// Which database this store runs on, for logs and `/healthz`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
     }
 }
 

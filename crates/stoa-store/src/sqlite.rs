@@ -1,4 +1,5 @@
-//! Opening the embedded SQLite database with the settings that make it durable and concurrent.
+//! The embedded SQLite backend: opening the database with the settings that make it durable
+//! and concurrent, and the store's queries compiled for SQLite.
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -7,7 +8,27 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::{DbPool, StoreError, StoreResult};
+use crate::{StoreError, StoreResult};
+
+pub(crate) type Db = sqlx::Sqlite;
+pub(crate) type DbConnection = sqlx::SqliteConnection;
+pub(crate) type DbPool = sqlx::SqlitePool;
+
+/// SQLite needs no lock statement: the single writer connection already runs one write
+/// transaction at a time.
+pub(crate) const SERIALIZED_WRITE_LOCK: Option<&str> = None;
+/// The database's clock in milliseconds since the Unix epoch, as an SQL expression.
+pub(crate) const NOW_MILLIS: &str =
+    "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
+/// SQLite serves one node, which publishes its own posts; there is no one else to tell.
+pub(crate) const ANNOUNCE_POST: Option<&str> = None;
+
+/// SQLite lives in the data directory; there is no other server to fail over to.
+pub(crate) type Failover = ();
+
+#[path = "queries/mod.rs"]
+mod queries;
+pub(crate) use queries::Queries;
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "stoa.db";
@@ -41,8 +62,8 @@ pub fn lock_data_directory(data_dir: &Path) -> StoreResult<File> {
     Ok(file)
 }
 
-/// Opens the single-connection write pool and the read pool.
-pub async fn open_pools(data_dir: &Path) -> StoreResult<(DbPool, DbPool)> {
+/// Opens the single-connection write pool and the read pool, and applies migrations.
+pub async fn open(data_dir: &Path) -> StoreResult<Queries> {
     let path = data_dir.join(DATABASE_FILE);
     let options = SqliteConnectOptions::from_str("sqlite:")
         .map_err(StoreError::Database)?
@@ -67,5 +88,32 @@ pub async fn open_pools(data_dir: &Path) -> StoreResult<(DbPool, DbPool)> {
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options.read_only(true))
         .await?;
-    Ok((writer, reader))
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&writer)
+        .await
+        .map_err(StoreError::Migration)?;
+    Ok(Queries {
+        writer,
+        reader,
+        failover: (),
+    })
+}
+
+impl Queries {
+    /// A failed SQLite write is never worth retrying for failover's sake.
+    pub(crate) async fn recover_after(&self, _error: &sqlx::Error) -> bool {
+        false
+    }
+}
+
+impl Queries {
+    /// One SQLite node is the whole pool: there is no one to tell.
+    pub(crate) async fn announce(&self, _event: crate::PoolEvent) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// One SQLite node hears nothing from others.
+    pub(crate) fn pool_events(&self) -> Option<tokio::sync::mpsc::Receiver<crate::PoolEvent>> {
+        None
+    }
 }

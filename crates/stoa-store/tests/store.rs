@@ -1,4 +1,5 @@
-//! Store behaviour against a real SQLite database in a temporary directory.
+//! Store behaviour against real databases: every test runs on SQLite in a temporary directory
+//! and on a fresh PostgreSQL database (see `stoa-test-support`).
 
 // Test helpers fail loudly: a panic with the value that surprised us is the report.
 #![allow(clippy::unwrap_used)]
@@ -9,6 +10,7 @@ use stoa_domain::model::{
 use stoa_domain::principal::GroupName;
 use stoa_domain::{Login, PrincipalRef, Timestamp};
 use stoa_store::{Store, StoreError};
+use stoa_test_support::{Backend, TestDatabase};
 
 const NOW: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -54,11 +56,10 @@ fn assert_send<T: Send>(value: T) -> T {
     value
 }
 
-#[tokio::test]
-async fn posts_get_gapless_sequence_numbers_and_survive_reopening() {
-    let directory = tempfile::tempdir().unwrap();
+async fn posts_get_gapless_sequence_numbers_and_survive_reopening(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
     {
-        let store = Store::open_sqlite(directory.path()).await.unwrap();
+        let store = database.open().await;
         let alice = store
             .create_user(&new_user("alice@contoso.com"), NOW)
             .await
@@ -72,7 +73,7 @@ async fn posts_get_gapless_sequence_numbers_and_survive_reopening() {
         }
         store.close().await;
     }
-    let store = Store::open_sqlite(directory.path()).await.unwrap();
+    let store = database.open().await;
     let room = store.room("design").await.unwrap();
     assert_eq!(room.last_seq, 3);
     let page = HistoryPage::new(None, None, None).unwrap();
@@ -93,10 +94,9 @@ async fn posts_get_gapless_sequence_numbers_and_survive_reopening() {
     );
 }
 
-#[tokio::test]
-async fn history_pages_by_sequence_in_both_directions() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(directory.path()).await.unwrap();
+async fn history_pages_by_sequence_in_both_directions(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
     let alice = store.create_user(&new_user("alice"), NOW).await.unwrap();
     let room = room_in_default(&store, "Paging").await;
     for n in 1..=10 {
@@ -130,10 +130,9 @@ async fn a_second_store_cannot_open_a_directory_in_use() {
     assert!(matches!(error, StoreError::DataDirectory(_)), "{error:?}");
 }
 
-#[tokio::test]
-async fn categories_with_rooms_and_the_root_category_are_not_removed() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(directory.path()).await.unwrap();
+async fn categories_with_rooms_and_the_root_category_are_not_removed(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
     let mut engineering = NewCategory::named("Engineering".to_owned());
     engineering.allowed_members = vec![principal("domain:contoso.com")];
     let engineering = store.create_category(&engineering, NOW).await.unwrap();
@@ -179,10 +178,9 @@ async fn categories_with_rooms_and_the_root_category_are_not_removed() {
     ));
 }
 
-#[tokio::test]
-async fn category_edits_are_written_back_atomically() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(directory.path()).await.unwrap();
+async fn category_edits_are_written_back_atomically(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
     store
         .create_category(&NewCategory::named("Legal".to_owned()), NOW)
         .await
@@ -205,10 +203,9 @@ async fn category_edits_are_written_back_atomically() {
     assert_eq!(changed.denied_members, [principal("group:contractors")]);
 }
 
-#[tokio::test]
-async fn identities_expand_nested_groups_even_in_cycles() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(directory.path()).await.unwrap();
+async fn identities_expand_nested_groups_even_in_cycles(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
     let alice = store
         .create_user(&new_user("alice@contoso.com"), NOW)
         .await
@@ -249,10 +246,9 @@ async fn identities_expand_nested_groups_even_in_cycles() {
     assert!(matches!(in_use, StoreError::Conflict(_)), "{in_use:?}");
 }
 
-#[tokio::test]
-async fn removed_users_free_their_login_but_keep_their_messages() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(directory.path()).await.unwrap();
+async fn removed_users_free_their_login_but_keep_their_messages(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
     let bob = store.create_user(&new_user("bob"), NOW).await.unwrap();
     let room = room_in_default(&store, "Lobby").await;
     store
@@ -303,3 +299,30 @@ async fn removed_users_free_their_login_but_keep_their_messages() {
         .unwrap();
     assert!(disabled.disabled);
 }
+
+/// Runs each named test once per backend, as `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Postgres).await;
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    posts_get_gapless_sequence_numbers_and_survive_reopening,
+    history_pages_by_sequence_in_both_directions,
+    categories_with_rooms_and_the_root_category_are_not_removed,
+    category_edits_are_written_back_atomically,
+    identities_expand_nested_groups_even_in_cycles,
+    removed_users_free_their_login_but_keep_their_messages,
+);

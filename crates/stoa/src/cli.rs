@@ -197,6 +197,11 @@ pub struct ServeArgs {
     /// Directory holding the database and other state.
     #[arg(long, default_value = "./stoa-data", env = "STOA_DATA")]
     pub data: PathBuf,
+    /// PostgreSQL URL for a multi-server pool, e.g. postgres://stoa@db1:5432/stoa. Name a
+    /// primary and its standbys as postgres://stoa@db1:5432,db2:5432/stoa to follow a
+    /// promotion without a restart. Without it, Stoa uses the embedded SQLite database.
+    #[arg(long, env = "STOA_DATABASE")]
+    pub database: Option<String>,
     /// Address to listen on. Port 0 picks a free port; the URL printed at start says which.
     #[arg(long, default_value = "127.0.0.1:8080", env = "STOA_LISTEN")]
     pub listen: SocketAddr,

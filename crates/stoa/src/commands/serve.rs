@@ -41,9 +41,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(node) = args.node {
         options.node = node;
     }
-    let server = Server::open(options)
-        .await
-        .with_context(|| format!("cannot open data directory {}", args.data.display()))?;
+    let opening = match &args.database {
+        Some(url) => format!(
+            "cannot open database {}",
+            stoa_server::redact_database_url(url)
+        ),
+        None => format!("cannot open data directory {}", args.data.display()),
+    };
+    options.database = args.database;
+    let server = Server::open(options).await.context(opening)?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

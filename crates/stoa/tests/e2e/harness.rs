@@ -3,6 +3,11 @@
 //! [`TestServer`] runs the server in this process on a free port, so a test can also shorten
 //! its timers or stop it. [`BinaryServer`] runs the real `stoa` binary as a child process, for
 //! what only a process can show: the printed URL, the CLI, and `kill -9`.
+//!
+//! The suite runs on SQLite by default and on PostgreSQL when `STOA_TEST_BACKEND=postgres`
+//! (`scripts/test` runs it both ways). On PostgreSQL each data directory gets its own fresh
+//! database, remembered in the directory, so a test that restarts a server on the same data
+//! directory finds the same database again.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -10,6 +15,7 @@ use std::time::Duration;
 
 use stoa_client::Client;
 use stoa_server::{Server, ServerOptions, Settings};
+use stoa_test_support::Backend;
 use stoa_wire::CreateUserRequest;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -21,6 +27,31 @@ pub const USER_PASSWORD: &str = "user-password-1";
 /// The node and site in-process test servers run as, for `node:` and `site:` policies.
 pub const TEST_NODE: &str = "test-node";
 pub const TEST_SITE: &str = "test-site";
+
+/// The backend this run of the suite uses.
+pub fn backend() -> Backend {
+    match std::env::var("STOA_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("STOA_TEST_BACKEND must be sqlite or postgres, not {other}"),
+    }
+}
+
+/// The database a server on `data_dir` uses: `None` for SQLite in the directory itself, or
+/// the PostgreSQL database created for this directory the first time it is asked for.
+pub async fn database_for(data_dir: &Path) -> Option<String> {
+    if backend() == Backend::Sqlite {
+        return None;
+    }
+    std::fs::create_dir_all(data_dir).expect("create data directory");
+    let remembered = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return Some(url);
+    }
+    let url = stoa_test_support::fresh_postgres_database().await;
+    std::fs::write(&remembered, &url).expect("remember the test database");
+    Some(url)
+}
 
 /// A server running inside the test process.
 pub struct TestServer {
@@ -40,6 +71,7 @@ impl TestServer {
     pub async fn start_with(settings: Settings) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let server = Server::open(ServerOptions {
+            database: database_for(data_dir.path()).await,
             admin_password: Some(ADMIN_PASSWORD.to_owned()),
             settings,
             node: TEST_NODE.to_owned(),
@@ -119,6 +151,18 @@ pub struct BinaryServer {
 impl BinaryServer {
     /// Starts `stoa serve` on `data_dir` and waits until it prints its URL.
     pub async fn start(data_dir: &Path, admin_password: Option<&str>) -> BinaryServer {
+        let database = database_for(data_dir).await;
+        BinaryServer::start_with(data_dir, admin_password, database.as_deref(), &[]).await
+    }
+
+    /// Starts `stoa serve` on `data_dir` with the given database (`None`: SQLite in the
+    /// directory) and extra arguments, and waits until it prints its URL.
+    pub async fn start_with(
+        data_dir: &Path,
+        admin_password: Option<&str>,
+        database: Option<&str>,
+        extra_arguments: &[&str],
+    ) -> BinaryServer {
         let mut command = Command::new(stoa_binary());
         command
             .args([
@@ -130,13 +174,18 @@ impl BinaryServer {
                 "--data",
             ])
             .arg(data_dir)
+            .args(extra_arguments)
             .env_remove("STOA_ADMIN_PASSWORD")
+            .env_remove("STOA_DATABASE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true);
         if let Some(password) = admin_password {
             command.env("STOA_ADMIN_PASSWORD", password);
+        }
+        if let Some(database) = database {
+            command.arg("--database").arg(database);
         }
         let mut child = command.spawn().expect("spawn stoa serve");
         let stdout = child.stdout.take().expect("stdout");

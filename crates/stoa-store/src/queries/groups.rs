@@ -4,7 +4,7 @@ use stoa_domain::model::{Group, check_group_member};
 use stoa_domain::principal::GroupName;
 use stoa_domain::{GroupId, PrincipalRef, Timestamp};
 
-use crate::{DbConnection, Store, StoreError, StoreResult, conflict_on_unique, parse_principals};
+use super::{DbConnection, Queries, StoreError, StoreResult, conflict_on_unique, parse_principals};
 
 async fn load_group(connection: &mut DbConnection, name: &GroupName) -> StoreResult<Group> {
     let (id, description): (i64, String) =
@@ -81,8 +81,7 @@ async fn add_members(
     Ok(())
 }
 
-impl Store {
-    /// Creates a group with its first members; nothing is created if a member is refused.
+impl Queries {
     pub async fn create_group(
         &self,
         name: &GroupName,
@@ -112,7 +111,6 @@ impl Store {
         load_group(&mut connection, name).await
     }
 
-    /// Every group with its members, ordered by name.
     pub async fn list_groups(&self) -> StoreResult<Vec<Group>> {
         let mut connection = self.reader.acquire().await?;
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM groups ORDER BY name")
@@ -127,8 +125,6 @@ impl Store {
         Ok(groups)
     }
 
-    /// Removes a group. A group still named by a category, room, role or other group is kept:
-    /// silently dropping it could lift an ethical wall that denies its members.
     pub async fn remove_group(&self, name: &GroupName) -> StoreResult<()> {
         write_transaction!(self, connection, {
             let group = load_group(connection, name).await?;
@@ -162,8 +158,6 @@ impl Store {
         })
     }
 
-    /// Adds then removes members of a group, in one transaction. Adding a present member or
-    /// removing an absent one changes nothing.
     pub async fn change_group_members(
         &self,
         name: &GroupName,

@@ -4,10 +4,8 @@ use stoa_domain::model::{NewUser, User, UserChanges};
 use stoa_domain::principal::GroupName;
 use stoa_domain::{ContainerPath, Login, PrincipalRef, Timestamp, UserId, UserIdentity};
 
-use crate::{DbConnection, Store, StoreError, StoreResult, conflict_on_unique, parse_principals};
-
-/// The one built-in role: Persistent Chat Administrator.
-pub const ADMINISTRATOR_ROLE: &str = "administrator";
+use super::{DbConnection, Queries, StoreError, StoreResult, conflict_on_unique, parse_principals};
+use crate::ADMINISTRATOR_ROLE;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -60,7 +58,7 @@ fn user_not_found(login: &Login) -> StoreError {
     StoreError::NotFound(format!("user {login}"))
 }
 
-impl Store {
+impl Queries {
     pub async fn create_user(&self, new_user: &NewUser, now: Timestamp) -> StoreResult<User> {
         write_transaction!(self, connection, {
             let sql = format!(
@@ -84,7 +82,6 @@ impl Store {
         })
     }
 
-    /// The user with this login, unless removed.
     pub async fn user(&self, login: &Login) -> StoreResult<User> {
         let mut connection = self.reader.acquire().await?;
         live_user(&mut connection, login)
@@ -92,7 +89,6 @@ impl Store {
             .ok_or_else(|| user_not_found(login))
     }
 
-    /// The user and their password hash, for signing in. `None` when no such user exists.
     pub async fn user_with_password_hash(
         &self,
         login: &Login,
@@ -134,7 +130,6 @@ impl Store {
         .transpose()
     }
 
-    /// Every live user, ordered by login.
     pub async fn list_users(&self) -> StoreResult<Vec<User>> {
         let sql =
             format!("SELECT {USER_COLUMNS} FROM users WHERE removed_at IS NULL ORDER BY login");
@@ -146,7 +141,6 @@ impl Store {
             .collect()
     }
 
-    /// Applies `changes` to a user. Disabling a user also ends their sessions.
     pub async fn modify_user(&self, login: &Login, changes: &UserChanges) -> StoreResult<User> {
         write_transaction!(self, connection, {
             let mut user = live_user(connection, login)
@@ -175,9 +169,6 @@ impl Store {
         })
     }
 
-    /// Removes a user: their login is freed, their sessions end, and every reference to them
-    /// in groups, categories, rooms and roles is dropped. Their messages stay, still
-    /// attributed to them.
     pub async fn remove_user(&self, login: &Login, now: Timestamp) -> StoreResult<()> {
         write_transaction!(self, connection, {
             let user = live_user(connection, login)
@@ -229,10 +220,8 @@ impl Store {
         })
     }
 
-    /// The user as the access rules see them: login, container and every group they belong
-    /// to, nested groups expanded. `UNION` (not `UNION ALL`) makes the recursion stop when
-    /// groups contain each other in a cycle.
     pub async fn identity(&self, user: &User) -> StoreResult<UserIdentity> {
+        // `UNION` (not `UNION ALL`) makes the recursion stop when groups contain each other.
         let groups: Vec<String> = sqlx::query_scalar(
             "WITH RECURSIVE containing (name) AS (
                  SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id
@@ -259,7 +248,6 @@ impl Store {
         })
     }
 
-    /// The principals that hold `role`.
     pub async fn role_principals(&self, role: &str) -> StoreResult<Vec<PrincipalRef>> {
         let texts: Vec<String> = sqlx::query_scalar(
             "SELECT principal FROM role_assignments WHERE role = $1 ORDER BY principal",
@@ -270,15 +258,12 @@ impl Store {
         parse_principals(texts)
     }
 
-    /// Whether any user was ever created.
     pub async fn has_users(&self) -> StoreResult<bool> {
         Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
             .fetch_one(&self.reader)
             .await?)
     }
 
-    /// Creates the first administrator on a fresh database, in one transaction with the role
-    /// grant. Returns `None` when any user already exists, so a restart never recreates it.
     pub async fn bootstrap_administrator(
         &self,
         new_user: &NewUser,

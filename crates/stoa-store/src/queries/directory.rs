@@ -3,10 +3,9 @@
 use stoa_domain::directory::Directory;
 use stoa_domain::{ContainerPath, GroupName, Login};
 
-use crate::{Store, StoreError, StoreResult, parse_principals};
+use super::{Queries, StoreError, StoreResult, parse_principals};
 
-impl Store {
-    /// Every live user, every group and every group membership, read in one snapshot.
+impl Queries {
     pub async fn directory(&self) -> StoreResult<Directory> {
         let mut transaction = self.reader.begin().await?;
         let users: Vec<(String, Option<String>, bool)> = sqlx::query_as(

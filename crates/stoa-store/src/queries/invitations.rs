@@ -2,15 +2,8 @@
 
 use stoa_domain::{Login, RoomId, Timestamp, UserId};
 
-use crate::{DbConnection, Store, StoreError, StoreResult};
-
-/// A pending invitation as its recipient sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingInvitation {
-    pub room_id: RoomId,
-    pub invited_by: Option<Login>,
-    pub created_at: Timestamp,
-}
+use super::{DbConnection, Queries, StoreError, StoreResult};
+use crate::PendingInvitation;
 
 /// Follows a room; following it again changes nothing.
 async fn insert_follow(
@@ -31,8 +24,7 @@ async fn insert_follow(
     Ok(())
 }
 
-impl Store {
-    /// Invites users to a room. Users already invited or already following it are skipped.
+impl Queries {
     pub async fn invite(
         &self,
         room: RoomId,
@@ -59,7 +51,6 @@ impl Store {
         })
     }
 
-    /// A user's pending invitations, oldest first.
     pub async fn pending_invitations(&self, user: UserId) -> StoreResult<Vec<PendingInvitation>> {
         let rows: Vec<(i64, Option<String>, i64)> = sqlx::query_as(
             "SELECT i.room_id, u.login, i.created_at FROM invitations i
@@ -85,8 +76,6 @@ impl Store {
             .collect()
     }
 
-    /// Answers an invitation: it is removed, and when accepted the room is followed, in one
-    /// transaction. Fails with "not found" when there is no such invitation.
     pub async fn answer_invitation(
         &self,
         room: RoomId,
@@ -94,7 +83,7 @@ impl Store {
         accept: bool,
         now: Timestamp,
     ) -> StoreResult<()> {
-        write_transaction!(self, connection, {
+        write_transaction!(concurrent self, connection, {
             let removed =
                 sqlx::query("DELETE FROM invitations WHERE room_id = $1 AND user_id = $2")
                     .bind(room.0)
@@ -111,10 +100,8 @@ impl Store {
         })
     }
 
-    /// Follows a room; following it again changes nothing. Any pending invitation to it is
-    /// settled by following.
     pub async fn follow(&self, user: UserId, room: RoomId, now: Timestamp) -> StoreResult<()> {
-        write_transaction!(self, connection, {
+        write_transaction!(concurrent self, connection, {
             insert_follow(connection, user, room, now).await?;
             sqlx::query("DELETE FROM invitations WHERE room_id = $1 AND user_id = $2")
                 .bind(room.0)
@@ -125,9 +112,8 @@ impl Store {
         })
     }
 
-    /// Stops following a room; not following it already changes nothing.
     pub async fn unfollow(&self, user: UserId, room: RoomId) -> StoreResult<()> {
-        write_transaction!(self, connection, {
+        write_transaction!(concurrent self, connection, {
             sqlx::query("DELETE FROM follows WHERE user_id = $1 AND room_id = $2")
                 .bind(user.0)
                 .bind(room.0)
@@ -137,7 +123,6 @@ impl Store {
         })
     }
 
-    /// The rooms a user follows, by id.
     pub async fn followed_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT room_id FROM follows WHERE user_id = $1 ORDER BY created_at",
@@ -148,7 +133,6 @@ impl Store {
         Ok(ids.into_iter().map(RoomId).collect())
     }
 
-    /// The ids of users with a login, for turning principals into invitees.
     pub async fn user_ids(&self, logins: &[Login]) -> StoreResult<Vec<UserId>> {
         let mut ids = Vec::with_capacity(logins.len());
         for login in logins {

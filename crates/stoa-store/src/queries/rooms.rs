@@ -4,9 +4,9 @@ use stoa_domain::model::{NewRoom, Room, RoomInvitations, RoomPrivacy, RoomType};
 use stoa_domain::validation::name_key;
 use stoa_domain::{CategoryId, RoomId, Timestamp};
 
-use crate::categories::{PrincipalLists, load_category_by_id};
-use crate::{
-    DbConnection, Store, StoreError, StoreResult, conflict_on_unique, run_change, with_refusal,
+use super::categories::{PrincipalLists, load_category_by_id};
+use super::{
+    DbConnection, Queries, StoreError, StoreResult, conflict_on_unique, run_change, with_refusal,
 };
 
 const ROOM_LISTS: PrincipalLists = PrincipalLists {
@@ -120,7 +120,7 @@ async fn store_room(connection: &mut DbConnection, room: &Room) -> StoreResult<(
         .await
 }
 
-impl Store {
+impl Queries {
     pub async fn create_room(&self, new: &NewRoom, now: Timestamp) -> StoreResult<Room> {
         write_transaction!(self, connection, {
             // Fails with "not found" if the category was removed since the caller looked.
@@ -163,7 +163,6 @@ impl Store {
         })
     }
 
-    /// The room with this name (case-insensitive).
     pub async fn room(&self, name: &str) -> StoreResult<Room> {
         let mut connection = self.reader.acquire().await?;
         load_room(&mut connection, name).await
@@ -180,7 +179,6 @@ impl Store {
         complete_room(&mut connection, row).await
     }
 
-    /// Every room, optionally only those of one category, ordered by name.
     pub async fn list_rooms(&self, category: Option<CategoryId>) -> StoreResult<Vec<Room>> {
         let mut connection = self.reader.acquire().await?;
         let sql =
@@ -196,9 +194,6 @@ impl Store {
         Ok(rooms)
     }
 
-    /// Reads a room, lets `change` edit it, and writes it back, all in one transaction.
-    /// `change` receives the room as stored and may refuse with an error of the caller's own
-    /// type, which is returned as is.
     pub async fn modify_room<E: From<StoreError>>(
         &self,
         name: &str,
@@ -216,7 +211,6 @@ impl Store {
         with_refusal(result, refusal)
     }
 
-    /// Deletes a room and its messages.
     pub async fn remove_room(&self, name: &str) -> StoreResult<Room> {
         write_transaction!(self, connection, {
             let room = load_room(connection, name).await?;

@@ -3,8 +3,8 @@
 use stoa_domain::policy::{Policy, PolicyIdentity};
 use stoa_domain::{Login, PrincipalRef, Timestamp, UserId};
 
-use crate::users::ADMINISTRATOR_ROLE;
-use crate::{DbConnection, Store, StoreError, StoreResult, conflict_on_unique};
+use super::{DbConnection, Queries, StoreError, StoreResult, conflict_on_unique};
+use crate::{ADMINISTRATOR_ROLE, ApplicablePolicies};
 
 fn parse_policy((identity, enabled): (String, bool)) -> StoreResult<Policy> {
     Ok(Policy {
@@ -33,17 +33,7 @@ fn policy_not_found(identity: &PolicyIdentity) -> StoreError {
     StoreError::NotFound(format!("policy {identity}"))
 }
 
-/// The policies that may apply to one user on one node, most specific first.
-#[derive(Debug, Clone)]
-pub struct ApplicablePolicies {
-    pub user_grant: Option<Policy>,
-    pub node: Option<Policy>,
-    pub site: Option<Policy>,
-    pub global: Policy,
-}
-
-impl Store {
-    /// Every policy: global first, then by identity.
+impl Queries {
     pub async fn list_policies(&self) -> StoreResult<Vec<Policy>> {
         sqlx::query_as::<_, (String, bool)>(
             "SELECT identity, enable_persistent_chat FROM policies
@@ -102,8 +92,6 @@ impl Store {
         })
     }
 
-    /// Removes a policy. The global policy always exists, and a user policy still granted to
-    /// users stays until its grants are changed.
     pub async fn remove_policy(&self, identity: &PolicyIdentity) -> StoreResult<()> {
         write_transaction!(self, connection, {
             if *identity == PolicyIdentity::Global {
@@ -132,7 +120,6 @@ impl Store {
         })
     }
 
-    /// Grants a user policy to a user, replacing any earlier grant; `None` removes the grant.
     pub async fn grant_policy(
         &self,
         login: &Login,
@@ -169,7 +156,6 @@ impl Store {
         })
     }
 
-    /// The user policy granted to a user, if any.
     pub async fn granted_policy(&self, user: UserId) -> StoreResult<Option<Policy>> {
         sqlx::query_as::<_, (String, bool)>(
             "SELECT p.identity, p.enable_persistent_chat FROM policy_grants g
@@ -182,8 +168,6 @@ impl Store {
         .transpose()
     }
 
-    /// Everything policy resolution needs for one user on the node `node` of site `site`,
-    /// read in one query.
     pub async fn applicable_policies(
         &self,
         user: UserId,
@@ -222,9 +206,6 @@ impl Store {
         Ok(applicable)
     }
 
-    /// Grants the administrator role to `add` and revokes it from `remove`, in one
-    /// transaction. Revoking a principal that does not hold the role is refused, and so is a
-    /// change that would leave the role empty: someone must always be able to administer.
     pub async fn change_administrators(
         &self,
         add: &[PrincipalRef],
@@ -266,7 +247,7 @@ impl Store {
                         .to_owned(),
                 ));
             }
-            crate::parse_principals(holders)
+            super::parse_principals(holders)
         })
     }
 }

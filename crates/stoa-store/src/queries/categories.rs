@@ -6,9 +6,9 @@ use stoa_domain::model::{Category, NewCategory};
 use stoa_domain::validation::name_key;
 use stoa_domain::{CategoryId, PrincipalRef, Timestamp};
 
-use crate::{
-    DbConnection, Store, StoreError, StoreResult, conflict_on_unique, parse_principals, run_change,
-    with_refusal,
+use super::{
+    DbConnection, Queries, StoreError, StoreResult, conflict_on_unique, parse_principals,
+    run_change, with_refusal,
 };
 
 /// Where a kind of object keeps its principal lists.
@@ -155,7 +155,7 @@ async fn store_category_lists(
         .await
 }
 
-impl Store {
+impl Queries {
     pub async fn create_category(
         &self,
         new: &NewCategory,
@@ -192,7 +192,6 @@ impl Store {
         })
     }
 
-    /// The category with this name (case-insensitive).
     pub async fn category(&self, name: &str) -> StoreResult<Category> {
         let mut connection = self.reader.acquire().await?;
         load_category(&mut connection, name).await
@@ -203,7 +202,6 @@ impl Store {
         load_category_by_id(&mut connection, id).await
     }
 
-    /// Every category, the root first, then by name.
     pub async fn list_categories(&self) -> StoreResult<Vec<Category>> {
         let mut connection = self.reader.acquire().await?;
         let sql =
@@ -218,8 +216,6 @@ impl Store {
         Ok(categories)
     }
 
-    /// Reads a category, lets `change` edit it, and writes it back, all in one transaction.
-    /// `change` may refuse with an error of the caller's own type, which is returned as is.
     pub async fn modify_category<E: From<StoreError>>(
         &self,
         name: &str,
@@ -249,7 +245,6 @@ impl Store {
         with_refusal(result, refusal)
     }
 
-    /// Removes a category that holds no rooms. The root category is never removed.
     pub async fn remove_category(&self, name: &str) -> StoreResult<()> {
         write_transaction!(self, connection, {
             let category = load_category(connection, name).await?;

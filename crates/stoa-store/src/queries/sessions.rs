@@ -4,11 +4,11 @@
 use stoa_domain::model::User;
 use stoa_domain::{Timestamp, UserId};
 
-use crate::users::{ADMINISTRATOR_ROLE, USER_COLUMNS, UserRow};
-use crate::{Store, StoreResult};
+use super::users::{USER_COLUMNS, UserRow};
+use super::{Queries, StoreResult};
+use crate::ADMINISTRATOR_ROLE;
 
-impl Store {
-    /// Records a new session for `user_id`, and sweeps away expired ones while at it.
+impl Queries {
     pub async fn create_session(
         &self,
         user_id: UserId,
@@ -16,7 +16,7 @@ impl Store {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<()> {
-        write_transaction!(self, connection, {
+        write_transaction!(concurrent self, connection, {
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
                 .bind(now.millis())
                 .execute(&mut *connection)
@@ -35,7 +35,6 @@ impl Store {
         })
     }
 
-    /// The live user behind an unexpired session, or `None`.
     pub async fn session_user(
         &self,
         token_hash: &[u8],
@@ -56,9 +55,8 @@ impl Store {
             .transpose()
     }
 
-    /// Ends a session. Ending one that does not exist changes nothing.
     pub async fn revoke_session(&self, token_hash: &[u8]) -> StoreResult<()> {
-        write_transaction!(self, connection, {
+        write_transaction!(concurrent self, connection, {
             sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
                 .bind(token_hash)
                 .execute(&mut *connection)
@@ -67,7 +65,6 @@ impl Store {
         })
     }
 
-    /// The principals holding the administrator role.
     pub async fn administrator_principals(&self) -> StoreResult<Vec<stoa_domain::PrincipalRef>> {
         self.role_principals(ADMINISTRATOR_ROLE).await
     }

@@ -3,7 +3,7 @@
 use stoa_domain::model::{HistoryPage, Message};
 use stoa_domain::{Login, RoomId, Seq, Timestamp, UserId};
 
-use crate::{Store, StoreError, StoreResult};
+use super::{Queries, StoreError, StoreResult};
 
 #[derive(sqlx::FromRow)]
 struct MessageRow {
@@ -29,12 +29,7 @@ impl MessageRow {
     }
 }
 
-impl Store {
-    /// Appends a message to a room and returns it with its sequence number.
-    ///
-    /// The room's counter is bumped and the message inserted in one transaction. Because the
-    /// counter row stays locked until commit, message `n + 1` can only be numbered after
-    /// message `n` is committed: whoever sees a message also finds every earlier one stored.
+impl Queries {
     pub async fn post_message(
         &self,
         room_id: RoomId,
@@ -42,7 +37,10 @@ impl Store {
         body: &str,
         now: Timestamp,
     ) -> StoreResult<Message> {
-        write_transaction!(self, connection, {
+        // The room's counter is bumped and the message inserted in one transaction. The counter
+        // row stays locked until commit, so message `n + 1` is only numbered once message `n`
+        // is committed. Posts to different rooms never wait for each other.
+        write_transaction!(concurrent self, connection, {
             let seq: Seq = sqlx::query_scalar(
                 "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
             )
@@ -60,6 +58,12 @@ impl Store {
             .bind(now.millis())
             .execute(&mut *connection)
             .await?;
+            if let Some(announce) = super::ANNOUNCE_POST {
+                sqlx::query(announce)
+                    .bind(crate::PoolEvent::Posted(room_id, seq).to_payload())
+                    .execute(&mut *connection)
+                    .await?;
+            }
             let author_login: String = sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
                 .bind(author_id.0)
                 .fetch_one(&mut *connection)
@@ -76,7 +80,6 @@ impl Store {
         })
     }
 
-    /// One page of a room's history, in ascending `seq` order.
     pub async fn history(&self, room_id: RoomId, page: HistoryPage) -> StoreResult<Vec<Message>> {
         // Reading backwards takes the newest `limit` rows below `before`, then flips them.
         let order = if page.reads_backwards() {

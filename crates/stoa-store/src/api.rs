@@ -1,0 +1,224 @@
+//! The store's public operations. Each is implemented once, in `queries/`, and compiled for
+//! both backends; this module lists them with their documentation and dispatches each call to
+//! the backend the store was opened on.
+
+use stoa_domain::directory::Directory;
+use stoa_domain::model::{
+    Category, Group, HistoryPage, Message, NewCategory, NewRoom, NewUser, PoolNode, PoolSettings,
+    Room, User, UserChanges,
+};
+use stoa_domain::policy::{Policy, PolicyIdentity};
+use stoa_domain::principal::GroupName;
+use stoa_domain::{CategoryId, Login, PrincipalRef, RoomId, Timestamp, UserId, UserIdentity};
+
+use crate::{
+    ApplicablePolicies, Backend, PendingInvitation, PoolEvent, Store, StoreError, StoreResult,
+};
+
+/// Declares `Store` methods that forward to the same method of the open backend.
+macro_rules! dispatch_to_backend {
+    ($(
+        $(#[$attribute:meta])*
+        pub async fn $name:ident $(<$generic:ident: $bound:path>)?
+            (&self $(, $argument:ident: $type:ty)* $(,)?) -> $output:ty;
+    )*) => {
+        impl Store {$(
+            $(#[$attribute])*
+            pub async fn $name $(<$generic: $bound>)? (&self $(, $argument: $type)*) -> $output {
+                match &self.backend {
+                    Backend::Sqlite(queries) => queries.$name($($argument),*).await,
+                    Backend::Postgres(queries) => queries.$name($($argument),*).await,
+                }
+            }
+        )*}
+    };
+}
+
+dispatch_to_backend! {
+    /// Confirms the database answers; used by `/healthz`.
+    pub async fn check_health(&self) -> StoreResult<()>;
+
+    // The pool.
+    /// Registers this node (or re-registers it after a restart) as alive now.
+    pub async fn join_pool(&self, name: &str, address: &str, site: &str) -> StoreResult<()>;
+    /// Records that this node is alive, forgets nodes not heard from for
+    /// `lost_after_millis`, and returns the pool's settings, in one transaction.
+    pub async fn pool_heartbeat(
+        &self,
+        name: &str,
+        address: &str,
+        site: &str,
+        lost_after_millis: i64,
+    ) -> StoreResult<PoolSettings>;
+    /// Removes this node from the pool, on a clean shutdown.
+    pub async fn leave_pool(&self, name: &str) -> StoreResult<()>;
+    /// The nodes heard from within `lost_after_millis`, by name.
+    pub async fn pool_nodes(&self, lost_after_millis: i64) -> StoreResult<Vec<PoolNode>>;
+    /// The pool's state and active servers.
+    pub async fn pool_settings(&self) -> StoreResult<PoolSettings>;
+    /// Reads the pool's settings, lets `change` edit them (or refuse with the caller's own
+    /// error), and writes them back, in one transaction.
+    pub async fn modify_pool_settings<E: From<StoreError>>(
+        &self,
+        change: impl FnMut(&mut PoolSettings) -> Result<(), E>,
+    ) -> Result<PoolSettings, E>;
+    /// Tells every node of the pool about `event` (nothing to do on SQLite, whose one node is
+    /// the pool).
+    pub async fn announce(&self, event: PoolEvent) -> StoreResult<()>;
+
+
+    // Users.
+    pub async fn create_user(&self, new_user: &NewUser, now: Timestamp) -> StoreResult<User>;
+    /// The user with this login, unless removed.
+    pub async fn user(&self, login: &Login) -> StoreResult<User>;
+    /// The user and their password hash, for signing in. `None` when no such user exists.
+    pub async fn user_with_password_hash(&self, login: &Login) -> StoreResult<Option<(User, Option<String>)>>;
+    /// Every live user, ordered by login.
+    pub async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Applies `changes` to a user. Disabling a user also ends their sessions.
+    pub async fn modify_user(&self, login: &Login, changes: &UserChanges) -> StoreResult<User>;
+    /// Removes a user: their login is freed, their sessions end, and every reference to them
+    /// in groups, categories, rooms and roles is dropped. Their messages stay, still
+    /// attributed to them.
+    pub async fn remove_user(&self, login: &Login, now: Timestamp) -> StoreResult<()>;
+    /// The user as the access rules see them: login, container and every group they belong
+    /// to, nested groups expanded (cycles included).
+    pub async fn identity(&self, user: &User) -> StoreResult<UserIdentity>;
+    /// The principals that hold `role`.
+    pub async fn role_principals(&self, role: &str) -> StoreResult<Vec<PrincipalRef>>;
+    /// Whether any user was ever created.
+    pub async fn has_users(&self) -> StoreResult<bool>;
+    /// Creates the first administrator on a fresh database, in one transaction with the role
+    /// grant. Returns `None` when any user already exists, so a restart never recreates it.
+    pub async fn bootstrap_administrator(&self, new_user: &NewUser, now: Timestamp) -> StoreResult<Option<User>>;
+
+
+    // Sessions.
+    /// Records a new session for `user_id`, and sweeps away expired ones while at it.
+    pub async fn create_session(&self, user_id: UserId, token_hash: &[u8], now: Timestamp, expires_at: Timestamp) -> StoreResult<()>;
+    /// The live user behind an unexpired session, or `None`.
+    pub async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<Option<User>>;
+    /// Ends a session. Ending one that does not exist changes nothing.
+    pub async fn revoke_session(&self, token_hash: &[u8]) -> StoreResult<()>;
+    /// The principals holding the administrator role.
+    pub async fn administrator_principals(&self) -> StoreResult<Vec<stoa_domain::PrincipalRef>>;
+
+
+    // Groups.
+    /// Creates a group with its first members; nothing is created if a member is refused.
+    pub async fn create_group(&self, name: &GroupName, description: &str, members: &[PrincipalRef], now: Timestamp) -> StoreResult<Group>;
+    pub async fn group(&self, name: &GroupName) -> StoreResult<Group>;
+    /// Every group with its members, ordered by name.
+    pub async fn list_groups(&self) -> StoreResult<Vec<Group>>;
+    /// Removes a group. A group still named by a category, room, role or other group is kept:
+    /// silently dropping it could lift an ethical wall that denies its members.
+    pub async fn remove_group(&self, name: &GroupName) -> StoreResult<()>;
+    /// Adds then removes members of a group, in one transaction. Adding a present member or
+    /// removing an absent one changes nothing.
+    pub async fn change_group_members(&self, name: &GroupName, add: &[PrincipalRef], remove: &[PrincipalRef]) -> StoreResult<Group>;
+
+
+    // Categories.
+    pub async fn create_category(&self, new: &NewCategory, now: Timestamp) -> StoreResult<Category>;
+    /// The category with this name (case-insensitive).
+    pub async fn category(&self, name: &str) -> StoreResult<Category>;
+    pub async fn category_by_id(&self, id: CategoryId) -> StoreResult<Category>;
+    /// Every category, the root first, then by name.
+    pub async fn list_categories(&self) -> StoreResult<Vec<Category>>;
+    /// Reads a category, lets `change` edit it, and writes it back, all in one transaction.
+    /// `change` may refuse with an error of the caller's own type, which is returned as is.
+    pub async fn modify_category<E: From<StoreError>>(&self, name: &str, change: impl FnMut(&mut Category) -> Result<(), E>) -> Result<Category, E>;
+    /// Removes a category that holds no rooms. The root category is never removed.
+    pub async fn remove_category(&self, name: &str) -> StoreResult<()>;
+
+
+    // Rooms.
+    pub async fn create_room(&self, new: &NewRoom, now: Timestamp) -> StoreResult<Room>;
+    /// The room with this name (case-insensitive).
+    pub async fn room(&self, name: &str) -> StoreResult<Room>;
+    pub async fn room_by_id(&self, id: RoomId) -> StoreResult<Room>;
+    /// Every room, optionally only those of one category, ordered by name.
+    pub async fn list_rooms(&self, category: Option<CategoryId>) -> StoreResult<Vec<Room>>;
+    /// Reads a room, lets `change` edit it, and writes it back, all in one transaction.
+    /// `change` receives the room as stored and may refuse with an error of the caller's own
+    /// type, which is returned as is.
+    pub async fn modify_room<E: From<StoreError>>(&self, name: &str, change: impl FnMut(&mut Room) -> Result<(), E>) -> Result<Room, E>;
+    /// Deletes a room and its messages.
+    pub async fn remove_room(&self, name: &str) -> StoreResult<Room>;
+
+
+    // Messages.
+    /// Appends a message to a room and returns it with its sequence number.
+    ///
+    /// The room's counter is bumped and the message inserted in one transaction. Because the
+    /// counter row stays locked until commit, message `n + 1` can only be numbered after
+    /// message `n` is committed: whoever sees a message also finds every earlier one stored.
+    pub async fn post_message(&self, room_id: RoomId, author_id: UserId, body: &str, now: Timestamp) -> StoreResult<Message>;
+    /// One page of a room's history, in ascending `seq` order.
+    pub async fn history(&self, room_id: RoomId, page: HistoryPage) -> StoreResult<Vec<Message>>;
+
+
+    // Policies.
+    /// Every policy: global first, then by identity.
+    pub async fn list_policies(&self) -> StoreResult<Vec<Policy>>;
+    pub async fn policy(&self, identity: &PolicyIdentity) -> StoreResult<Policy>;
+    pub async fn create_policy(&self, policy: &Policy, now: Timestamp) -> StoreResult<Policy>;
+    pub async fn set_policy(&self, identity: &PolicyIdentity, enable_persistent_chat: bool) -> StoreResult<Policy>;
+    /// Removes a policy. The global policy always exists, and a user policy still granted to
+    /// users stays until its grants are changed.
+    pub async fn remove_policy(&self, identity: &PolicyIdentity) -> StoreResult<()>;
+    /// Grants a user policy to a user, replacing any earlier grant; `None` removes the grant.
+    pub async fn grant_policy(&self, login: &Login, identity: Option<&PolicyIdentity>) -> StoreResult<()>;
+    /// The user policy granted to a user, if any.
+    pub async fn granted_policy(&self, user: UserId) -> StoreResult<Option<Policy>>;
+    /// Everything policy resolution needs for one user on the node `node` of site `site`,
+    /// read in one query.
+    pub async fn applicable_policies(&self, user: UserId, node: &PolicyIdentity, site: &PolicyIdentity) -> StoreResult<ApplicablePolicies>;
+    /// Grants the administrator role to `add` and revokes it from `remove`, in one
+    /// transaction. Revoking a principal that does not hold the role is refused, and so is a
+    /// change that would leave the role empty: someone must always be able to administer.
+    pub async fn change_administrators(&self, add: &[PrincipalRef], remove: &[PrincipalRef]) -> StoreResult<Vec<PrincipalRef>>;
+
+
+    // Invitations.
+    /// Invites users to a room. Users already invited or already following it are skipped.
+    pub async fn invite(&self, room: RoomId, users: &[UserId], invited_by: UserId, now: Timestamp) -> StoreResult<()>;
+    /// A user's pending invitations, oldest first.
+    pub async fn pending_invitations(&self, user: UserId) -> StoreResult<Vec<PendingInvitation>>;
+    /// Answers an invitation: it is removed, and when accepted the room is followed, in one
+    /// transaction. Fails with "not found" when there is no such invitation.
+    pub async fn answer_invitation(&self, room: RoomId, user: UserId, accept: bool, now: Timestamp) -> StoreResult<()>;
+    /// Follows a room; following it again changes nothing. Any pending invitation to it is
+    /// settled by following.
+    pub async fn follow(&self, user: UserId, room: RoomId, now: Timestamp) -> StoreResult<()>;
+    /// Stops following a room; not following it already changes nothing.
+    pub async fn unfollow(&self, user: UserId, room: RoomId) -> StoreResult<()>;
+    /// The rooms a user follows, by id.
+    pub async fn followed_rooms(&self, user: UserId) -> StoreResult<Vec<RoomId>>;
+    /// The ids of users with a login, for turning principals into invitees.
+    pub async fn user_ids(&self, logins: &[Login]) -> StoreResult<Vec<UserId>>;
+
+
+    // Directory.
+    /// Every live user, every group and every group membership, read in one snapshot.
+    pub async fn directory(&self) -> StoreResult<Directory>;
+}
+
+impl Store {
+    /// Starts listening for what the other nodes of the pool announce, including the posts
+    /// they commit. `None` on SQLite, where this node is the whole pool.
+    pub fn pool_events(&self) -> Option<tokio::sync::mpsc::Receiver<PoolEvent>> {
+        match &self.backend {
+            Backend::Sqlite(queries) => queries.pool_events(),
+            Backend::Postgres(queries) => queries.pool_events(),
+        }
+    }
+
+    /// Closes every connection (on SQLite, checkpointing the write-ahead log).
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(queries) => queries.close().await,
+            Backend::Postgres(queries) => queries.close().await,
+        }
+    }
+}

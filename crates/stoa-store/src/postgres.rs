@@ -1,0 +1,286 @@
+//! The PostgreSQL backend, for pools of nodes: finding the writable server among the
+//! configured addresses, following it when a standby is promoted, and the store's queries
+//! compiled for PostgreSQL.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::ConnectOptions;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+
+use crate::{StoreError, StoreResult};
+
+pub(crate) type Db = sqlx::Postgres;
+pub(crate) type DbConnection = sqlx::PgConnection;
+pub(crate) type DbPool = sqlx::PgPool;
+/// Shared by every clone of the backend's `Queries`.
+pub(crate) type Failover = Arc<PrimaryFinder>;
+
+/// Serialized writes take this transaction-scoped advisory lock first, so they run one at a
+/// time across every node of the pool, as they do on SQLite's single writer. The number is
+/// arbitrary but fixed: every Stoa node must use the same one.
+pub(crate) const SERIALIZED_WRITE_LOCK: Option<&str> =
+    Some("SELECT pg_advisory_xact_lock(5370617)");
+/// The database's clock in milliseconds since the Unix epoch, as an SQL expression.
+pub(crate) const NOW_MILLIS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+/// Tells every node listening on the pool channel that a post committed, as part of the
+/// posting transaction: PostgreSQL delivers the notification only if, and once, it commits.
+pub(crate) const ANNOUNCE_POST: Option<&str> = Some("SELECT pg_notify('stoa_pool', $1)");
+
+#[path = "queries/mod.rs"]
+mod queries;
+pub(crate) use queries::Queries;
+
+/// Connections per node. Posts hold a connection only for their transaction.
+const MAX_CONNECTIONS: u32 = 16;
+/// How long start-up keeps looking for a writable server before giving up.
+const STARTUP_SEARCH: Duration = Duration::from_secs(30);
+
+/// The database addresses a node was given, and which of them is the writable primary now.
+#[derive(Debug)]
+pub(crate) struct PrimaryFinder {
+    candidates: Vec<PgConnectOptions>,
+    /// When the pool last switched servers; connections opened before it are discarded.
+    switched_at: Mutex<Option<Instant>>,
+    /// Held while a search for the primary runs, so concurrent failures start one search.
+    searching: tokio::sync::Mutex<()>,
+}
+
+/// Splits a database URL into one URL per server. Besides a plain URL, this accepts libpq's
+/// multi-host form, `postgres://user@primary:5432,standby:5432/stoa`, so an operator can name a
+/// primary and its standby and let the node find whichever is writable.
+pub fn candidate_urls(url: &str) -> StoreResult<Vec<String>> {
+    let invalid = || StoreError::InvalidDatabaseUrl(redact(url));
+    let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
+    if scheme != "postgres" && scheme != "postgresql" {
+        return Err(invalid());
+    }
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let (user_info, hosts) = match authority.rsplit_once('@') {
+        Some((user_info, hosts)) => (format!("{user_info}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let urls: Vec<String> = hosts
+        .split(',')
+        .map(|host| format!("{scheme}://{user_info}{host}{path}"))
+        .collect();
+    if urls
+        .iter()
+        .any(|url| url.contains("://@") || url.ends_with("://"))
+    {
+        return Err(invalid());
+    }
+    Ok(urls)
+}
+
+/// A database URL with any password replaced, safe for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user_info, hosts)) => {
+                let user = user_info.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}@{hosts}")
+            }
+            None => url.to_owned(),
+        },
+        None => "<invalid URL>".to_owned(),
+    }
+}
+
+/// Opens a pool on the writable server among `url`'s addresses and applies migrations.
+pub async fn open(url: &str) -> StoreResult<Queries> {
+    let candidates = candidate_urls(url)?
+        .iter()
+        .map(|candidate| {
+            PgConnectOptions::from_str(candidate)
+                .map(|options| options.log_statements(tracing::log::LevelFilter::Trace))
+                .map_err(|_| StoreError::InvalidDatabaseUrl(redact(url)))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let failover = Arc::new(PrimaryFinder {
+        candidates,
+        switched_at: Mutex::new(None),
+        searching: tokio::sync::Mutex::new(()),
+    });
+    let deadline = Instant::now() + STARTUP_SEARCH;
+    let primary = loop {
+        match failover.find_primary().await {
+            Some(primary) => break primary,
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
+            None => {
+                return Err(StoreError::DataDirectory(format!(
+                    "no writable PostgreSQL server answers at {}",
+                    redact(url)
+                )));
+            }
+        }
+    };
+    let switches = failover.clone();
+    let pool = PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(Duration::from_secs(10))
+        .before_acquire(move |_, metadata| {
+            // After a switch, connections to the old server must not be reused: a demoted
+            // primary still answers, but refuses writes.
+            let fresh = switches
+                .switched_at
+                .lock()
+                .map(|switched_at| switched_at.is_none_or(|at| metadata.age < at.elapsed()))
+                .unwrap_or(true);
+            Box::pin(async move { Ok(fresh) })
+        })
+        .connect_lazy_with(primary);
+    sqlx::migrate!("./migrations/postgres")
+        .run(&pool)
+        .await
+        .map_err(StoreError::Migration)?;
+    Ok(Queries {
+        writer: pool.clone(),
+        reader: pool,
+        failover,
+    })
+}
+
+impl PrimaryFinder {
+    /// The first candidate that accepts connections and is not in recovery (a standby).
+    async fn find_primary(&self) -> Option<PgConnectOptions> {
+        for candidate in &self.candidates {
+            let probe = async {
+                let mut connection = PgConnection::connect_with(candidate).await?;
+                let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                    .fetch_one(&mut connection)
+                    .await?;
+                connection.close().await?;
+                Ok::<bool, sqlx::Error>(in_recovery)
+            };
+            match tokio::time::timeout(Duration::from_secs(3), probe).await {
+                Ok(Ok(false)) => return Some(candidate.clone()),
+                Ok(Ok(true)) => {
+                    tracing::debug!(host = candidate.get_host(), "server is a standby");
+                }
+                Ok(Err(error)) => {
+                    tracing::debug!(host = candidate.get_host(), %error, "server unreachable");
+                }
+                Err(_) => tracing::debug!(host = candidate.get_host(), "server timed out"),
+            }
+        }
+        None
+    }
+
+    /// Called after a write failed in a way that suggests the primary is gone or was demoted:
+    /// looks for the writable server and points the pool at it. Only one search runs at a
+    /// time; callers that arrive during a search wait for it and return.
+    async fn recover(&self, pool: &DbPool) {
+        if self.candidates.len() < 2 {
+            return;
+        }
+        let Ok(_searching) = self.searching.try_lock() else {
+            let _waited = self.searching.lock().await;
+            return;
+        };
+        let current = pool.connect_options();
+        if let Some(primary) = self.find_primary().await
+            && (primary.get_host() != current.get_host()
+                || primary.get_port() != current.get_port())
+        {
+            tracing::warn!(
+                host = primary.get_host(),
+                port = primary.get_port(),
+                "the writable database server changed; switching to it"
+            );
+            pool.set_connect_options(primary);
+            if let Ok(mut switched_at) = self.switched_at.lock() {
+                *switched_at = Some(Instant::now());
+            }
+        }
+    }
+}
+
+impl Queries {
+    /// Called when a write failed before it committed: when the failure suggests that the
+    /// primary is gone or was demoted, finds the writable server, and says whether the write
+    /// is worth trying again.
+    pub(crate) async fn recover_after(&self, error: &sqlx::Error) -> bool {
+        if !suggests_failover(error) {
+            return false;
+        }
+        self.failover.recover(&self.writer).await;
+        true
+    }
+}
+
+/// Whether a database error means the server we write to is gone or no longer the primary.
+fn suggests_failover(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(database_error) => matches!(
+            database_error.code().as_deref(),
+            // read_only_sql_transaction, admin_shutdown, crash_shutdown, cannot_connect_now
+            Some("25006" | "57P01" | "57P02" | "57P03")
+        ),
+        _ => false,
+    }
+}
+
+/// The channel every node listens on.
+const POOL_CHANNEL: &str = "stoa_pool";
+
+impl Queries {
+    /// Tells every node (this one included) that access may have changed.
+    pub(crate) async fn announce(&self, event: crate::PoolEvent) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(POOL_CHANNEL)
+            .bind(event.to_payload())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts listening for what the pool's nodes announce. Each event arrives once per
+    /// commit; after the line to the database was lost, a `Resynchronise` says that some may
+    /// have been missed.
+    pub(crate) fn pool_events(&self) -> Option<tokio::sync::mpsc::Receiver<crate::PoolEvent>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4096);
+        let pool = self.writer.clone();
+        tokio::spawn(async move {
+            // Tells the node to catch up whenever the listener (re)connects, since events sent
+            // while it was away are lost.
+            let mut connected = false;
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(listener) => listener,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot listen to the pool; retrying");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        continue;
+                    }
+                };
+                if let Err(error) = listener.listen(POOL_CHANNEL).await {
+                    tracing::warn!(%error, "cannot listen to the pool; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+                if connected && sender.send(crate::PoolEvent::Resynchronise).await.is_err() {
+                    return;
+                }
+                connected = true;
+                // `None` or an error: the connection was lost; listen again on a new one
+                // (which, after a failover, reaches the new primary).
+                while let Ok(Some(notification)) = listener.try_recv().await {
+                    let Some(event) = crate::PoolEvent::from_payload(notification.payload()) else {
+                        continue;
+                    };
+                    if sender.send(event).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Some(receiver)
+    }
+}
