@@ -12,9 +12,9 @@ use stoa_wire::{
     CategoryView, ClientFrame, CreateCategoryRequest, CreateGroupRequest, CreatePolicyRequest,
     CreateRoomRequest, CreateUserRequest, EligibleUser, ErrorBody, ExplainView, GrantPolicyRequest,
     GroupView, Health, HistoryView, InvitationView, LoginRequest, LoginResponse, MessageView,
-    PolicyView, PostMessageRequest, RoleView, RoomView, ServerFrame, UpdateCategoryRequest,
-    UpdateGroupRequest, UpdatePolicyRequest, UpdateRoleRequest, UpdateRoomRequest,
-    UpdateUserRequest, UserView,
+    PolicyView, PoolView, PostMessageRequest, RoleView, RoomView, ServerFrame,
+    UpdateActiveServersRequest, UpdateCategoryRequest, UpdateGroupRequest, UpdatePolicyRequest,
+    UpdatePoolStateRequest, UpdateRoleRequest, UpdateRoomRequest, UpdateUserRequest, UserView,
 };
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -514,6 +514,34 @@ impl Client {
         self.request(
             Method::PATCH,
             &["api", "v1", "roles", role],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn pool(&self) -> ClientResult<PoolView> {
+        self.request(Method::GET, &["api", "v1", "pool"], None, None)
+            .await
+    }
+
+    pub async fn set_active_servers(
+        &self,
+        request: &UpdateActiveServersRequest,
+    ) -> ClientResult<PoolView> {
+        self.request(
+            Method::PUT,
+            &["api", "v1", "pool", "active-servers"],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn set_pool_state(&self, request: &UpdatePoolStateRequest) -> ClientResult<PoolView> {
+        self.request(
+            Method::PUT,
+            &["api", "v1", "pool", "state"],
             None,
             Some(request),
         )

@@ -58,6 +58,15 @@ impl ApiError {
         )
     }
 
+    /// This node is not an active server of the pool, so it takes no new sessions.
+    pub fn node_inactive() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_code::NODE_INACTIVE,
+            "this node is not an active server of the pool; sign in on an active node",
+        )
+    }
+
     /// A server fault. `detail` goes to the log only.
     pub fn internal(detail: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(error = %detail, "request failed with an internal error");
@@ -116,6 +125,14 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, error_code::CONFLICT, message)
             }
             StoreError::Invalid(validation) => validation.into(),
+            StoreError::Database(_) if error.is_unavailable() => {
+                tracing::warn!(error = %DisplayChain(&error), "the database is unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    error_code::UNAVAILABLE,
+                    "the database is unavailable; try again shortly",
+                )
+            }
             StoreError::Corrupt(_)
             | StoreError::Database(_)
             | StoreError::Migration(_)

@@ -8,14 +8,16 @@
 //!
 //! The hub does not promise order or completeness by itself: two posts to one room may be
 //! published in either order. Connections restore both from sequence numbers (see
-//! `ws::Subscription`), which is also what will make delivery correct across a pool of nodes.
+//! `ws::Subscription`), which is also what makes delivery correct across a pool of nodes:
+//! posts committed on other nodes arrive through `pool.rs` and are published here like local
+//! ones.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use stoa_domain::RoomId;
 use stoa_domain::model::Message;
+use stoa_domain::{RoomId, Seq};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -40,8 +42,17 @@ pub struct Inbox {
 
 #[derive(Default)]
 pub struct Hub {
-    rooms: Mutex<HashMap<RoomId, HashMap<ConnectionId, Subscriber>>>,
+    rooms: Mutex<HashMap<RoomId, Room>>,
     next_connection: AtomicU64,
+}
+
+/// The live side of one room on this node.
+#[derive(Default)]
+struct Room {
+    subscribers: HashMap<ConnectionId, Subscriber>,
+    /// The highest `seq` published here, so that a post announced by the pool is fetched
+    /// only when this node has not already published it.
+    last_published: Option<Seq>,
 }
 
 impl Hub {
@@ -64,14 +75,15 @@ impl Hub {
         self.lock()
             .entry(room)
             .or_default()
+            .subscribers
             .insert(inbox.id, inbox.subscriber.clone());
     }
 
     pub fn unsubscribe(&self, room: RoomId, connection: ConnectionId) {
         let mut rooms = self.lock();
-        if let Some(subscribers) = rooms.get_mut(&room) {
-            subscribers.remove(&connection);
-            if subscribers.is_empty() {
+        if let Some(live) = rooms.get_mut(&room) {
+            live.subscribers.remove(&connection);
+            if live.subscribers.is_empty() {
                 rooms.remove(&room);
             }
         }
@@ -79,11 +91,12 @@ impl Hub {
 
     /// Hands `message` to every subscriber of its room without waiting for any of them.
     pub fn publish(&self, message: Arc<Message>) {
-        let rooms = self.lock();
-        let Some(subscribers) = rooms.get(&message.room_id) else {
+        let mut rooms = self.lock();
+        let Some(live) = rooms.get_mut(&message.room_id) else {
             return;
         };
-        for subscriber in subscribers.values() {
+        live.last_published = live.last_published.max(Some(message.seq));
+        for subscriber in live.subscribers.values() {
             if let Err(mpsc::error::TrySendError::Full(_)) =
                 subscriber.queue.try_send(Arc::clone(&message))
             {
@@ -92,14 +105,30 @@ impl Hub {
         }
     }
 
-    /// How many connections are subscribed to `room`; for tests and metrics.
-    pub fn subscriber_count(&self, room: RoomId) -> usize {
-        self.lock().get(&room).map_or(0, HashMap::len)
+    /// Whether message `seq` of `room`, committed by some node of the pool, should be fetched
+    /// and published here: someone here is subscribed, and it was not published here yet.
+    pub fn wants(&self, room: RoomId, seq: Seq) -> bool {
+        self.lock()
+            .get(&room)
+            .is_some_and(|live| live.last_published < Some(seq))
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<RoomId, HashMap<ConnectionId, Subscriber>>> {
+    /// Every room someone here is subscribed to, with the highest `seq` published here.
+    pub fn subscribed_rooms(&self) -> Vec<(RoomId, Option<Seq>)> {
+        self.lock()
+            .iter()
+            .map(|(room, live)| (*room, live.last_published))
+            .collect()
+    }
+
+    /// How many connections are subscribed to `room`; for tests and metrics.
+    pub fn subscriber_count(&self, room: RoomId) -> usize {
+        self.lock()
+            .get(&room)
+            .map_or(0, |live| live.subscribers.len())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Room>> {
         // The map stays consistent even if a holder panicked: every critical section is a
         // single insert, remove or read.
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
@@ -150,6 +179,20 @@ mod tests {
             .map(|message| message.seq)
             .collect();
         assert_eq!(received, [1, 2, 3]);
+    }
+
+    #[test]
+    fn the_hub_wants_only_unpublished_posts_of_rooms_with_subscribers() {
+        let hub = Hub::default();
+        let inbox = hub.connect(8);
+        assert!(!hub.wants(RoomId(1), 1), "nobody here is subscribed");
+        hub.subscribe(RoomId(1), &inbox);
+        assert!(hub.wants(RoomId(1), 1));
+        hub.publish(message(1, 2));
+        assert!(!hub.wants(RoomId(1), 1));
+        assert!(!hub.wants(RoomId(1), 2));
+        assert!(hub.wants(RoomId(1), 3));
+        assert_eq!(hub.subscribed_rooms(), [(RoomId(1), Some(2))]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod convert;
 pub mod error;
 pub mod hub;
+pub mod pool;
 pub mod routes;
 pub mod state;
 pub mod time;
@@ -142,6 +143,8 @@ impl Server {
     /// administrator on a fresh install.
     pub async fn open(options: ServerOptions) -> Result<Server, ServerError> {
         let placement = Placement {
+            node_name: options.node.clone(),
+            site_name: options.site.clone(),
             node: format!("node:{}", options.node).parse().map_err(
                 |error: stoa_domain::ValidationError| ServerError::Placement(error.to_string()),
             )?,
@@ -168,7 +171,10 @@ impl Server {
             placement: Arc::new(placement),
             shutdown: CancellationToken::new(),
             access_epoch: Arc::new(tokio::sync::watch::Sender::new(0)),
+            pool: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
         };
+        let settings = state.store.pool_settings().await?;
+        state.pool.send_replace(settings);
         Ok(Server { state, bootstrap })
     }
 
@@ -185,6 +191,8 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let token = self.state.shutdown.clone();
+        let address = format!("http://{}", listener.local_addr()?);
+        let pool_service = tokio::spawn(pool::run(self.state.clone(), address));
         let router = self.router();
         let signal_token = token.clone();
         let result = axum::serve(listener, router)
@@ -198,6 +206,9 @@ impl Server {
         // their goodbyes after the token fired.
         token.cancel();
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if pool_service.await.is_err() {
+            tracing::error!("the pool service panicked");
+        }
         self.state.store.close().await;
         tracing::info!("stopped");
         result

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use stoa_domain::model::PoolSettings;
 use stoa_domain::policy::PolicyIdentity;
-use stoa_store::Store;
+use stoa_store::{PoolEvent, Store};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +30,10 @@ pub struct Settings {
     pub default_chat_history: u32,
     /// Requests served at once before new ones are answered 503.
     pub max_concurrent_requests: usize,
+    /// How often this node tells the pool it is alive and reads the pool's settings.
+    pub pool_heartbeat_interval: Duration,
+    /// A node not heard from for this long is considered lost and drops out of the pool.
+    pub pool_node_lost_after: Duration,
 }
 
 impl Default for Settings {
@@ -41,6 +46,8 @@ impl Default for Settings {
             write_timeout: Duration::from_secs(10),
             default_chat_history: 30,
             max_concurrent_requests: 1024,
+            pool_heartbeat_interval: Duration::from_secs(1),
+            pool_node_lost_after: Duration::from_secs(4),
         }
     }
 }
@@ -48,6 +55,10 @@ impl Default for Settings {
 /// Where this server runs, which decides the node and site policies that apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
+    /// This node's name in the pool.
+    pub node_name: String,
+    /// This node's site.
+    pub site_name: String,
     /// `node:NAME`.
     pub node: PolicyIdentity,
     /// `site:NAME`.
@@ -67,12 +78,32 @@ pub struct AppState {
     /// Bumped whenever something that access decisions depend on changes (users, groups,
     /// categories, rooms, policies, roles), so live connections re-check what they may see.
     pub access_epoch: Arc<watch::Sender<u64>>,
+    /// The pool's settings as of this node's last heartbeat (or its own last change).
+    pub pool: Arc<watch::Sender<PoolSettings>>,
 }
 
 impl AppState {
-    /// Tells live connections to re-check their access.
+    /// Tells live connections, on this node and every other node of the pool, to re-check
+    /// their access.
     pub fn access_changed(&self) {
+        self.recheck_local_access();
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.announce(PoolEvent::AccessChanged).await {
+                // The other nodes re-check when their line to the pool comes back.
+                tracing::warn!(%error, "could not tell the pool that access changed");
+            }
+        });
+    }
+
+    /// Tells this node's live connections to re-check their access.
+    pub fn recheck_local_access(&self) {
         self.access_epoch
             .send_modify(|epoch| *epoch = epoch.wrapping_add(1));
+    }
+
+    /// Whether this node accepts new sessions (Lync's active servers).
+    pub fn is_active(&self) -> bool {
+        self.pool.borrow().is_active(&self.placement.node_name)
     }
 }

@@ -50,6 +50,7 @@ const CLOSE_POLICY: u16 = 1008;
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 401, description = "The bearer token on the upgrade request is not valid", body = ErrorBody),
+        (status = 503, description = "This node is not an active server of the pool", body = ErrorBody),
     ))]
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -67,6 +68,11 @@ pub async fn upgrade(
             .into_response();
         }
     };
+    // A live connection is a new session: a node that is not active sends clients elsewhere,
+    // while connections it already has stay.
+    if !state.is_active() {
+        return ApiError::node_inactive().into_response();
+    }
     let caller = match bearer_token(&headers) {
         Some(token) => match Caller::from_token(&state, token).await {
             Ok(caller) => match caller.require_chat() {

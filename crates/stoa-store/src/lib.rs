@@ -115,6 +115,19 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (rather than refusing the request), as
+    /// during a failover: worth trying again shortly.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// How many times [`write_transaction!`] retries a transaction that hit a transient conflict.

@@ -40,6 +40,10 @@ pub mod error_code {
     pub const CONFLICT: &str = "conflict";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const OVERLOADED: &str = "overloaded";
+    /// This node is not an active server of the pool: sign in (or connect) on another node.
+    pub const NODE_INACTIVE: &str = "node_inactive";
+    /// The database cannot be reached right now (for example during a failover).
+    pub const UNAVAILABLE: &str = "unavailable";
     pub const INTERNAL: &str = "internal";
     pub const SLOW_CONSUMER: &str = "slow_consumer";
     pub const SHUTTING_DOWN: &str = "shutting_down";
@@ -436,6 +440,52 @@ pub struct UpdateRoleRequest {
     pub add_members: Vec<String>,
     #[serde(default)]
     pub remove_members: Vec<String>,
+}
+
+/// The pool: its state, which nodes accept new sessions, and the nodes alive now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PoolView {
+    /// `normal`, or `failed-over` while the pool runs on its disaster-recovery database.
+    pub state: String,
+    /// The nodes that accept new sessions, or `null` when every node does.
+    pub active_servers: Option<Vec<String>>,
+    /// The node that answered this request.
+    pub answered_by: String,
+    /// Every node heard from recently, by name.
+    pub nodes: Vec<PoolNodeView>,
+}
+
+/// One node of the pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PoolNodeView {
+    pub name: String,
+    /// The URL the node serves at.
+    pub address: String,
+    pub site: String,
+    /// Whether the node accepts new sessions.
+    pub active: bool,
+    pub started_at: String,
+    pub last_heartbeat: String,
+}
+
+/// `PUT /api/v1/pool/active-servers`: exactly one of `servers` (the nodes that accept new
+/// sessions; `null` for every node) and `swap: true` (make the standby nodes active and the
+/// active ones standby).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateActiveServersRequest {
+    #[serde(default)]
+    pub servers: Option<Vec<String>>,
+    #[serde(default)]
+    pub swap: bool,
+}
+
+/// `PUT /api/v1/pool/state`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePoolStateRequest {
+    /// `normal` or `failed-over`.
+    pub state: String,
 }
 
 /// A pending invitation to a room.

@@ -64,6 +64,36 @@ pub enum Command {
     /// Answer your pending room invitations.
     #[command(subcommand)]
     Invitation(InvitationCommand),
+    /// See and steer the pool of nodes (administrators).
+    #[command(subcommand)]
+    Pool(PoolCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    /// List the nodes alive now, with their address, site and whether they are active.
+    Nodes,
+    /// Show or choose the nodes that accept new sessions (Set-CsPersistentChatActiveServer).
+    /// A node that is not active refuses sign-ins and new live connections with 503 and
+    /// keeps the sessions it has.
+    ActiveServers {
+        /// The active nodes, comma-separated.
+        #[arg(long, value_delimiter = ',', conflicts_with_all = ["swap", "all"])]
+        set: Option<Vec<String>>,
+        /// Make the standby nodes active and the active ones standby.
+        #[arg(long, conflicts_with = "all")]
+        swap: bool,
+        /// Make every node active again.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show or set the pool's state (Set-CsPersistentChatState): `normal`, or `failed-over`
+    /// while it runs on its disaster-recovery database.
+    State {
+        /// `normal` or `failed-over`.
+        #[arg(long)]
+        set: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

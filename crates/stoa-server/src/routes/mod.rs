@@ -7,6 +7,7 @@ pub mod health;
 pub mod invitations;
 pub mod messages;
 pub mod policies;
+pub mod pool;
 pub mod rooms;
 pub mod rules;
 pub mod sessions;
@@ -98,6 +99,9 @@ pub fn router(state: AppState) -> Router {
             "/rooms/{name}/messages",
             get(messages::history).post(messages::post),
         )
+        .route("/pool", get(pool::get))
+        .route("/pool/active-servers", put(pool::set_active_servers))
+        .route("/pool/state", put(pool::set_state))
         .route("/ws", get(ws::upgrade));
 
     let max_concurrent_requests = state.settings.max_concurrent_requests;
@@ -223,6 +227,9 @@ async fn method_not_allowed() -> ApiError {
         rooms::remove,
         messages::history,
         messages::post,
+        pool::get,
+        pool::set_active_servers,
+        pool::set_state,
         ws::upgrade,
     ),
     components(schemas(stoa_wire::ClientFrame, stoa_wire::ServerFrame)),

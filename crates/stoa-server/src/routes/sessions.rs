@@ -27,11 +27,15 @@ fn wrong_credentials() -> ApiError {
         (status = 201, description = "Signed in", body = LoginResponse),
         (status = 401, description = "Wrong user name or password", body = ErrorBody),
         (status = 403, description = "The account is disabled", body = ErrorBody),
+        (status = 503, description = "This node is not an active server of the pool", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<(StatusCode, Json<LoginResponse>)> {
+    if !state.is_active() {
+        return Err(ApiError::node_inactive());
+    }
     // A malformed login cannot exist, but it still pays for a password check so that timing
     // does not tell it apart from an unknown one.
     let found = match Login::parse(&request.user) {

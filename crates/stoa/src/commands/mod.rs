@@ -4,6 +4,7 @@
 pub mod access;
 pub mod directory;
 pub mod messages;
+pub mod pool;
 pub mod rooms;
 pub mod serve;
 pub mod sessions;
@@ -33,6 +34,7 @@ pub async fn run_client_command(command: Command, json: bool) -> anyhow::Result<
         Command::Invitation(command) => {
             access::invitation(&session::client()?, command, json).await
         }
+        Command::Pool(command) => pool::run(&session::client()?, command, json).await,
         Command::Serve(_) => bail!("serve is not a client command"),
     }
 }

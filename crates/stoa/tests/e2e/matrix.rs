@@ -277,6 +277,32 @@ fn rows() -> Vec<Row> {
             S::None,
             ADMIN_ONLY_200,
         ),
+        // the pool: changes that leave every node active and the state normal, so the
+        // rows stay independent of each other
+        row(
+            M::GET,
+            "/api/v1/pool",
+            "/api/v1/pool",
+            None,
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            M::PUT,
+            "/api/v1/pool/active-servers",
+            "/api/v1/pool/active-servers",
+            Some(json!({"servers": null})),
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            M::PUT,
+            "/api/v1/pool/state",
+            "/api/v1/pool/state",
+            Some(json!({"state": "normal"})),
+            S::None,
+            ADMIN_ONLY_200,
+        ),
         row(
             M::GET,
             "/api/v1/access/explain",
