@@ -70,11 +70,29 @@ impl TestServer {
 
     pub async fn start_with(settings: Settings) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temporary directory");
+        let database = database_for(data_dir.path()).await;
+        TestServer::start_on(data_dir, database, TEST_NODE, settings).await
+    }
+
+    /// Starts a node called `node` of a pool on the PostgreSQL database at `database_url`
+    /// (for the pool tests, which share this harness).
+    #[allow(dead_code)]
+    pub async fn start_node(database_url: &str, node: &str, settings: Settings) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        TestServer::start_on(data_dir, Some(database_url.to_owned()), node, settings).await
+    }
+
+    async fn start_on(
+        data_dir: tempfile::TempDir,
+        database: Option<String>,
+        node: &str,
+        settings: Settings,
+    ) -> TestServer {
         let server = Server::open(ServerOptions {
-            database: database_for(data_dir.path()).await,
+            database,
             admin_password: Some(ADMIN_PASSWORD.to_owned()),
             settings,
-            node: TEST_NODE.to_owned(),
+            node: node.to_owned(),
             site: TEST_SITE.to_owned(),
             ..ServerOptions::new(data_dir.path().to_owned())
         })

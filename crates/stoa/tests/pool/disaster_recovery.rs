@@ -1,0 +1,1 @@
+//! Disaster recovery: a node follows a promoted standby (to be written).

@@ -1,0 +1,1 @@
+//! Nodes of one pool: cross-node delivery, node loss, active servers and pool state.
