@@ -1,1 +1,415 @@
-//! Nodes of one pool: cross-node delivery, node loss, active servers and pool state.
+//! Nodes of one pool on one PostgreSQL database: posts made on one node reach live
+//! subscribers and history readers on the others; a node killed with `kill -9` drops out of
+//! the pool while its clients resume on another node with nothing lost and nothing repeated;
+//! active servers and the pool state steer which nodes take new sessions.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use stoa_client::{Client, ClientError, LiveConnection};
+use stoa_server::Settings;
+use stoa_wire::{CreateRoomRequest, CreateUserRequest, Privacy, ServerFrame};
+
+use crate::harness::{
+    ADMIN_PASSWORD, BinaryServer, CliOutput, TestServer, USER_PASSWORD, sign_in, stoa_cli_with_env,
+};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Runs the CLI against `url` as the holder of `client`'s session, as scripts do.
+async fn cli(client: &Client, url: &str, args: &[&str]) -> CliOutput {
+    let config = tempfile::tempdir().unwrap();
+    let token = client.token().unwrap().to_owned();
+    stoa_cli_with_env(
+        config.path(),
+        args,
+        "",
+        &[("STOA_SERVER", url), ("STOA_TOKEN", &token)],
+    )
+    .await
+}
+
+async fn create_user(admin: &Client, login: &str) {
+    admin
+        .create_user(&CreateUserRequest {
+            login: login.to_owned(),
+            password: Some(USER_PASSWORD.to_owned()),
+            ..CreateUserRequest::default()
+        })
+        .await
+        .unwrap();
+}
+
+async fn create_open_room(admin: &Client, name: &str) {
+    admin
+        .create_room(&CreateRoomRequest {
+            name: name.to_owned(),
+            privacy: Some(Privacy::Open),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// Connects to `url` as `client`'s user and subscribes to `room` after `since`; returns the
+/// connection and the room's last `seq` at that moment.
+async fn subscribe(client: &Client, room: &str, since: Option<i64>) -> (LiveConnection, i64) {
+    let mut live = client.connect_live().await.unwrap();
+    live.subscribe(room, since).await.unwrap();
+    loop {
+        match tokio::time::timeout(PATIENCE, live.next_frame())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            ServerFrame::Subscribed { last_seq, .. } => return (live, last_seq),
+            ServerFrame::Message(_) => {}
+            other => panic!("expected subscribed, got {other:?}"),
+        }
+    }
+}
+
+/// A live reader that remembers every `seq` it was given.
+struct Reader {
+    live: LiveConnection,
+    seqs: Vec<i64>,
+}
+
+impl Reader {
+    async fn start(client: &Client, room: &str) -> Reader {
+        let (live, _) = subscribe(client, room, Some(0)).await;
+        Reader {
+            live,
+            seqs: Vec::new(),
+        }
+    }
+
+    /// Reads until `seq` has arrived, or the connection fails.
+    async fn read_until(&mut self, seq: i64) -> Result<(), ClientError> {
+        while self.seqs.last().copied().unwrap_or(0) < seq {
+            match tokio::time::timeout(PATIENCE, self.live.next_frame())
+                .await
+                .expect("messages arrive in time")?
+            {
+                ServerFrame::Message(message) => self.seqs.push(message.seq),
+                ServerFrame::Pong | ServerFrame::Subscribed { .. } => {}
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn last(&self) -> Option<i64> {
+        self.seqs.last().copied()
+    }
+
+    fn assert_exactly(&self, last_seq: i64) {
+        let expected: Vec<i64> = (1..=last_seq).collect();
+        assert_eq!(
+            self.seqs, expected,
+            "every message exactly once, in order, with no gap"
+        );
+    }
+}
+
+/// Posts numbered messages through `client` until told to stop; returns how many were
+/// acknowledged.
+fn keep_posting(
+    client: Client,
+    room: &'static str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<u32> {
+    tokio::spawn(async move {
+        let mut acknowledged = 0;
+        while !stop.load(Ordering::Relaxed) {
+            match client
+                .post_message(room, &format!("load {acknowledged}"))
+                .await
+            {
+                Ok(_) => acknowledged += 1,
+                // The node is gone; its poster stops.
+                Err(_) => break,
+            }
+        }
+        acknowledged
+    })
+}
+
+async fn pool_node_names(client: &Client, url: &str) -> Vec<String> {
+    let output = cli(client, url, &["pool", "nodes", "--json"]).await;
+    output
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn posts_reach_every_node_and_clients_of_a_killed_node_resume_on_another() {
+    let database = stoa_test_support::fresh_postgres_database().await;
+    let directories: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for (directory, name) in directories.iter().zip(["a", "b", "c"]) {
+        nodes.push(
+            BinaryServer::start_with(
+                directory.path(),
+                Some(ADMIN_PASSWORD),
+                Some(&database),
+                &["--node", name],
+            )
+            .await,
+        );
+    }
+    let [url_a, url_b, url_c] = [0, 1, 2].map(|index| nodes[index].url.clone());
+    let admin_b = sign_in(&url_b, "admin", ADMIN_PASSWORD).await;
+    let names = pool_node_names(&admin_b, &url_b).await;
+    assert_eq!(names, ["a", "b", "c"], "every node registered itself");
+
+    let admin_a = sign_in(&url_a, "admin", ADMIN_PASSWORD).await;
+    for login in ["alice", "bob", "carol"] {
+        create_user(&admin_a, login).await;
+    }
+    create_open_room(&admin_a, "Design").await;
+
+    // Bob listens on B, Carol on A; Alice posts through A.
+    let mut bob = Reader::start(&sign_in(&url_b, "bob", USER_PASSWORD).await, "Design").await;
+    let carol_client_a = sign_in(&url_a, "carol", USER_PASSWORD).await;
+    let mut carol = Reader::start(&carol_client_a, "Design").await;
+    let alice_a = sign_in(&url_a, "alice", USER_PASSWORD).await;
+    for n in 1..=20 {
+        alice_a
+            .post_message("Design", &format!("hello {n}"))
+            .await
+            .unwrap();
+    }
+    bob.read_until(20).await.unwrap();
+    carol.read_until(20).await.unwrap();
+
+    // History on C shows what was posted on A, through the CLI.
+    let history = cli(
+        &admin_a,
+        &url_c,
+        &["message", "history", "--room", "Design", "--json"],
+    )
+    .await
+    .json();
+    let bodies: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 20);
+    assert_eq!(bodies[0], "hello 1");
+    assert_eq!(bodies[19], "hello 20");
+
+    // Under load from A and B, A dies.
+    let stop = Arc::new(AtomicBool::new(false));
+    let poster_a = keep_posting(alice_a, "Design", stop.clone());
+    let poster_b = keep_posting(
+        sign_in(&url_b, "alice", USER_PASSWORD).await,
+        "Design",
+        stop.clone(),
+    );
+    bob.read_until(60).await.unwrap();
+    carol.read_until(60).await.unwrap();
+    let node_a = nodes.remove(0);
+    let killed_at = Instant::now();
+    node_a.kill_9().await;
+
+    // Carol's connection to A fails; she reconnects to C and resumes from her last seq.
+    let failure = loop {
+        let target = carol.last().unwrap() + 1_000_000;
+        if let Err(error) = carol.read_until(target).await {
+            break error;
+        }
+    };
+    assert!(
+        matches!(
+            failure,
+            ClientError::Transport(_) | ClientError::Protocol(_)
+        ),
+        "{failure:?}"
+    );
+    let carol_client_c = sign_in(&url_c, "carol", USER_PASSWORD).await;
+    let (live, _) = subscribe(&carol_client_c, "Design", carol.last()).await;
+    let resumed_after = killed_at.elapsed();
+    carol.live = live;
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    poster_a.await.unwrap();
+    let posted_on_b = poster_b.await.unwrap();
+    assert!(posted_on_b > 0, "B kept accepting posts");
+    let room = admin_b.room("Design").await.unwrap();
+    bob.read_until(room.last_seq).await.unwrap();
+    carol.read_until(room.last_seq).await.unwrap();
+    bob.assert_exactly(room.last_seq);
+    carol.assert_exactly(room.last_seq);
+
+    // A drops out of the pool within a few heartbeats.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let names = pool_node_names(&admin_b, &url_b).await;
+        if names == ["b", "c"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A is still listed: {names:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "figures: client resumed on another node {} ms after kill -9; A left the pool list after {} ms; {} messages in all",
+        resumed_after.as_millis(),
+        killed_at.elapsed().as_millis(),
+        room.last_seq
+    );
+}
+
+/// Settings with a quick heartbeat, so that nodes learn of pool changes promptly.
+fn quick_settings() -> Settings {
+    Settings {
+        pool_heartbeat_interval: Duration::from_millis(200),
+        pool_node_lost_after: Duration::from_secs(2),
+        ..Settings::default()
+    }
+}
+
+/// Signs in on `url`, answering the raw response so that status and headers can be checked.
+async fn raw_sign_in(url: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}/api/v1/sessions"))
+        .json(&serde_json::json!({"user": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Waits until signing in on `url` answers `status`.
+async fn until_sign_in_answers(url: &str, status: u16) -> reqwest::Response {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let response = raw_sign_in(url).await;
+        if response.status().as_u16() == status {
+            return response;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sign-in on {url} still answers {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_active_servers_take_new_sessions_and_the_pool_state_is_kept() {
+    let database = stoa_test_support::fresh_postgres_database().await;
+    let a = TestServer::start_node(&database, "a", quick_settings()).await;
+    let b = TestServer::start_node(&database, "b", quick_settings()).await;
+
+    // Only B is active: A refuses new sessions with 503 and Retry-After...
+    let output = cli(&a.admin, &a.url, &["pool", "active-servers", "--set", "b"]).await;
+    assert!(output.success, "{}", output.stderr);
+    assert!(
+        output.stdout.contains("active servers"),
+        "{}",
+        output.stdout
+    );
+    let refused = until_sign_in_answers(&a.url, 503).await;
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "node_inactive");
+    let error = a
+        .admin
+        .connect_live()
+        .await
+        .err()
+        .expect("no new live connection on A");
+    assert!(format!("{error:?}").contains("503"), "{error:?}");
+    // ...but keeps the sessions it has, and B takes new ones.
+    a.admin.me().await.unwrap();
+    until_sign_in_answers(&b.url, 201).await;
+
+    // Swapping makes A active and B standby.
+    let pool = cli(
+        &a.admin,
+        &a.url,
+        &["pool", "active-servers", "--swap", "--json"],
+    )
+    .await
+    .json();
+    assert_eq!(pool["active_servers"], serde_json::json!(["a"]));
+    until_sign_in_answers(&a.url, 201).await;
+    until_sign_in_answers(&b.url, 503).await;
+
+    // Nonsense changes nothing.
+    let unknown = cli(
+        &a.admin,
+        &a.url,
+        &["pool", "active-servers", "--set", "zeta"],
+    )
+    .await;
+    assert!(!unknown.success);
+    assert!(
+        unknown.stderr.contains("zeta is not a node of this pool"),
+        "{}",
+        unknown.stderr
+    );
+    let pool = cli(&a.admin, &a.url, &["pool", "active-servers", "--json"])
+        .await
+        .json();
+    assert_eq!(pool["active_servers"], serde_json::json!(["a"]));
+
+    // Every node active again.
+    cli(&a.admin, &a.url, &["pool", "active-servers", "--all"]).await;
+    until_sign_in_answers(&b.url, 201).await;
+    let again = cli(&a.admin, &a.url, &["pool", "active-servers", "--swap"]).await;
+    assert!(!again.success);
+    assert!(
+        again.stderr.contains("every node is active"),
+        "{}",
+        again.stderr
+    );
+
+    // The pool state.
+    let state = cli(
+        &b.admin,
+        &b.url,
+        &["pool", "state", "--set", "failed-over", "--json"],
+    )
+    .await
+    .json();
+    assert_eq!(state["state"], "failed-over");
+    let shown = cli(&a.admin, &a.url, &["pool", "state"]).await;
+    assert!(shown.stdout.contains("failed-over"), "{}", shown.stdout);
+    let wrong = cli(&a.admin, &a.url, &["pool", "state", "--set", "sideways"]).await;
+    assert!(!wrong.success);
+    assert!(wrong.stderr.contains("normal"), "{}", wrong.stderr);
+    let pool = cli(
+        &a.admin,
+        &a.url,
+        &["pool", "state", "--set", "normal", "--json"],
+    )
+    .await
+    .json();
+    assert_eq!(pool["state"], "normal");
+
+    // A user who is not an administrator may not steer the pool.
+    a.admin
+        .create_user(&CreateUserRequest {
+            login: "mallory".to_owned(),
+            password: Some(USER_PASSWORD.to_owned()),
+            ..CreateUserRequest::default()
+        })
+        .await
+        .unwrap();
+    let mallory = sign_in(&a.url, "mallory", USER_PASSWORD).await;
+    let denied = cli(&mallory, &a.url, &["pool", "active-servers", "--set", "a"]).await;
+    assert!(!denied.success);
+
+    a.shut_down().await;
+    b.shut_down().await;
+}
