@@ -1,5 +1,10 @@
 //! Stoa's benchmark harness: `cargo run --release -p stoa-bench`.
 //!
+//! `-- --pool` measures a pool instead: two nodes on one PostgreSQL database (a throwaway
+//! cluster started with `scripts/pg-cluster`, or `--database URL`), and how long a post made
+//! on one node takes to reach a live subscriber on the other, against a subscriber on the
+//! posting node as the baseline.
+//!
 //! It starts a real server on `127.0.0.1:0` with its SQLite database in a temporary
 //! directory, drives it through `stoa-client` and real WebSockets, and reports each figure
 //! next to its ratio to a baseline measured in the same run: the round trip of `GET /healthz`,
@@ -32,6 +37,12 @@ struct Args {
     /// WebSocket subscribers in the fan-out measurement.
     #[arg(long, default_value_t = 50)]
     subscribers: usize,
+    /// Measure cross-node delivery in a pool of two nodes instead.
+    #[arg(long)]
+    pool: bool,
+    /// With --pool: the PostgreSQL database to use (default: a throwaway cluster).
+    #[arg(long)]
+    database: Option<String>,
 }
 
 /// Latencies of one measurement.
@@ -78,6 +89,9 @@ where
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.pool {
+        return pool_delivery(&args).await;
+    }
     let data = tempfile::tempdir()?;
     let server = Server::open(ServerOptions {
         admin_password: Some(ADMIN_PASSWORD.to_owned()),
@@ -284,5 +298,138 @@ fn report(samples: &[Sample]) {
             sample.percentile(0.99).as_secs_f64() * 1000.0,
             sample.per_second() / baseline,
         );
+    }
+}
+
+/// Starts a node called `node` on `database`; returns its URL.
+async fn start_node(database: &str, node: &str, data: &std::path::Path) -> anyhow::Result<String> {
+    let server = Server::open(ServerOptions {
+        database: Some(database.to_owned()),
+        admin_password: Some(ADMIN_PASSWORD.to_owned()),
+        node: node.to_owned(),
+        settings: Settings {
+            connection_queue: 1 << 16,
+            ..Settings::default()
+        },
+        ..ServerOptions::new(data.to_owned())
+    })
+    .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    Ok(url)
+}
+
+/// Two nodes, one poster on node A, one subscriber on each node: the time from sending a
+/// post to its arrival on A (same node, the baseline) and on B (across the pool).
+async fn pool_delivery(args: &Args) -> anyhow::Result<()> {
+    let cluster;
+    let database = match &args.database {
+        Some(url) => url.clone(),
+        None => {
+            cluster = stoa_test_support::Cluster::primary();
+            stoa_test_support::create_database_on(&cluster.url).await
+        }
+    };
+    let data = tempfile::tempdir()?;
+    let url_a = start_node(&database, "a", &data.path().join("a")).await?;
+    let url_b = start_node(&database, "b", &data.path().join("b")).await?;
+    let admin = sign_in(&url_a, "admin", ADMIN_PASSWORD).await?;
+    admin
+        .create_room(&CreateRoomRequest {
+            name: "Bench".to_owned(),
+            privacy: Some(Privacy::Open),
+            ..CreateRoomRequest::default()
+        })
+        .await?;
+    for login in ["poster", "listener"] {
+        admin
+            .create_user(&CreateUserRequest {
+                login: login.to_owned(),
+                password: Some(ADMIN_PASSWORD.to_owned()),
+                ..CreateUserRequest::default()
+            })
+            .await?;
+    }
+    let poster = sign_in(&url_a, "poster", ADMIN_PASSWORD).await?;
+    let mut listeners = Vec::new();
+    for url in [&url_a, &url_b] {
+        let mut live = sign_in(url, "listener", ADMIN_PASSWORD)
+            .await?
+            .connect_live()
+            .await?;
+        live.subscribe("Bench", Some(0)).await?;
+        match live.next_frame().await? {
+            ServerFrame::Subscribed { .. } => {}
+            other => anyhow::bail!("expected subscribed, got {other:?}"),
+        }
+        listeners.push(live);
+    }
+    let [mut same_node, mut other_node] =
+        <[LiveConnection; 2]>::try_from(listeners).map_err(|_| anyhow::anyhow!("two listeners"))?;
+    let posts = args.operations.max(10) / 2;
+    let body = "x".repeat(200);
+    let mut same_latencies = Vec::with_capacity(posts);
+    let mut other_latencies = Vec::with_capacity(posts);
+    let started = Instant::now();
+    for _ in 0..posts {
+        let begun = Instant::now();
+        let posted = poster.post_message("Bench", &body).await?;
+        let (same, other) = tokio::join!(
+            arrival(&mut same_node, posted.seq, begun),
+            arrival(&mut other_node, posted.seq, begun)
+        );
+        same_latencies.push(same?);
+        other_latencies.push(other?);
+    }
+    let elapsed = started.elapsed();
+    let samples = [
+        Sample {
+            name: "baseline: deliver on the posting node".to_owned(),
+            operations: posts,
+            elapsed,
+            latencies: same_latencies,
+        },
+        Sample {
+            name: "deliver on another node of the pool".to_owned(),
+            operations: posts,
+            elapsed,
+            latencies: other_latencies,
+        },
+    ];
+    println!(
+        "{:<44} {:>10} {:>10} {:>10} {:>10}",
+        "measurement (post sent → frame received)", "posts", "p50 ms", "p99 ms", "p99.9 ms"
+    );
+    for sample in &samples {
+        println!(
+            "{:<44} {:>10} {:>10.2} {:>10.2} {:>10.2}",
+            sample.name,
+            sample.operations,
+            sample.percentile(0.5).as_secs_f64() * 1000.0,
+            sample.percentile(0.99).as_secs_f64() * 1000.0,
+            sample.percentile(0.999).as_secs_f64() * 1000.0,
+        );
+    }
+    let ratio = |fraction| {
+        samples[1].percentile(fraction).as_secs_f64()
+            / samples[0].percentile(fraction).as_secs_f64()
+    };
+    println!(
+        "another node ÷ posting node: p50 {:.2}, p99 {:.2}",
+        ratio(0.5),
+        ratio(0.99)
+    );
+    Ok(())
+}
+
+/// Waits for message `seq` on `live`; returns the time since `begun`.
+async fn arrival(live: &mut LiveConnection, seq: i64, begun: Instant) -> anyhow::Result<Duration> {
+    loop {
+        if let ServerFrame::Message(message) = live.next_frame().await?
+            && message.seq == seq
+        {
+            return Ok(begun.elapsed());
+        }
     }
 }
