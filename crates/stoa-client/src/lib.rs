@@ -9,12 +9,14 @@ use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use stoa_wire::{
-    CategoryView, ClientFrame, CreateCategoryRequest, CreateGroupRequest, CreatePolicyRequest,
-    CreateRoomRequest, CreateUserRequest, EligibleUser, ErrorBody, ExplainView, GrantPolicyRequest,
-    GroupView, Health, HistoryView, InvitationView, LoginRequest, LoginResponse, MessageView,
-    PolicyView, PoolView, PostMessageRequest, RoleView, RoomView, ServerFrame,
-    UpdateActiveServersRequest, UpdateCategoryRequest, UpdateGroupRequest, UpdatePolicyRequest,
-    UpdatePoolStateRequest, UpdateRoleRequest, UpdateRoomRequest, UpdateUserRequest, UserView,
+    CategoryView, ClientFrame, ComplianceRunView, ComplianceStatusView, ComplianceVerifyRequest,
+    ComplianceVerifyView, ComplianceView, CreateCategoryRequest, CreateGroupRequest,
+    CreatePolicyRequest, CreateRoomRequest, CreateUserRequest, EligibleUser, ErrorBody,
+    ExplainView, GrantPolicyRequest, GroupView, Health, HistoryView, InvitationView, LoginRequest,
+    LoginResponse, MessageView, PolicyView, PoolView, PostMessageRequest, RoleView, RoomView,
+    ServerFrame, UpdateActiveServersRequest, UpdateCategoryRequest, UpdateComplianceAdapterRequest,
+    UpdateGroupRequest, UpdatePolicyRequest, UpdatePoolStateRequest, UpdateRoleRequest,
+    UpdateRoomRequest, UpdateUserRequest, UserView,
 };
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -514,6 +516,67 @@ impl Client {
         self.request(
             Method::PATCH,
             &["api", "v1", "roles", role],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn compliance(&self) -> ClientResult<ComplianceView> {
+        self.request(Method::GET, &["api", "v1", "compliance"], None, None)
+            .await
+    }
+
+    pub async fn put_compliance_adapter(
+        &self,
+        name: &str,
+        request: &UpdateComplianceAdapterRequest,
+    ) -> ClientResult<ComplianceView> {
+        self.request(
+            Method::PUT,
+            &["api", "v1", "compliance", "adapters", name],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn remove_compliance_adapter(&self, name: &str) -> ClientResult<()> {
+        self.request_no_content(
+            Method::DELETE,
+            &["api", "v1", "compliance", "adapters", name],
+            None,
+        )
+        .await
+    }
+
+    pub async fn run_compliance(&self) -> ClientResult<Vec<ComplianceRunView>> {
+        self.request(
+            Method::POST,
+            &["api", "v1", "compliance", "run"],
+            None,
+            Some(&serde_json::json!({})),
+        )
+        .await
+    }
+
+    pub async fn compliance_status(&self) -> ClientResult<ComplianceStatusView> {
+        self.request(
+            Method::GET,
+            &["api", "v1", "compliance", "status"],
+            None,
+            None,
+        )
+        .await
+    }
+
+    pub async fn verify_compliance(
+        &self,
+        request: &ComplianceVerifyRequest,
+    ) -> ClientResult<ComplianceVerifyView> {
+        self.request(
+            Method::POST,
+            &["api", "v1", "compliance", "verify"],
             None,
             Some(request),
         )

@@ -22,6 +22,7 @@ use stoa_wire::error_code;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time::now;
+use stoa_store::Act;
 
 /// Prefix of every bearer token, so that leaked tokens are easy to recognise in logs and
 /// secret scanners.
@@ -106,6 +107,17 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// This caller's act on this node, now, for its compliance event; `details` describes
+    /// an administrative act (see `compliance::describe`) and is empty for others.
+    pub fn act<'a>(&self, state: &'a AppState, details: &'a str) -> Act<'a> {
+        Act {
+            user: Some(self.user.id),
+            node: &state.placement.node_name,
+            at: crate::time::now(),
+            details,
+        }
+    }
+
     /// Resolves a bearer token to the user behind it.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
         Caller::from_token_hash(state, token_hash(token)).await

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod compliance;
 pub mod convert;
 pub mod error;
 pub mod hub;
@@ -193,6 +194,7 @@ impl Server {
         let token = self.state.shutdown.clone();
         let address = format!("http://{}", listener.local_addr()?);
         let pool_service = tokio::spawn(pool::run(self.state.clone(), address));
+        let compliance_service = tokio::spawn(compliance::run(self.state.clone()));
         let router = self.router();
         let signal_token = token.clone();
         let result = axum::serve(listener, router)
@@ -208,6 +210,9 @@ impl Server {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         if pool_service.await.is_err() {
             tracing::error!("the pool service panicked");
+        }
+        if compliance_service.await.is_err() {
+            tracing::error!("the compliance service panicked");
         }
         self.state.store.close().await;
         tracing::info!("stopped");

@@ -34,6 +34,9 @@ pub struct Settings {
     pub pool_heartbeat_interval: Duration,
     /// A node not heard from for this long is considered lost and drops out of the pool.
     pub pool_node_lost_after: Duration,
+    /// How often the compliance service seals captured events and looks for adapters due
+    /// to run.
+    pub compliance_tick: Duration,
 }
 
 impl Default for Settings {
@@ -48,6 +51,7 @@ impl Default for Settings {
             max_concurrent_requests: 1024,
             pool_heartbeat_interval: Duration::from_secs(1),
             pool_node_lost_after: Duration::from_secs(4),
+            compliance_tick: Duration::from_secs(1),
         }
     }
 }

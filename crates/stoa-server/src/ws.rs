@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+use stoa_compliance::EventKind;
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -243,7 +244,7 @@ impl Connection {
                 self.await_close_reply().await;
             }
         }
-        self.leave();
+        self.leave().await;
         tracing::info!("live connection closed");
     }
 
@@ -261,9 +262,53 @@ impl Connection {
         let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, drain).await;
     }
 
-    fn leave(&mut self) {
-        for room in self.subscriptions.keys() {
-            self.state.hub.unsubscribe(*room, self.inbox.id);
+    async fn leave(&mut self) {
+        let rooms: Vec<RoomId> = self.subscriptions.keys().copied().collect();
+        for room in rooms {
+            self.state.hub.unsubscribe(room, self.inbox.id);
+            Self::record_part(&self.state, &self.caller, room).await;
+        }
+    }
+
+    /// Records that the user joined a room (JOIN) and, when the subscription starts with
+    /// stored messages (after `start`, through `last_seq`), that they read history (BACKCHAT).
+    async fn record_join(
+        state: &AppState,
+        caller: &Caller,
+        room: RoomId,
+        start: Seq,
+        last_seq: Seq,
+    ) -> Result<(), ApiError> {
+        let act = caller.act(state, "");
+        state
+            .store
+            .record_act(&act, EventKind::Join, Some(room), "")
+            .await?;
+        if start < last_seq {
+            let read = serde_json::json!({
+                "first_seq": start + 1,
+                "last_seq": last_seq,
+                "messages": last_seq - start,
+            })
+            .to_string();
+            state
+                .store
+                .record_act(&act, EventKind::Backchat, Some(room), &read)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records that the user left a room (a PART event). Leaving cannot be refused, so a
+    /// failure is logged rather than reported.
+    async fn record_part(state: &AppState, caller: &Caller, room: RoomId) {
+        let act = caller.act(state, "");
+        if let Err(error) = state
+            .store
+            .record_act(&act, EventKind::Part, Some(room), "")
+            .await
+        {
+            tracing::error!(%error, room = room.0, "could not record a PART event");
         }
     }
 
@@ -354,9 +399,6 @@ impl Connection {
             },
         )
         .is_allowed();
-        // Register before reading the backlog, so that nothing posted in between is missed;
-        // anything delivered twice is dropped by sequence number.
-        self.state.hub.subscribe(room.id, &self.inbox);
         let default_history = Seq::from(self.state.settings.default_chat_history);
         let start = match since {
             _ if !history_allowed => room.last_seq,
@@ -365,6 +407,17 @@ impl Connection {
             Some(since) => since.min(room.last_seq),
             None => (room.last_seq - default_history).max(0),
         };
+        // Joining, and reading the history that comes with it, are compliance events; the
+        // subscription only starts once they are recorded.
+        if !self.subscriptions.contains_key(&room.id)
+            && let Err(error) =
+                Self::record_join(&self.state, &self.caller, room.id, start, room.last_seq).await
+        {
+            return self.send_error(error, Some(room_name)).await;
+        }
+        // Register before reading the backlog, so that nothing posted in between is missed;
+        // anything delivered twice is dropped by sequence number.
+        self.state.hub.subscribe(room.id, &self.inbox);
         self.subscriptions.insert(
             room.id,
             Subscription {
@@ -395,6 +448,7 @@ impl Connection {
             Some((room, name)) => {
                 self.subscriptions.remove(&room);
                 self.state.hub.unsubscribe(room, self.inbox.id);
+                Self::record_part(&self.state, &self.caller, room).await;
                 self.send(&ServerFrame::Unsubscribed { room: name }).await
             }
             None => {
@@ -494,6 +548,7 @@ impl Connection {
                 Err(error) => {
                     self.subscriptions.remove(&room_id);
                     self.state.hub.unsubscribe(room_id, self.inbox.id);
+                    Self::record_part(&self.state, &self.caller, room_id).await;
                     tracing::info!(room = room_id.0, "subscription ended by an access change");
                     self.send_error(error, Some(name)).await?;
                 }

@@ -11,13 +11,17 @@ use stoa_domain::policy::{Policy, PolicyIdentity};
 use stoa_domain::principal::GroupName;
 use stoa_domain::{CategoryId, Login, PrincipalRef, RoomId, Timestamp, UserId, UserIdentity};
 
+use stoa_compliance::{Event, EventKind};
+
 use crate::{
-    ApplicablePolicies, Backend, PendingInvitation, PoolEvent, Store, StoreError, StoreResult,
+    Act, AdapterProgress, AdapterRecord, ApplicablePolicies, Backend, ExportLease,
+    PendingInvitation, PoolEvent, Store, StoreError, StoreResult,
 };
 
-/// Declares `Store` methods that forward to the same method of the open backend.
+/// Declares `Store` methods that forward to the same method of the backend in `self.$field`:
+/// `backend` for the content database, `compliance` for the compliance store.
 macro_rules! dispatch_to_backend {
-    ($(
+    ($field:ident; $(
         $(#[$attribute:meta])*
         pub async fn $name:ident $(<$generic:ident: $bound:path>)?
             (&self $(, $argument:ident: $type:ty)* $(,)?) -> $output:ty;
@@ -25,7 +29,7 @@ macro_rules! dispatch_to_backend {
         impl Store {$(
             $(#[$attribute])*
             pub async fn $name $(<$generic: $bound>)? (&self $(, $argument: $type)*) -> $output {
-                match &self.backend {
+                match &self.$field {
                     Backend::Sqlite(queries) => queries.$name($($argument),*).await,
                     Backend::Postgres(queries) => queries.$name($($argument),*).await,
                 }
@@ -34,7 +38,7 @@ macro_rules! dispatch_to_backend {
     };
 }
 
-dispatch_to_backend! {
+dispatch_to_backend! { backend;
     /// Confirms the database answers; used by `/healthz`.
     pub async fn check_health(&self) -> StoreResult<()>;
 
@@ -58,17 +62,14 @@ dispatch_to_backend! {
     pub async fn pool_settings(&self) -> StoreResult<PoolSettings>;
     /// Reads the pool's settings, lets `change` edit them (or refuse with the caller's own
     /// error), and writes them back, in one transaction.
-    pub async fn modify_pool_settings<E: From<StoreError>>(
-        &self,
-        change: impl FnMut(&mut PoolSettings) -> Result<(), E>,
-    ) -> Result<PoolSettings, E>;
+    pub async fn modify_pool_settings<E: From<StoreError>>(&self, act: &Act<'_>, change: impl FnMut(&mut PoolSettings) -> Result<(), E>, ) -> Result<PoolSettings, E>;
     /// Tells every node of the pool about `event` (nothing to do on SQLite, whose one node is
     /// the pool).
     pub async fn announce(&self, event: PoolEvent) -> StoreResult<()>;
 
 
     // Users.
-    pub async fn create_user(&self, new_user: &NewUser, now: Timestamp) -> StoreResult<User>;
+    pub async fn create_user(&self, act: &Act<'_>, new_user: &NewUser) -> StoreResult<User>;
     /// The user with this login, unless removed.
     pub async fn user(&self, login: &Login) -> StoreResult<User>;
     /// The user and their password hash, for signing in. `None` when no such user exists.
@@ -76,11 +77,11 @@ dispatch_to_backend! {
     /// Every live user, ordered by login.
     pub async fn list_users(&self) -> StoreResult<Vec<User>>;
     /// Applies `changes` to a user. Disabling a user also ends their sessions.
-    pub async fn modify_user(&self, login: &Login, changes: &UserChanges) -> StoreResult<User>;
+    pub async fn modify_user(&self, act: &Act<'_>, login: &Login, changes: &UserChanges) -> StoreResult<User>;
     /// Removes a user: their login is freed, their sessions end, and every reference to them
     /// in groups, categories, rooms and roles is dropped. Their messages stay, still
     /// attributed to them.
-    pub async fn remove_user(&self, login: &Login, now: Timestamp) -> StoreResult<()>;
+    pub async fn remove_user(&self, act: &Act<'_>, login: &Login) -> StoreResult<()>;
     /// The user as the access rules see them: login, container and every group they belong
     /// to, nested groups expanded (cycles included).
     pub async fn identity(&self, user: &User) -> StoreResult<UserIdentity>;
@@ -106,20 +107,20 @@ dispatch_to_backend! {
 
     // Groups.
     /// Creates a group with its first members; nothing is created if a member is refused.
-    pub async fn create_group(&self, name: &GroupName, description: &str, members: &[PrincipalRef], now: Timestamp) -> StoreResult<Group>;
+    pub async fn create_group(&self, act: &Act<'_>, name: &GroupName, description: &str, members: &[PrincipalRef]) -> StoreResult<Group>;
     pub async fn group(&self, name: &GroupName) -> StoreResult<Group>;
     /// Every group with its members, ordered by name.
     pub async fn list_groups(&self) -> StoreResult<Vec<Group>>;
     /// Removes a group. A group still named by a category, room, role or other group is kept:
     /// silently dropping it could lift an ethical wall that denies its members.
-    pub async fn remove_group(&self, name: &GroupName) -> StoreResult<()>;
+    pub async fn remove_group(&self, act: &Act<'_>, name: &GroupName) -> StoreResult<()>;
     /// Adds then removes members of a group, in one transaction. Adding a present member or
     /// removing an absent one changes nothing.
-    pub async fn change_group_members(&self, name: &GroupName, add: &[PrincipalRef], remove: &[PrincipalRef]) -> StoreResult<Group>;
+    pub async fn change_group_members(&self, act: &Act<'_>, name: &GroupName, add: &[PrincipalRef], remove: &[PrincipalRef]) -> StoreResult<Group>;
 
 
     // Categories.
-    pub async fn create_category(&self, new: &NewCategory, now: Timestamp) -> StoreResult<Category>;
+    pub async fn create_category(&self, act: &Act<'_>, new: &NewCategory) -> StoreResult<Category>;
     /// The category with this name (case-insensitive).
     pub async fn category(&self, name: &str) -> StoreResult<Category>;
     pub async fn category_by_id(&self, id: CategoryId) -> StoreResult<Category>;
@@ -127,13 +128,13 @@ dispatch_to_backend! {
     pub async fn list_categories(&self) -> StoreResult<Vec<Category>>;
     /// Reads a category, lets `change` edit it, and writes it back, all in one transaction.
     /// `change` may refuse with an error of the caller's own type, which is returned as is.
-    pub async fn modify_category<E: From<StoreError>>(&self, name: &str, change: impl FnMut(&mut Category) -> Result<(), E>) -> Result<Category, E>;
+    pub async fn modify_category<E: From<StoreError>>(&self, act: &Act<'_>, name: &str, change: impl FnMut(&mut Category) -> Result<(), E>, ) -> Result<Category, E>;
     /// Removes a category that holds no rooms. The root category is never removed.
-    pub async fn remove_category(&self, name: &str) -> StoreResult<()>;
+    pub async fn remove_category(&self, act: &Act<'_>, name: &str) -> StoreResult<()>;
 
 
     // Rooms.
-    pub async fn create_room(&self, new: &NewRoom, now: Timestamp) -> StoreResult<Room>;
+    pub async fn create_room(&self, act: &Act<'_>, new: &NewRoom) -> StoreResult<Room>;
     /// The room with this name (case-insensitive).
     pub async fn room(&self, name: &str) -> StoreResult<Room>;
     pub async fn room_by_id(&self, id: RoomId) -> StoreResult<Room>;
@@ -142,9 +143,9 @@ dispatch_to_backend! {
     /// Reads a room, lets `change` edit it, and writes it back, all in one transaction.
     /// `change` receives the room as stored and may refuse with an error of the caller's own
     /// type, which is returned as is.
-    pub async fn modify_room<E: From<StoreError>>(&self, name: &str, change: impl FnMut(&mut Room) -> Result<(), E>) -> Result<Room, E>;
+    pub async fn modify_room<E: From<StoreError>>(&self, act: &Act<'_>, name: &str, change: impl FnMut(&mut Room) -> Result<(), E>, ) -> Result<Room, E>;
     /// Deletes a room and its messages.
-    pub async fn remove_room(&self, name: &str) -> StoreResult<Room>;
+    pub async fn remove_room(&self, act: &Act<'_>, name: &str) -> StoreResult<Room>;
 
 
     // Messages.
@@ -153,7 +154,7 @@ dispatch_to_backend! {
     /// The room's counter is bumped and the message inserted in one transaction. Because the
     /// counter row stays locked until commit, message `n + 1` can only be numbered after
     /// message `n` is committed: whoever sees a message also finds every earlier one stored.
-    pub async fn post_message(&self, room_id: RoomId, author_id: UserId, body: &str, now: Timestamp) -> StoreResult<Message>;
+    pub async fn post_message(&self, room_id: RoomId, act: &Act<'_>, body: &str) -> StoreResult<Message>;
     /// One page of a room's history, in ascending `seq` order.
     pub async fn history(&self, room_id: RoomId, page: HistoryPage) -> StoreResult<Vec<Message>>;
 
@@ -162,13 +163,13 @@ dispatch_to_backend! {
     /// Every policy: global first, then by identity.
     pub async fn list_policies(&self) -> StoreResult<Vec<Policy>>;
     pub async fn policy(&self, identity: &PolicyIdentity) -> StoreResult<Policy>;
-    pub async fn create_policy(&self, policy: &Policy, now: Timestamp) -> StoreResult<Policy>;
-    pub async fn set_policy(&self, identity: &PolicyIdentity, enable_persistent_chat: bool) -> StoreResult<Policy>;
+    pub async fn create_policy(&self, act: &Act<'_>, policy: &Policy) -> StoreResult<Policy>;
+    pub async fn set_policy(&self, act: &Act<'_>, identity: &PolicyIdentity, enable_persistent_chat: bool) -> StoreResult<Policy>;
     /// Removes a policy. The global policy always exists, and a user policy still granted to
     /// users stays until its grants are changed.
-    pub async fn remove_policy(&self, identity: &PolicyIdentity) -> StoreResult<()>;
+    pub async fn remove_policy(&self, act: &Act<'_>, identity: &PolicyIdentity) -> StoreResult<()>;
     /// Grants a user policy to a user, replacing any earlier grant; `None` removes the grant.
-    pub async fn grant_policy(&self, login: &Login, identity: Option<&PolicyIdentity>) -> StoreResult<()>;
+    pub async fn grant_policy(&self, act: &Act<'_>, login: &Login, identity: Option<&PolicyIdentity>) -> StoreResult<()>;
     /// The user policy granted to a user, if any.
     pub async fn granted_policy(&self, user: UserId) -> StoreResult<Option<Policy>>;
     /// Everything policy resolution needs for one user on the node `node` of site `site`,
@@ -177,7 +178,7 @@ dispatch_to_backend! {
     /// Grants the administrator role to `add` and revokes it from `remove`, in one
     /// transaction. Revoking a principal that does not hold the role is refused, and so is a
     /// change that would leave the role empty: someone must always be able to administer.
-    pub async fn change_administrators(&self, add: &[PrincipalRef], remove: &[PrincipalRef]) -> StoreResult<Vec<PrincipalRef>>;
+    pub async fn change_administrators(&self, act: &Act<'_>, add: &[PrincipalRef], remove: &[PrincipalRef]) -> StoreResult<Vec<PrincipalRef>>;
 
 
     // Invitations.
@@ -204,7 +205,95 @@ dispatch_to_backend! {
     pub async fn directory(&self) -> StoreResult<Directory>;
 }
 
+dispatch_to_backend! { backend;
+    // Compliance capture and settings, in the content database.
+    /// Records an act that changes nothing else (a join, a part, a history read) as a
+    /// compliance event, when compliance is on.
+    pub async fn record_act(&self, act: &Act<'_>, kind: EventKind, room: Option<RoomId>, content: &str) -> StoreResult<()>;
+    /// Whether any compliance adapter is configured, and so whether events are kept.
+    pub async fn compliance_enabled(&self) -> StoreResult<bool>;
+    /// The configured compliance adapters, by name.
+    pub async fn compliance_adapters(&self) -> StoreResult<Vec<AdapterRecord>>;
+    /// Creates or replaces an adapter; the change is itself a compliance event (`details`
+    /// describes it).
+    pub async fn put_compliance_adapter(&self, act: &Act<'_>, adapter: &AdapterRecord, details: &str) -> StoreResult<()>;
+    /// Removes an adapter; the change is itself a compliance event, captured first.
+    pub async fn remove_compliance_adapter(&self, act: &Act<'_>, name: &str, details: &str) -> StoreResult<()>;
+}
+
+dispatch_to_backend! { compliance;
+    // The compliance store: the sealed chain and the adapters' progress.
+    /// Sealed events from position `after + 1`, at most `limit`, in position order.
+    pub async fn compliance_events(&self, after: i64, limit: i64) -> StoreResult<Vec<Event>>;
+    /// The last sealed position (0 when the chain is empty).
+    pub async fn chain_head(&self) -> StoreResult<i64>;
+    /// Every adapter's export progress, by adapter name.
+    pub async fn compliance_progress(&self) -> StoreResult<Vec<AdapterProgress>>;
+    /// How far `adapter` has exported (0 for a new adapter).
+    pub async fn exported_through(&self, adapter: &str) -> StoreResult<i64>;
+    /// Records that `adapter` exported everything through `through`, following on from
+    /// `previous`; a conflict means someone else advanced it meanwhile.
+    pub async fn record_export(
+        &self,
+        adapter: &str,
+        previous: i64,
+        through: i64,
+        node: &str,
+        events: i64,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Records that a run of `adapter` failed with `error`.
+    pub async fn record_export_error(
+        &self,
+        adapter: &str,
+        node: &str,
+        error: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+}
+
 impl Store {
+    /// Seals up to `limit` captured events into the compliance store's hash chain, oldest
+    /// capture first, and returns how many were sealed. Safe to run on every node at once:
+    /// sealing is serialized, and an event already sealed is never sealed again, even if a
+    /// node died between sealing and forgetting the captured rows.
+    pub async fn seal_captured(&self, limit: i64) -> StoreResult<usize> {
+        let captured = match &self.backend {
+            Backend::Sqlite(queries) => queries.captured(limit).await?,
+            Backend::Postgres(queries) => queries.captured(limit).await?,
+        };
+        if captured.is_empty() {
+            return Ok(0);
+        }
+        let sealed = match &self.compliance {
+            Backend::Sqlite(queries) => queries.append_to_chain(&captured).await?,
+            Backend::Postgres(queries) => queries.append_to_chain(&captured).await?,
+        };
+        let ids: Vec<i64> = captured.iter().map(|row| row.id()).collect();
+        match &self.backend {
+            Backend::Sqlite(queries) => queries.forget_captured(&ids).await?,
+            Backend::Postgres(queries) => queries.forget_captured(&ids).await?,
+        }
+        Ok(sealed)
+    }
+
+    /// Captured events not yet sealed into the chain.
+    pub async fn captured_count(&self) -> StoreResult<i64> {
+        match &self.backend {
+            Backend::Sqlite(queries) => queries.captured_count().await,
+            Backend::Postgres(queries) => queries.captured_count().await,
+        }
+    }
+
+    /// Takes the right to export for `adapter`, pool-wide; `None` while another exporter
+    /// (on this node or another) holds it.
+    pub async fn try_export_lease(&self, adapter: &str) -> StoreResult<Option<ExportLease>> {
+        match &self.compliance {
+            Backend::Sqlite(queries) => queries.try_lease(adapter).await,
+            Backend::Postgres(queries) => queries.try_lease(adapter).await,
+        }
+    }
+
     /// Starts listening for what the other nodes of the pool announce, including the posts
     /// they commit. `None` on SQLite, where this node is the whole pool.
     pub fn pool_events(&self) -> Option<tokio::sync::mpsc::Receiver<PoolEvent>> {
@@ -216,9 +305,11 @@ impl Store {
 
     /// Closes every connection (on SQLite, checkpointing the write-ahead log).
     pub async fn close(&self) {
-        match &self.backend {
-            Backend::Sqlite(queries) => queries.close().await,
-            Backend::Postgres(queries) => queries.close().await,
+        for backend in [&self.backend, &self.compliance] {
+            match backend {
+                Backend::Sqlite(queries) => queries.close().await,
+                Backend::Postgres(queries) => queries.close().await,
+            }
         }
     }
 }

@@ -73,7 +73,11 @@ mod sqlite;
 use stoa_domain::ValidationError;
 
 pub use postgres::redact as redact_database_url;
-pub use records::{ADMINISTRATOR_ROLE, ApplicablePolicies, PendingInvitation, PoolEvent};
+pub use records::{
+    ADMINISTRATOR_ROLE, Act, AdapterProgress, AdapterRecord, ApplicablePolicies, ExportLease,
+    PendingInvitation, PoolEvent,
+};
+use records::{CapturedRow, LocalLeases};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +141,9 @@ const WRITE_ATTEMPTS: u32 = 5;
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// Where the compliance store lives: the same database as `backend` (a clone of it), or
+    /// a PostgreSQL database of its own.
+    compliance: Backend,
     /// Held for the store's lifetime on SQLite so that a second server cannot open the same
     /// data directory; the operating system releases it even when the process is killed.
     _data_directory_lock: Option<std::sync::Arc<std::fs::File>>,
@@ -154,8 +161,10 @@ impl Store {
     /// migrations.
     pub async fn open_sqlite(data_dir: &std::path::Path) -> StoreResult<Store> {
         let lock = sqlite::lock_data_directory(data_dir)?;
+        let backend = Backend::Sqlite(sqlite::open(data_dir).await?);
         Ok(Store {
-            backend: Backend::Sqlite(sqlite::open(data_dir).await?),
+            compliance: backend.clone(),
+            backend,
             _data_directory_lock: Some(std::sync::Arc::new(lock)),
         })
     }
@@ -164,8 +173,30 @@ impl Store {
     /// in libpq's multi-host form (`postgres://u@primary,standby/stoa`); the store writes to
     /// whichever is the primary, and follows a promotion without a restart.
     pub async fn open_postgres(url: &str) -> StoreResult<Store> {
+        Store::open_postgres_with_compliance(url, None).await
+    }
+
+    /// Like [`Store::open_postgres`], with the compliance store in the database at
+    /// `compliance_url` (which may also name several servers) when given.
+    pub async fn open_postgres_with_compliance(
+        url: &str,
+        compliance_url: Option<&str>,
+    ) -> StoreResult<Store> {
+        let (backend, compliance) = match compliance_url {
+            None => {
+                let backend = Backend::Postgres(postgres::open(url, postgres::Chains::Both).await?);
+                (backend.clone(), backend)
+            }
+            Some(compliance_url) => (
+                Backend::Postgres(postgres::open(url, postgres::Chains::Content).await?),
+                Backend::Postgres(
+                    postgres::open(compliance_url, postgres::Chains::Compliance).await?,
+                ),
+            ),
+        };
         Ok(Store {
-            backend: Backend::Postgres(postgres::open(url).await?),
+            backend,
+            compliance,
             _data_directory_lock: None,
         })
     }

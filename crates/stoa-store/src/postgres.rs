@@ -33,6 +33,17 @@ pub(crate) const ANNOUNCE_POST: Option<&str> = Some("SELECT pg_notify('stoa_pool
 mod queries;
 pub(crate) use queries::Queries;
 
+/// Which migration chains a database holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chains {
+    /// Content and compliance store together (the default).
+    Both,
+    /// Content only: the compliance store has its own database.
+    Content,
+    /// The compliance store only (`--compliance-database`).
+    Compliance,
+}
+
 /// Connections per node. Posts hold a connection only for their transaction.
 const MAX_CONNECTIONS: u32 = 16;
 /// How long start-up keeps looking for a writable server before giving up.
@@ -91,7 +102,7 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Opens a pool on the writable server among `url`'s addresses and applies migrations.
-pub async fn open(url: &str) -> StoreResult<Queries> {
+pub async fn open(url: &str, chains: Chains) -> StoreResult<Queries> {
     let candidates = candidate_urls(url)?
         .iter()
         .map(|candidate| {
@@ -135,14 +146,23 @@ pub async fn open(url: &str) -> StoreResult<Queries> {
             Box::pin(async move { Ok(fresh) })
         })
         .connect_lazy_with(primary);
-    sqlx::migrate!("./migrations/postgres")
-        .run(&pool)
-        .await
-        .map_err(StoreError::Migration)?;
+    // The content chain and the compliance store's chain may share this database; each
+    // ignores the other's applied migrations.
+    if chains != Chains::Compliance {
+        let mut content = sqlx::migrate!("./migrations/postgres");
+        content.set_ignore_missing(true);
+        content.run(&pool).await.map_err(StoreError::Migration)?;
+    }
+    if chains != Chains::Content {
+        let mut compliance = sqlx::migrate!("./migrations/postgres-compliance");
+        compliance.set_ignore_missing(true);
+        compliance.run(&pool).await.map_err(StoreError::Migration)?;
+    }
     Ok(Queries {
         writer: pool.clone(),
         reader: pool,
         failover,
+        leases: Default::default(),
     })
 }
 
@@ -282,5 +302,25 @@ impl Queries {
             }
         });
         Some(receiver)
+    }
+}
+
+impl Queries {
+    /// Takes the right to export for `adapter` across the pool: an in-process lease, then a
+    /// session advisory lock held on a connection of its own, which PostgreSQL releases when
+    /// the lease is dropped or the node dies. `None` when another exporter holds it.
+    pub(crate) async fn try_lease(&self, adapter: &str) -> StoreResult<Option<crate::ExportLease>> {
+        let Some(lease) = crate::ExportLease::local(&self.leases, adapter) else {
+            return Ok(None);
+        };
+        let mut connection = self.writer.acquire().await?.detach();
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(5370618, hashtext($1))")
+            .bind(adapter)
+            .fetch_one(&mut connection)
+            .await?;
+        if !taken {
+            return Ok(None);
+        }
+        Ok(Some(lease.holding(Box::new(connection))))
     }
 }

@@ -1,7 +1,7 @@
 //! Plain records the store hands back that are not domain types: results shaped by one query.
 
 use stoa_domain::policy::Policy;
-use stoa_domain::{Login, RoomId, Seq, Timestamp};
+use stoa_domain::{Login, RoomId, Seq, Timestamp, UserId};
 
 /// The one built-in role: Persistent Chat Administrator.
 pub const ADMINISTRATOR_ROLE: &str = "administrator";
@@ -56,5 +56,124 @@ impl PoolEvent {
             ["resynchronise"] => Some(PoolEvent::Resynchronise),
             _ => None,
         }
+    }
+}
+
+/// Who performs an act, where and when: what its compliance event records about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Act<'a> {
+    /// The acting user; `None` for acts of the server itself.
+    pub user: Option<UserId>,
+    /// The node the act happened on.
+    pub node: &'a str,
+    pub at: Timestamp,
+    /// For administrative acts, a JSON object describing the change (what was asked);
+    /// empty otherwise.
+    pub details: &'a str,
+}
+
+/// A compliance adapter's settings as stored (SPEC §5). The server checks them; the store
+/// keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterRecord {
+    pub name: String,
+    /// `xml` or `jsonl`.
+    pub adapter_type: String,
+    pub output_directory: String,
+    pub one_chat_room_per_output_file: bool,
+    pub create_file_attachments_manifest: bool,
+    pub add_chat_room_details: bool,
+    pub add_user_details: bool,
+    pub run_interval_seconds: i64,
+}
+
+/// How far an adapter has exported, and how its last run went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterProgress {
+    pub adapter: String,
+    /// Every event through this chain position is in the adapter's output.
+    pub exported_through: i64,
+    pub last_run_at: Option<Timestamp>,
+    pub last_run_node: Option<String>,
+    /// Events exported by the last run.
+    pub last_run_events: i64,
+    pub last_error: Option<String>,
+}
+
+/// The adapters a process is exporting for, shared by its store's clones.
+pub(crate) type LocalLeases = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
+/// The right to export for one adapter: only its holder writes that adapter's files and
+/// advances its progress, so every event reaches the adapter's output once. Dropping it
+/// gives the right up.
+pub struct ExportLease {
+    leases: LocalLeases,
+    adapter: String,
+    /// On PostgreSQL, the connection whose session holds the pool-wide advisory lock.
+    _remote: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl ExportLease {
+    /// Takes the in-process part of the lease, if no task of this process holds it.
+    pub(crate) fn local(leases: &LocalLeases, adapter: &str) -> Option<ExportLease> {
+        let mut held = leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !held.insert(adapter.to_owned()) {
+            return None;
+        }
+        Some(ExportLease {
+            leases: leases.clone(),
+            adapter: adapter.to_owned(),
+            _remote: None,
+        })
+    }
+
+    /// Adds the pool-wide part: whatever must stay alive for the lease to hold.
+    pub(crate) fn holding(mut self, remote: Box<dyn std::any::Any + Send>) -> ExportLease {
+        self._remote = Some(remote);
+        self
+    }
+}
+
+impl Drop for ExportLease {
+    fn drop(&mut self) {
+        self.leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.adapter);
+    }
+}
+
+impl std::fmt::Debug for ExportLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportLease")
+            .field("adapter", &self.adapter)
+            .finish()
+    }
+}
+
+/// A captured event waiting to be sealed.
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub(crate) struct CapturedRow {
+    pub(crate) id: i64,
+    pub(crate) kind: String,
+    pub(crate) action: Option<String>,
+    pub(crate) occurred_at: i64,
+    pub(crate) node: String,
+    pub(crate) user_id: Option<i64>,
+    pub(crate) user_login: Option<String>,
+    pub(crate) user_display_name: Option<String>,
+    pub(crate) user_email: Option<String>,
+    pub(crate) room_id: Option<i64>,
+    pub(crate) room_name: Option<String>,
+    pub(crate) room_category: Option<String>,
+    pub(crate) message_seq: Option<i64>,
+    pub(crate) content: String,
+}
+
+impl CapturedRow {
+    pub(crate) fn id(&self) -> i64 {
+        self.id
     }
 }

@@ -88,7 +88,14 @@ pub async fn open(data_dir: &Path) -> StoreResult<Queries> {
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options.read_only(true))
         .await?;
-    sqlx::migrate!("./migrations/sqlite")
+    // The content chain and the compliance store's chain share this database; each
+    // ignores the other's applied migrations.
+    let mut content = sqlx::migrate!("./migrations/sqlite");
+    content.set_ignore_missing(true);
+    content.run(&writer).await.map_err(StoreError::Migration)?;
+    let mut compliance = sqlx::migrate!("./migrations/sqlite-compliance");
+    compliance.set_ignore_missing(true);
+    compliance
         .run(&writer)
         .await
         .map_err(StoreError::Migration)?;
@@ -96,6 +103,7 @@ pub async fn open(data_dir: &Path) -> StoreResult<Queries> {
         writer,
         reader,
         failover: (),
+        leases: Default::default(),
     })
 }
 
@@ -115,5 +123,13 @@ impl Queries {
     /// One SQLite node hears nothing from others.
     pub(crate) fn pool_events(&self) -> Option<tokio::sync::mpsc::Receiver<crate::PoolEvent>> {
         None
+    }
+}
+
+impl Queries {
+    /// Takes the right to export for `adapter`. SQLite serves one process, so a lease held
+    /// in this process is held everywhere.
+    pub(crate) async fn try_lease(&self, adapter: &str) -> StoreResult<Option<crate::ExportLease>> {
+        Ok(crate::ExportLease::local(&self.leases, adapter))
     }
 }

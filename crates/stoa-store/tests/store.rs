@@ -8,11 +8,26 @@ use stoa_domain::model::{
     CategoryChanges, HistoryPage, NewCategory, NewRoom, NewUser, RoomChanges, UserChanges,
 };
 use stoa_domain::principal::GroupName;
-use stoa_domain::{Login, PrincipalRef, Timestamp};
-use stoa_store::{Store, StoreError};
+use stoa_domain::{Login, PrincipalRef, Timestamp, UserId};
+use stoa_store::{Act, Store, StoreError};
 use stoa_test_support::{Backend, TestDatabase};
 
 const NOW: Timestamp = Timestamp(1_700_000_000_000);
+/// An administrative act by the server itself, on the test node.
+const ACT: Act<'static> = Act {
+    user: None,
+    node: "test-node",
+    at: NOW,
+    details: "{}",
+};
+
+/// An act by `user`.
+fn by(user: UserId) -> Act<'static> {
+    Act {
+        user: Some(user),
+        ..ACT
+    }
+}
 
 fn principal(text: &str) -> PrincipalRef {
     text.parse().unwrap()
@@ -33,6 +48,7 @@ async fn room_in_default(store: &Store, name: &str) -> stoa_domain::model::Room 
     let default = store.category("default").await.unwrap();
     store
         .create_room(
+            &ACT,
             &NewRoom {
                 name: name.to_owned(),
                 description: String::new(),
@@ -46,7 +62,6 @@ async fn room_in_default(store: &Store, name: &str) -> stoa_domain::model::Room 
                 managers: Vec::new(),
                 presenters: Vec::new(),
             },
-            NOW,
         )
         .await
         .unwrap()
@@ -61,12 +76,12 @@ async fn posts_get_gapless_sequence_numbers_and_survive_reopening(backend: Backe
     {
         let store = database.open().await;
         let alice = store
-            .create_user(&new_user("alice@contoso.com"), NOW)
+            .create_user(&ACT, &new_user("alice@contoso.com"))
             .await
             .unwrap();
         let room = room_in_default(&store, "Design").await;
         for (index, body) in ["one", "two", "three"].iter().enumerate() {
-            let message = assert_send(store.post_message(room.id, alice.id, body, NOW))
+            let message = assert_send(store.post_message(room.id, &by(alice.id), body))
                 .await
                 .unwrap();
             assert_eq!(message.seq, index as i64 + 1);
@@ -97,11 +112,11 @@ async fn posts_get_gapless_sequence_numbers_and_survive_reopening(backend: Backe
 async fn history_pages_by_sequence_in_both_directions(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
-    let alice = store.create_user(&new_user("alice"), NOW).await.unwrap();
+    let alice = store.create_user(&ACT, &new_user("alice")).await.unwrap();
     let room = room_in_default(&store, "Paging").await;
     for n in 1..=10 {
         store
-            .post_message(room.id, alice.id, &format!("m{n}"), NOW)
+            .post_message(room.id, &by(alice.id), &format!("m{n}"))
             .await
             .unwrap();
     }
@@ -135,20 +150,20 @@ async fn categories_with_rooms_and_the_root_category_are_not_removed(backend: Ba
     let store = database.open().await;
     let mut engineering = NewCategory::named("Engineering".to_owned());
     engineering.allowed_members = vec![principal("domain:contoso.com")];
-    let engineering = store.create_category(&engineering, NOW).await.unwrap();
+    let engineering = store.create_category(&ACT, &engineering).await.unwrap();
     assert_eq!(
         engineering.allowed_members,
         [principal("domain:contoso.com")]
     );
     let duplicate = store
-        .create_category(&NewCategory::named("ENGINEERING".to_owned()), NOW)
+        .create_category(&ACT, &NewCategory::named("ENGINEERING".to_owned()))
         .await
         .unwrap_err();
     assert!(matches!(duplicate, StoreError::Conflict(_)));
 
     let room = room_in_default(&store, "Design").await;
     store
-        .modify_room(&room.name, |room| {
+        .modify_room(&ACT, &room.name, |room| {
             RoomChanges {
                 category_id: Some(engineering.id),
                 ..RoomChanges::default()
@@ -163,15 +178,15 @@ async fn categories_with_rooms_and_the_root_category_are_not_removed(backend: Ba
         "Engineering"
     );
     assert!(matches!(
-        store.remove_category("engineering").await,
+        store.remove_category(&ACT, "engineering").await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        store.remove_category("default").await,
+        store.remove_category(&ACT, "default").await,
         Err(StoreError::Conflict(_))
     ));
-    store.remove_room("Design").await.unwrap();
-    store.remove_category("engineering").await.unwrap();
+    store.remove_room(&ACT, "Design").await.unwrap();
+    store.remove_category(&ACT, "engineering").await.unwrap();
     assert!(matches!(
         store.category("Engineering").await,
         Err(StoreError::NotFound(_))
@@ -182,11 +197,11 @@ async fn category_edits_are_written_back_atomically(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
     store
-        .create_category(&NewCategory::named("Legal".to_owned()), NOW)
+        .create_category(&ACT, &NewCategory::named("Legal".to_owned()))
         .await
         .unwrap();
     let changed = store
-        .modify_category("legal", |category| {
+        .modify_category(&ACT, "legal", |category| {
             CategoryChanges {
                 add_allowed_members: vec![principal("ou:contoso/legal")],
                 add_denied_members: vec![principal("group:contractors")],
@@ -207,18 +222,23 @@ async fn identities_expand_nested_groups_even_in_cycles(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
     let alice = store
-        .create_user(&new_user("alice@contoso.com"), NOW)
+        .create_user(&ACT, &new_user("alice@contoso.com"))
         .await
         .unwrap();
     for name in ["emea", "sales", "everyone"] {
         store
-            .create_group(&GroupName::parse(name).unwrap(), "", &[], NOW)
+            .create_group(&ACT, &GroupName::parse(name).unwrap(), "", &[])
             .await
             .unwrap();
     }
     let add = async |group: &str, member: &str| {
         store
-            .change_group_members(&GroupName::parse(group).unwrap(), &[principal(member)], &[])
+            .change_group_members(
+                &ACT,
+                &GroupName::parse(group).unwrap(),
+                &[principal(member)],
+                &[],
+            )
             .await
             .unwrap();
     };
@@ -232,6 +252,7 @@ async fn identities_expand_nested_groups_even_in_cycles(backend: Backend) {
 
     let unknown = store
         .change_group_members(
+            &ACT,
             &GroupName::parse("sales").unwrap(),
             &[principal("user:nobody")],
             &[],
@@ -240,7 +261,7 @@ async fn identities_expand_nested_groups_even_in_cycles(backend: Backend) {
         .unwrap_err();
     assert!(matches!(unknown, StoreError::Invalid(_)), "{unknown:?}");
     let in_use = store
-        .remove_group(&GroupName::parse("sales").unwrap())
+        .remove_group(&ACT, &GroupName::parse("sales").unwrap())
         .await
         .unwrap_err();
     assert!(matches!(in_use, StoreError::Conflict(_)), "{in_use:?}");
@@ -249,10 +270,10 @@ async fn identities_expand_nested_groups_even_in_cycles(backend: Backend) {
 async fn removed_users_free_their_login_but_keep_their_messages(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
-    let bob = store.create_user(&new_user("bob"), NOW).await.unwrap();
+    let bob = store.create_user(&ACT, &new_user("bob")).await.unwrap();
     let room = room_in_default(&store, "Lobby").await;
     store
-        .post_message(room.id, bob.id, "hi", NOW)
+        .post_message(room.id, &by(bob.id), "hi")
         .await
         .unwrap();
     store
@@ -267,7 +288,7 @@ async fn removed_users_free_their_login_but_keep_their_messages(backend: Backend
             .is_some()
     );
 
-    store.remove_user(&bob.login, NOW).await.unwrap();
+    store.remove_user(&ACT, &bob.login).await.unwrap();
     assert!(
         store
             .session_user(b"token-hash", NOW)
@@ -279,7 +300,7 @@ async fn removed_users_free_their_login_but_keep_their_messages(backend: Backend
         store.user(&bob.login).await,
         Err(StoreError::NotFound(_))
     ));
-    let again = store.create_user(&new_user("bob"), NOW).await.unwrap();
+    let again = store.create_user(&ACT, &new_user("bob")).await.unwrap();
     assert_ne!(again.id, bob.id);
     let history = store
         .history(room.id, HistoryPage::new(None, None, None).unwrap())
@@ -289,6 +310,7 @@ async fn removed_users_free_their_login_but_keep_their_messages(backend: Backend
 
     let disabled = store
         .modify_user(
+            &ACT,
             &again.login,
             &UserChanges {
                 disabled: Some(true),

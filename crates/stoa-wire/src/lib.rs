@@ -488,6 +488,113 @@ pub struct UpdatePoolStateRequest {
     pub state: String,
 }
 
+/// `GET /api/v1/compliance`: whether compliance data is kept, and the adapters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComplianceView {
+    /// True when at least one adapter is configured; with none, no compliance data is kept.
+    pub enabled: bool,
+    pub adapters: Vec<ComplianceAdapterView>,
+}
+
+/// One compliance adapter's settings (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComplianceAdapterView {
+    pub adapter_name: String,
+    /// `xml` or `jsonl`.
+    pub adapter_type: String,
+    pub adapter_output_directory: String,
+    pub one_chat_room_per_output_file: bool,
+    pub create_file_attachments_manifest: bool,
+    pub add_chat_room_details: bool,
+    pub add_user_details: bool,
+    /// Seconds between runs (60 to 2,592,000).
+    pub run_interval_seconds: i64,
+}
+
+/// `PUT /api/v1/compliance/adapters/{name}`: creates the adapter, or changes the settings
+/// given. A new adapter needs `adapter_output_directory`; it defaults to `xml` every 15
+/// minutes with every option off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateComplianceAdapterRequest {
+    pub adapter_type: Option<String>,
+    pub adapter_output_directory: Option<String>,
+    pub one_chat_room_per_output_file: Option<bool>,
+    pub create_file_attachments_manifest: Option<bool>,
+    pub add_chat_room_details: Option<bool>,
+    pub add_user_details: Option<bool>,
+    /// Seconds between runs, 60 (1 minute) to 2,592,000 (30 days).
+    pub run_interval_seconds: Option<i64>,
+}
+
+/// What one adapter exported in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComplianceRunView {
+    pub adapter_name: String,
+    /// Events exported by this run.
+    pub events: i64,
+    /// Chain positions exported by this run, if any.
+    pub first_position: Option<i64>,
+    pub last_position: Option<i64>,
+    /// The files written, in order.
+    pub files: Vec<String>,
+}
+
+/// `GET /api/v1/compliance/status`: per adapter, how far it has got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComplianceStatusView {
+    /// The last sealed chain position.
+    pub chain_head: i64,
+    /// Events captured but not yet sealed into the chain.
+    pub captured_unsealed: i64,
+    pub adapters: Vec<ComplianceAdapterStatusView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComplianceAdapterStatusView {
+    pub adapter_name: String,
+    /// Every event through this position is in the adapter's output.
+    pub exported_through: i64,
+    /// Sealed events not yet exported by this adapter.
+    pub events_pending: i64,
+    pub last_run: Option<String>,
+    pub last_run_node: Option<String>,
+    pub last_run_events: i64,
+    pub last_error: Option<String>,
+}
+
+/// `POST /api/v1/compliance/verify`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceVerifyRequest {
+    /// Check the files in this directory (on the server) instead of every adapter's output
+    /// directory.
+    pub output_directory: Option<String>,
+}
+
+/// The outcome of `stoa compliance verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComplianceVerifyView {
+    /// True when the stored chain and every exported file check out.
+    pub ok: bool,
+    /// Stored events whose hashes and links were checked.
+    pub events_checked: i64,
+    /// Exported files checked, and the events in them.
+    pub files_checked: i64,
+    pub exported_events_checked: i64,
+    /// The first break, if any: where and what.
+    pub first_break: Option<ComplianceBreakView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComplianceBreakView {
+    /// The chain position where the break was found, when known.
+    pub position: Option<i64>,
+    /// The exported file concerned, if the break is in a file.
+    pub file: Option<String>,
+    pub problem: String,
+}
+
 /// A pending invitation to a room.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InvitationView {

@@ -64,9 +64,66 @@ pub enum Command {
     /// Answer your pending room invitations.
     #[command(subcommand)]
     Invitation(InvitationCommand),
+    /// Compliance capture and export (administrators).
+    #[command(subcommand)]
+    Compliance(ComplianceCommand),
     /// See and steer the pool of nodes (administrators).
     #[command(subcommand)]
     Pool(PoolCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ComplianceCommand {
+    /// Show whether compliance data is kept, and every adapter's settings.
+    Get,
+    /// Create an adapter, or change the settings given. Configuring the first adapter turns
+    /// capture on: from then on every event is kept until every adapter has exported it.
+    Set(ComplianceSetArgs),
+    /// Remove an adapter. With no adapter left, no compliance data is kept.
+    Remove {
+        #[arg(long, default_value = "default")]
+        adapter_name: String,
+    },
+    /// Export now, whatever the run interval, and print what each adapter exported.
+    Run,
+    /// Per adapter: how far it has exported, events pending, its last run and last error.
+    Status,
+    /// Check the stored hash chain and the exported files; exits non-zero at the first
+    /// break, naming its position.
+    Verify {
+        /// Check the files in this directory on the server (default: every adapter's).
+        #[arg(long)]
+        output_directory: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ComplianceSetArgs {
+    /// The adapter to create or change (AdapterName); it starts every file name it writes.
+    #[arg(long, default_value = "default")]
+    pub adapter_name: String,
+    /// AdapterType: xml (Lync's format) or jsonl (one event per line).
+    #[arg(long)]
+    pub adapter_type: Option<String>,
+    /// AdapterOutputDirectory: where the files go, on the server; a relative path is taken
+    /// from this command's working directory. Each adapter needs its own.
+    #[arg(long)]
+    pub adapter_output_directory: Option<PathBuf>,
+    /// OneChatRoomPerOutputFile: one file per room in each export.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub one_chat_room_per_output_file: Option<bool>,
+    /// CreateFileAttachmentsManifest: write .ATTACH manifests beside files with uploads.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub create_file_attachments_manifest: Option<bool>,
+    /// AddChatRoomDetails: rooms' ids and categories in the XML.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub add_chat_room_details: Option<bool>,
+    /// AddUserDetails: users' display names and emails in the XML.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub add_user_details: Option<bool>,
+    /// RunInterval: how often the adapter exports, from 1m to 30d (e.g. 90s, 15m, 2h, 1d).
+    #[arg(long)]
+    pub run_interval: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

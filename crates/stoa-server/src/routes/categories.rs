@@ -1,8 +1,10 @@
 //! Categories: finding them, and administering them.
 
+use crate::compliance::describe;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use serde_json::json;
 use stoa_domain::access::{self, Action, Target};
 use stoa_domain::model::{CategoryChanges, NewCategory, ROOT_CATEGORY_NAME};
 use stoa_domain::validation;
@@ -14,7 +16,6 @@ use crate::auth::Caller;
 use crate::convert::{category_view, principals};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
-use crate::time::now;
 
 /// List the categories the caller can find: every one for administrators, the ones they are
 /// eligible in for others. Principal lists are shown to administrators only.
@@ -55,6 +56,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<CreateCategoryRequest>,
 ) -> ApiResult<(StatusCode, Json<CategoryView>)> {
+    let details = describe(json!({"category": request.name}), &request);
     caller.require_administrator(Action::Administer)?;
     let name = validation::object_name("name", &request.name)?;
     if validation::name_key(&name) == ROOT_CATEGORY_NAME {
@@ -78,7 +80,10 @@ pub async fn create(
     new.file_upload = request.file_upload.unwrap_or(new.file_upload);
     new.chat_history = request.chat_history.unwrap_or(new.chat_history);
     new.invitations = request.invitations.unwrap_or(new.invitations);
-    let category = state.store.create_category(&new, now()).await?;
+    let category = state
+        .store
+        .create_category(&caller.act(&state, &details), &new)
+        .await?;
     tracing::info!(category = %category.name, "category created");
     Ok((StatusCode::CREATED, Json(category_view(&category, true))))
 }
@@ -117,6 +122,7 @@ pub async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(request): ApiJson<UpdateCategoryRequest>,
 ) -> ApiResult<Json<CategoryView>> {
+    let details = describe(json!({"category": name}), &request);
     caller.require_administrator(Action::Administer)?;
     let changes = CategoryChanges {
         name: request.name,
@@ -142,10 +148,14 @@ pub async fn update(
     .await?;
     let category = state
         .store
-        .modify_category(&name, |category| -> ApiResult<()> {
-            changes.apply(category)?;
-            Ok(())
-        })
+        .modify_category(
+            &caller.act(&state, &details),
+            &name,
+            |category| -> ApiResult<()> {
+                changes.apply(category)?;
+                Ok(())
+            },
+        )
         .await?;
     state.access_changed();
     tracing::info!(category = %category.name, "category changed");
@@ -166,8 +176,12 @@ pub async fn remove(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    let details = describe(json!({"category": name}), &());
     caller.require_administrator(Action::Administer)?;
-    state.store.remove_category(&name).await?;
+    state
+        .store
+        .remove_category(&caller.act(&state, &details), &name)
+        .await?;
     state.access_changed();
     tracing::info!(category = %name.trim(), "category removed");
     Ok(StatusCode::NO_CONTENT)

@@ -1,8 +1,10 @@
 //! Administering groups of the built-in directory.
 
+use crate::compliance::describe;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use serde_json::json;
 use stoa_domain::access::Action;
 use stoa_domain::principal::GroupName;
 use stoa_domain::validation;
@@ -12,7 +14,6 @@ use crate::auth::Caller;
 use crate::convert::{group_view, principals};
 use crate::error::{ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
-use crate::time::now;
 
 /// List every group with its direct members.
 #[utoipa::path(get, path = "/api/v1/groups", tag = "groups", security(("bearer" = [])),
@@ -40,6 +41,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<CreateGroupRequest>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
+    let details = describe(json!({"group": request.name}), &request);
     caller.require_administrator(Action::Administer)?;
     let name = GroupName::parse(&request.name)?;
     let description = validation::description(request.description.as_deref().unwrap_or(""))?;
@@ -49,7 +51,7 @@ pub async fn create(
     }
     let group = state
         .store
-        .create_group(&name, &description, &members, now())
+        .create_group(&caller.act(&state, &details), &name, &description, &members)
         .await?;
     state.access_changed();
     tracing::info!(group = %name, "group created");
@@ -86,6 +88,7 @@ pub async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(request): ApiJson<UpdateGroupRequest>,
 ) -> ApiResult<Json<GroupView>> {
+    let details = describe(json!({"group": name}), &request);
     caller.require_administrator(Action::Administer)?;
     let name = GroupName::parse(&name)?;
     let add = principals(&request.add_members)?;
@@ -95,7 +98,7 @@ pub async fn update(
     }
     let group = state
         .store
-        .change_group_members(&name, &add, &remove)
+        .change_group_members(&caller.act(&state, &details), &name, &add, &remove)
         .await?;
     state.access_changed();
     tracing::info!(group = %name, "group changed");
@@ -116,9 +119,13 @@ pub async fn remove(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    let details = describe(json!({"group": name}), &());
     caller.require_administrator(Action::Administer)?;
     let name = GroupName::parse(&name)?;
-    state.store.remove_group(&name).await?;
+    state
+        .store
+        .remove_group(&caller.act(&state, &details), &name)
+        .await?;
     state.access_changed();
     tracing::info!(group = %name, "group removed");
     Ok(StatusCode::NO_CONTENT)

@@ -1,6 +1,7 @@
 //! Posting messages and reading history.
 
 use std::sync::Arc;
+use stoa_compliance::EventKind;
 
 use axum::Json;
 use axum::extract::State;
@@ -16,7 +17,6 @@ use crate::auth::Caller;
 use crate::convert::message_view;
 use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
-use crate::time::now;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +49,18 @@ pub async fn history(
     let page = HistoryPage::new(query.after, query.before, query.limit)?;
     let (room, _) = room_for(&state, &caller, &name, Action::ReadHistory).await?;
     let messages = state.store.history(room.id, page).await?;
+    // A history read is a compliance event (BACKCHAT); the page is answered only once it
+    // is recorded.
+    let read = backchat_details(&messages);
+    state
+        .store
+        .record_act(
+            &caller.act(&state, ""),
+            EventKind::Backchat,
+            Some(room.id),
+            &read,
+        )
+        .await?;
     Ok(Json(HistoryView {
         messages: messages
             .iter()
@@ -79,10 +91,20 @@ pub async fn post(
     let (room, _) = room_for(&state, &caller, &name, Action::PostInRoom).await?;
     let message = state
         .store
-        .post_message(room.id, caller.user.id, &request.body, now())
+        .post_message(room.id, &caller.act(&state, ""), &request.body)
         .await?;
     tracing::debug!(room = %room.name, seq = message.seq, "message posted");
     let view = message_view(&room.name, &message);
     state.hub.publish(Arc::new(message));
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// What a history read returned, for its BACKCHAT event: the range of sequence numbers.
+pub fn backchat_details(messages: &[stoa_domain::model::Message]) -> String {
+    serde_json::json!({
+        "first_seq": messages.first().map(|message| message.seq),
+        "last_seq": messages.last().map(|message| message.seq),
+        "messages": messages.len(),
+    })
+    .to_string()
 }

@@ -2,6 +2,7 @@
 //! generated from the handlers' annotations.
 
 pub mod categories;
+pub mod compliance;
 pub mod groups;
 pub mod health;
 pub mod invitations;
@@ -99,6 +100,14 @@ pub fn router(state: AppState) -> Router {
             "/rooms/{name}/messages",
             get(messages::history).post(messages::post),
         )
+        .route("/compliance", get(compliance::get))
+        .route(
+            "/compliance/adapters/{name}",
+            put(compliance::put_adapter).delete(compliance::remove_adapter),
+        )
+        .route("/compliance/run", post(compliance::run))
+        .route("/compliance/status", get(compliance::status))
+        .route("/compliance/verify", post(compliance::verify))
         .route("/pool", get(pool::get))
         .route("/pool/active-servers", put(pool::set_active_servers))
         .route("/pool/state", put(pool::set_state))
@@ -227,6 +236,12 @@ async fn method_not_allowed() -> ApiError {
         rooms::remove,
         messages::history,
         messages::post,
+        compliance::get,
+        compliance::put_adapter,
+        compliance::remove_adapter,
+        compliance::run,
+        compliance::status,
+        compliance::verify,
         pool::get,
         pool::set_active_servers,
         pool::set_state,

@@ -1,8 +1,10 @@
 //! Persistent chat policies and the administrator role.
 
+use crate::compliance::describe;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use serde_json::json;
 use stoa_domain::PrincipalRef;
 use stoa_domain::access::Action;
 use stoa_domain::policy::{Policy, PolicyIdentity};
@@ -16,7 +18,6 @@ use crate::auth::Caller;
 use crate::convert::{policy_view, principals};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
-use crate::time::now;
 
 /// List every policy.
 #[utoipa::path(get, path = "/api/v1/policies", tag = "policies", security(("bearer" = [])),
@@ -45,12 +46,16 @@ pub async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<CreatePolicyRequest>,
 ) -> ApiResult<(StatusCode, Json<PolicyView>)> {
+    let details = describe(json!({"policy": request.identity}), &request);
     caller.require_administrator(Action::Administer)?;
     let policy = Policy {
         identity: request.identity.parse()?,
         enable_persistent_chat: request.enable_persistent_chat.unwrap_or(true),
     };
-    let policy = state.store.create_policy(&policy, now()).await?;
+    let policy = state
+        .store
+        .create_policy(&caller.act(&state, &details), &policy)
+        .await?;
     state.access_changed();
     tracing::info!(policy = %policy.identity, "policy created");
     Ok((StatusCode::CREATED, Json(policy_view(&policy))))
@@ -86,10 +91,16 @@ pub async fn update(
     ApiPath(identity): ApiPath<String>,
     ApiJson(request): ApiJson<UpdatePolicyRequest>,
 ) -> ApiResult<Json<PolicyView>> {
+    let details = describe(json!({"policy": identity}), &request);
     caller.require_administrator(Action::Administer)?;
     let identity: PolicyIdentity = identity.parse()?;
     let policy = match request.enable_persistent_chat {
-        Some(enabled) => state.store.set_policy(&identity, enabled).await?,
+        Some(enabled) => {
+            state
+                .store
+                .set_policy(&caller.act(&state, &details), &identity, enabled)
+                .await?
+        }
         None => state.store.policy(&identity).await?,
     };
     state.access_changed();
@@ -111,9 +122,13 @@ pub async fn remove(
     caller: Caller,
     ApiPath(identity): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    let details = describe(json!({"policy": identity}), &());
     caller.require_administrator(Action::Administer)?;
     let identity: PolicyIdentity = identity.parse()?;
-    state.store.remove_policy(&identity).await?;
+    state
+        .store
+        .remove_policy(&caller.act(&state, &details), &identity)
+        .await?;
     state.access_changed();
     tracing::info!(policy = %identity, "policy removed");
     Ok(StatusCode::NO_CONTENT)
@@ -169,6 +184,7 @@ pub async fn update_role(
     ApiPath(role): ApiPath<String>,
     ApiJson(request): ApiJson<UpdateRoleRequest>,
 ) -> ApiResult<Json<RoleView>> {
+    let details = describe(json!({"role": role}), &request);
     caller.require_administrator(Action::Administer)?;
     let role = known_role(&role)?;
     let add = principals(&request.add_members)?;
@@ -182,7 +198,10 @@ pub async fn update_role(
         )));
     }
     require_known(&state, &add).await?;
-    state.store.change_administrators(&add, &remove).await?;
+    state
+        .store
+        .change_administrators(&caller.act(&state, &details), &add, &remove)
+        .await?;
     state.access_changed();
     tracing::info!(role, "role changed");
     Ok(Json(role_view(&state, role).await?))

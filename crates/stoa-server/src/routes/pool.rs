@@ -2,8 +2,10 @@
 //! (Lync's `Set-CsPersistentChatActiveServer`), and whether it has failed over to its
 //! disaster-recovery database (`Set-CsPersistentChatState`).
 
+use crate::compliance::describe;
 use axum::Json;
 use axum::extract::State;
+use serde_json::json;
 use stoa_domain::access::Action;
 use stoa_domain::model::{PoolSettings, PoolState};
 use stoa_wire::{
@@ -65,6 +67,7 @@ pub async fn set_active_servers(
     caller: Caller,
     ApiJson(request): ApiJson<UpdateActiveServersRequest>,
 ) -> ApiResult<Json<PoolView>> {
+    let details = describe(json!({"pool": "active-servers"}), &request);
     caller.require_administrator(Action::Administer)?;
     let alive: Vec<String> = state
         .store
@@ -75,7 +78,7 @@ pub async fn set_active_servers(
         .collect();
     let settings = state
         .store
-        .modify_pool_settings(|settings| {
+        .modify_pool_settings(&caller.act(&state, &details), |settings| {
             settings.active_servers = next_active_servers(&request, settings, &alive)?;
             Ok::<(), ApiError>(())
         })
@@ -145,11 +148,12 @@ pub async fn set_state(
     caller: Caller,
     ApiJson(request): ApiJson<UpdatePoolStateRequest>,
 ) -> ApiResult<Json<PoolView>> {
+    let details = describe(json!({"pool": "state"}), &request);
     caller.require_administrator(Action::Administer)?;
     let new_state: PoolState = request.state.parse()?;
     let settings = state
         .store
-        .modify_pool_settings(|settings| {
+        .modify_pool_settings(&caller.act(&state, &details), |settings| {
             settings.state = new_state;
             Ok::<(), ApiError>(())
         })

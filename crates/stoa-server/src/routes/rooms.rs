@@ -1,9 +1,11 @@
 //! Rooms: finding them, creating them, and changing or removing them.
 
+use crate::compliance::describe;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use serde_json::json;
 use stoa_domain::access::{self, Action, Target};
 use stoa_domain::model::{NewRoom, Room, RoomChanges};
 use stoa_domain::{Login, PrincipalRef, validation};
@@ -78,6 +80,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<CreateRoomRequest>,
 ) -> ApiResult<(StatusCode, Json<RoomView>)> {
+    let details = describe(json!({"room": request.name}), &request);
     let name = validation::object_name("name", &request.name)?;
     let description = validation::description(request.description.as_deref().unwrap_or(""))?;
     let addin = validation::optional_reference("addin", request.addin.as_deref().unwrap_or(""))?;
@@ -131,7 +134,10 @@ pub async fn create(
         managers,
         presenters,
     };
-    let room = state.store.create_room(&new, now()).await?;
+    let room = state
+        .store
+        .create_room(&caller.act(&state, &details), &new)
+        .await?;
     if let Some(directory) = directory
         && access::invitations_in_effect(&room, &category)
     {
@@ -184,6 +190,7 @@ pub async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(request): ApiJson<UpdateRoomRequest>,
 ) -> ApiResult<Json<RoomView>> {
+    let details = describe(json!({"room": name}), &request);
     let (_, current_category) = room_for(&state, &caller, &name, Action::FindRoom).await?;
     let target_category = match &request.category {
         Some(category) => Some(state.store.category(category).await.map_err(
@@ -222,7 +229,7 @@ pub async fn update(
     let mut invitees: Vec<Login> = Vec::new();
     let room = state
         .store
-        .modify_room(&name, |room| -> ApiResult<()> {
+        .modify_room(&caller.act(&state, &details), &name, |room| -> ApiResult<()> {
             if room.category_id != current_category.id {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
@@ -311,8 +318,12 @@ pub async fn remove(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    let details = describe(json!({"room": name}), &());
     room_for(&state, &caller, &name, Action::DeleteRoom).await?;
-    let room = state.store.remove_room(&name).await?;
+    let room = state
+        .store
+        .remove_room(&caller.act(&state, &details), &name)
+        .await?;
     state.access_changed();
     tracing::info!(room = %room.name, "room deleted");
     Ok(StatusCode::NO_CONTENT)

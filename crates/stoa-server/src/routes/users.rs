@@ -1,8 +1,10 @@
 //! Administering users of the built-in directory.
 
+use crate::compliance::describe;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use serde_json::json;
 use stoa_domain::access::Action;
 use stoa_domain::model::{NewUser, User, UserChanges};
 use stoa_domain::policy::PolicyIdentity;
@@ -13,7 +15,6 @@ use crate::auth::{self, Caller, Standing};
 use crate::convert::{clearable, user_view};
 use crate::error::{ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
-use crate::time::now;
 
 /// Shortest password accepted; long enough to rule out the worst choices.
 const MIN_PASSWORD_CHARS: usize = 8;
@@ -65,6 +66,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
+    let details = describe(json!({"user": request.login}), &request);
     caller.require_administrator(Action::Administer)?;
     let login = Login::parse(&request.login)?;
     let display_name = match &request.display_name {
@@ -98,7 +100,10 @@ pub async fn create(
         disabled: request.disabled.unwrap_or(false),
         password_hash,
     };
-    let user = state.store.create_user(&new_user, now()).await?;
+    let user = state
+        .store
+        .create_user(&caller.act(&state, &details), &new_user)
+        .await?;
     tracing::info!(created = %user.login, "user created");
     Ok((StatusCode::CREATED, Json(view(&state, &user).await?)))
 }
@@ -140,6 +145,7 @@ pub async fn update(
     ApiPath(login): ApiPath<String>,
     ApiJson(request): ApiJson<UpdateUserRequest>,
 ) -> ApiResult<Json<UserView>> {
+    let details = describe(json!({"user": login}), &request);
     caller.require_administrator(Action::Administer)?;
     let login = Login::parse(&login)?;
     let mut changes = UserChanges {
@@ -161,7 +167,10 @@ pub async fn update(
         check_password(&password)?;
         changes.password_hash = Some(auth::hash_password(password).await?);
     }
-    let user = state.store.modify_user(&login, &changes).await?;
+    let user = state
+        .store
+        .modify_user(&caller.act(&state, &details), &login, &changes)
+        .await?;
     state.access_changed();
     tracing::info!(changed = %user.login, "user changed");
     Ok(Json(view(&state, &user).await?))
@@ -180,9 +189,13 @@ pub async fn remove(
     caller: Caller,
     ApiPath(login): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    let details = describe(json!({"user": login}), &());
     caller.require_administrator(Action::Administer)?;
     let login = Login::parse(&login)?;
-    state.store.remove_user(&login, now()).await?;
+    state
+        .store
+        .remove_user(&caller.act(&state, &details), &login)
+        .await?;
     state.access_changed();
     tracing::info!(removed = %login, "user removed");
     Ok(StatusCode::NO_CONTENT)
@@ -205,6 +218,7 @@ pub async fn grant_policy(
     ApiPath(login): ApiPath<String>,
     ApiJson(request): ApiJson<GrantPolicyRequest>,
 ) -> ApiResult<Json<UserView>> {
+    let details = describe(json!({"user": login}), &request);
     caller.require_administrator(Action::Administer)?;
     let login = Login::parse(&login)?;
     let policy = request
@@ -212,7 +226,10 @@ pub async fn grant_policy(
         .as_deref()
         .map(str::parse::<PolicyIdentity>)
         .transpose()?;
-    state.store.grant_policy(&login, policy.as_ref()).await?;
+    state
+        .store
+        .grant_policy(&caller.act(&state, &details), &login, policy.as_ref())
+        .await?;
     state.access_changed();
     tracing::info!(user = %login, policy = ?policy.as_ref().map(ToString::to_string), "policy granted");
     let user = state.store.user(&login).await?;

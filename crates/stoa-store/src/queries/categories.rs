@@ -4,12 +4,14 @@ use std::collections::HashMap;
 
 use stoa_domain::model::{Category, NewCategory};
 use stoa_domain::validation::name_key;
-use stoa_domain::{CategoryId, PrincipalRef, Timestamp};
+use stoa_domain::{CategoryId, PrincipalRef};
 
+use super::compliance::capture_admin;
 use super::{
     DbConnection, Queries, StoreError, StoreResult, conflict_on_unique, parse_principals,
     run_change, with_refusal,
 };
+use crate::Act;
 
 /// Where a kind of object keeps its principal lists.
 #[derive(Clone, Copy)]
@@ -156,12 +158,10 @@ async fn store_category_lists(
 }
 
 impl Queries {
-    pub async fn create_category(
-        &self,
-        new: &NewCategory,
-        now: Timestamp,
-    ) -> StoreResult<Category> {
+    pub async fn create_category(&self, act: &Act<'_>, new: &NewCategory) -> StoreResult<Category> {
+        let now = act.at;
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "category.created", None).await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO categories (name, name_key, description, file_upload, chat_history, invitations, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -218,6 +218,7 @@ impl Queries {
 
     pub async fn modify_category<E: From<StoreError>>(
         &self,
+        act: &Act<'_>,
         name: &str,
         mut change: impl FnMut(&mut Category) -> Result<(), E>,
     ) -> Result<Category, E> {
@@ -225,6 +226,7 @@ impl Queries {
         let result = write_transaction!(self, connection, {
             let mut category = load_category(connection, name).await?;
             run_change(&mut change, &mut category, &mut refusal)?;
+            capture_admin(connection, act, "category.changed", None).await?;
             sqlx::query(
                 "UPDATE categories SET name = $1, name_key = $2, description = $3, file_upload = $4,
                  chat_history = $5, invitations = $6 WHERE id = $7",
@@ -245,8 +247,9 @@ impl Queries {
         with_refusal(result, refusal)
     }
 
-    pub async fn remove_category(&self, name: &str) -> StoreResult<()> {
+    pub async fn remove_category(&self, act: &Act<'_>, name: &str) -> StoreResult<()> {
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "category.removed", None).await?;
             let category = load_category(connection, name).await?;
             if category.is_root() {
                 return Err(StoreError::Conflict(

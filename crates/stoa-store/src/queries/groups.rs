@@ -2,9 +2,11 @@
 
 use stoa_domain::model::{Group, check_group_member};
 use stoa_domain::principal::GroupName;
-use stoa_domain::{GroupId, PrincipalRef, Timestamp};
+use stoa_domain::{GroupId, PrincipalRef};
 
+use super::compliance::capture_admin;
 use super::{DbConnection, Queries, StoreError, StoreResult, conflict_on_unique, parse_principals};
+use crate::Act;
 
 async fn load_group(connection: &mut DbConnection, name: &GroupName) -> StoreResult<Group> {
     let (id, description): (i64, String) =
@@ -84,12 +86,14 @@ async fn add_members(
 impl Queries {
     pub async fn create_group(
         &self,
+        act: &Act<'_>,
         name: &GroupName,
         description: &str,
         members: &[PrincipalRef],
-        now: Timestamp,
     ) -> StoreResult<Group> {
+        let now = act.at;
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "group.created", None).await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO groups (name, description, created_at) VALUES ($1, $2, $3) RETURNING id",
             )
@@ -125,8 +129,9 @@ impl Queries {
         Ok(groups)
     }
 
-    pub async fn remove_group(&self, name: &GroupName) -> StoreResult<()> {
+    pub async fn remove_group(&self, act: &Act<'_>, name: &GroupName) -> StoreResult<()> {
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "group.removed", None).await?;
             let group = load_group(connection, name).await?;
             let reference = PrincipalRef::Group(name.clone()).to_string();
             let used_by: Option<String> = sqlx::query_scalar(
@@ -160,11 +165,13 @@ impl Queries {
 
     pub async fn change_group_members(
         &self,
+        act: &Act<'_>,
         name: &GroupName,
         add: &[PrincipalRef],
         remove: &[PrincipalRef],
     ) -> StoreResult<Group> {
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "group.changed", None).await?;
             let group = load_group(connection, name).await?;
             add_members(connection, group.id, add).await?;
             for member in remove {

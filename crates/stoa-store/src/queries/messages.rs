@@ -3,7 +3,10 @@
 use stoa_domain::model::{HistoryPage, Message};
 use stoa_domain::{Login, RoomId, Seq, Timestamp, UserId};
 
+use super::compliance::capture;
 use super::{Queries, StoreError, StoreResult};
+use crate::Act;
+use stoa_compliance::EventKind;
 
 #[derive(sqlx::FromRow)]
 struct MessageRow {
@@ -33,10 +36,13 @@ impl Queries {
     pub async fn post_message(
         &self,
         room_id: RoomId,
-        author_id: UserId,
+        act: &Act<'_>,
         body: &str,
-        now: Timestamp,
     ) -> StoreResult<Message> {
+        let now = act.at;
+        let author_id = act
+            .user
+            .ok_or_else(|| StoreError::Conflict("a message needs an author".to_owned()))?;
         // The room's counter is bumped and the message inserted in one transaction. The counter
         // row stays locked until commit, so message `n + 1` is only numbered once message `n`
         // is committed. Posts to different rooms never wait for each other.
@@ -64,6 +70,7 @@ impl Queries {
                     .execute(&mut *connection)
                     .await?;
             }
+            capture(connection, act, EventKind::Chat, None, Some(room_id), Some(seq), body).await?;
             let author_login: String = sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
                 .bind(author_id.0)
                 .fetch_one(&mut *connection)

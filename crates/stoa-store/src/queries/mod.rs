@@ -9,6 +9,7 @@
 //! difference is a constant of the including module.
 
 mod categories;
+mod compliance;
 mod directory;
 mod groups;
 mod invitations;
@@ -37,6 +38,8 @@ pub(crate) struct Queries {
     /// read).
     #[allow(dead_code)]
     pub(crate) failover: Failover,
+    /// The compliance adapters this process is exporting for right now.
+    pub(crate) leases: crate::LocalLeases,
 }
 
 impl Queries {

@@ -1,9 +1,11 @@
 //! Persistent chat policies, their grants to users, and the administrator role's members.
 
 use stoa_domain::policy::{Policy, PolicyIdentity};
-use stoa_domain::{Login, PrincipalRef, Timestamp, UserId};
+use stoa_domain::{Login, PrincipalRef, UserId};
 
+use super::compliance::capture_admin;
 use super::{DbConnection, Queries, StoreError, StoreResult, conflict_on_unique};
+use crate::Act;
 use crate::{ADMINISTRATOR_ROLE, ApplicablePolicies};
 
 fn parse_policy((identity, enabled): (String, bool)) -> StoreResult<Policy> {
@@ -53,8 +55,10 @@ impl Queries {
             .ok_or_else(|| policy_not_found(identity))
     }
 
-    pub async fn create_policy(&self, policy: &Policy, now: Timestamp) -> StoreResult<Policy> {
+    pub async fn create_policy(&self, act: &Act<'_>, policy: &Policy) -> StoreResult<Policy> {
+        let now = act.at;
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "policy.created", None).await?;
             sqlx::query(
                 "INSERT INTO policies (identity, enable_persistent_chat, created_at) VALUES ($1, $2, $3)",
             )
@@ -72,10 +76,12 @@ impl Queries {
 
     pub async fn set_policy(
         &self,
+        act: &Act<'_>,
         identity: &PolicyIdentity,
         enable_persistent_chat: bool,
     ) -> StoreResult<Policy> {
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "policy.changed", None).await?;
             let updated =
                 sqlx::query("UPDATE policies SET enable_persistent_chat = $1 WHERE identity = $2")
                     .bind(enable_persistent_chat)
@@ -92,8 +98,9 @@ impl Queries {
         })
     }
 
-    pub async fn remove_policy(&self, identity: &PolicyIdentity) -> StoreResult<()> {
+    pub async fn remove_policy(&self, act: &Act<'_>, identity: &PolicyIdentity) -> StoreResult<()> {
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "policy.removed", None).await?;
             if *identity == PolicyIdentity::Global {
                 return Err(StoreError::Conflict(
                     "the global policy cannot be removed; change it instead".to_owned(),
@@ -122,10 +129,12 @@ impl Queries {
 
     pub async fn grant_policy(
         &self,
+        act: &Act<'_>,
         login: &Login,
         identity: Option<&PolicyIdentity>,
     ) -> StoreResult<()> {
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "policy.granted", None).await?;
             let user_id: i64 =
                 sqlx::query_scalar("SELECT id FROM users WHERE login = $1 AND removed_at IS NULL")
                     .bind(login.as_str())
@@ -208,10 +217,12 @@ impl Queries {
 
     pub async fn change_administrators(
         &self,
+        act: &Act<'_>,
         add: &[PrincipalRef],
         remove: &[PrincipalRef],
     ) -> StoreResult<Vec<PrincipalRef>> {
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "role.changed", None).await?;
             for principal in add {
                 sqlx::query(
                     "INSERT INTO role_assignments (role, principal) VALUES ($1, $2)

@@ -4,7 +4,9 @@
 use stoa_domain::Timestamp;
 use stoa_domain::model::{PoolNode, PoolSettings, PoolState};
 
+use super::compliance::capture_admin;
 use super::{Queries, StoreError, StoreResult, run_change, with_refusal};
+use crate::Act;
 
 fn parse_settings((state, active): (String, Option<String>)) -> StoreResult<PoolSettings> {
     Ok(PoolSettings {
@@ -119,6 +121,7 @@ impl Queries {
 
     pub async fn modify_pool_settings<E: From<StoreError>>(
         &self,
+        act: &Act<'_>,
         mut change: impl FnMut(&mut PoolSettings) -> Result<(), E>,
     ) -> Result<PoolSettings, E> {
         let mut refusal = None;
@@ -130,6 +133,7 @@ impl Queries {
             .await?;
             let mut settings = parse_settings(stored)?;
             run_change(&mut change, &mut settings, &mut refusal)?;
+            capture_admin(connection, act, "pool.changed", None).await?;
             let active = settings
                 .active_servers
                 .as_ref()

@@ -5,9 +5,11 @@ use stoa_domain::validation::name_key;
 use stoa_domain::{CategoryId, RoomId, Timestamp};
 
 use super::categories::{PrincipalLists, load_category_by_id};
+use super::compliance::capture_admin;
 use super::{
     DbConnection, Queries, StoreError, StoreResult, conflict_on_unique, run_change, with_refusal,
 };
+use crate::Act;
 
 const ROOM_LISTS: PrincipalLists = PrincipalLists {
     table: "room_principals",
@@ -121,7 +123,8 @@ async fn store_room(connection: &mut DbConnection, room: &Room) -> StoreResult<(
 }
 
 impl Queries {
-    pub async fn create_room(&self, new: &NewRoom, now: Timestamp) -> StoreResult<Room> {
+    pub async fn create_room(&self, act: &Act<'_>, new: &NewRoom) -> StoreResult<Room> {
+        let now = act.at;
         write_transaction!(self, connection, {
             // Fails with "not found" if the category was removed since the caller looked.
             load_category_by_id(connection, new.category_id).await?;
@@ -154,6 +157,7 @@ impl Queries {
                     ],
                 )
                 .await?;
+            capture_admin(connection, act, "room.created", Some(RoomId(id))).await?;
             let sql = format!("{ROOM_SELECT} WHERE r.id = $1");
             let row = sqlx::query_as::<_, RoomRow>(&sql)
                 .bind(id)
@@ -196,24 +200,39 @@ impl Queries {
 
     pub async fn modify_room<E: From<StoreError>>(
         &self,
+        act: &Act<'_>,
         name: &str,
         mut change: impl FnMut(&mut Room) -> Result<(), E>,
     ) -> Result<Room, E> {
         let mut refusal = None;
         let result = write_transaction!(self, connection, {
             let mut room = load_room(connection, name).await?;
+            let before = room.clone();
             run_change(&mut change, &mut room, &mut refusal)?;
             let category = load_category_by_id(connection, room.category_id).await?;
             room.category_name = category.name;
             store_room(connection, &room).await?;
+            let only_membership = Room {
+                members: room.members.clone(),
+                managers: room.managers.clone(),
+                presenters: room.presenters.clone(),
+                ..before
+            } == room;
+            let action = if only_membership {
+                "room.membership_changed"
+            } else {
+                "room.changed"
+            };
+            capture_admin(connection, act, action, Some(room.id)).await?;
             Ok(room)
         });
         with_refusal(result, refusal)
     }
 
-    pub async fn remove_room(&self, name: &str) -> StoreResult<Room> {
+    pub async fn remove_room(&self, act: &Act<'_>, name: &str) -> StoreResult<Room> {
         write_transaction!(self, connection, {
             let room = load_room(connection, name).await?;
+            capture_admin(connection, act, "room.deleted", Some(room.id)).await?;
             sqlx::query("DELETE FROM messages WHERE room_id = $1")
                 .bind(room.id.0)
                 .execute(&mut *connection)

@@ -4,8 +4,10 @@ use stoa_domain::model::{NewUser, User, UserChanges};
 use stoa_domain::principal::GroupName;
 use stoa_domain::{ContainerPath, Login, PrincipalRef, Timestamp, UserId, UserIdentity};
 
+use super::compliance::capture_admin;
 use super::{DbConnection, Queries, StoreError, StoreResult, conflict_on_unique, parse_principals};
 use crate::ADMINISTRATOR_ROLE;
+use crate::Act;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -59,8 +61,10 @@ fn user_not_found(login: &Login) -> StoreError {
 }
 
 impl Queries {
-    pub async fn create_user(&self, new_user: &NewUser, now: Timestamp) -> StoreResult<User> {
+    pub async fn create_user(&self, act: &Act<'_>, new_user: &NewUser) -> StoreResult<User> {
+        let now = act.at;
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "user.created", None).await?;
             let sql = format!(
                 "INSERT INTO users (login, display_name, email, container, disabled, password_hash, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
@@ -141,8 +145,14 @@ impl Queries {
             .collect()
     }
 
-    pub async fn modify_user(&self, login: &Login, changes: &UserChanges) -> StoreResult<User> {
+    pub async fn modify_user(
+        &self,
+        act: &Act<'_>,
+        login: &Login,
+        changes: &UserChanges,
+    ) -> StoreResult<User> {
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "user.changed", None).await?;
             let mut user = live_user(connection, login)
                 .await?
                 .ok_or_else(|| user_not_found(login))?;
@@ -169,8 +179,10 @@ impl Queries {
         })
     }
 
-    pub async fn remove_user(&self, login: &Login, now: Timestamp) -> StoreResult<()> {
+    pub async fn remove_user(&self, act: &Act<'_>, login: &Login) -> StoreResult<()> {
+        let now = act.at;
         write_transaction!(self, connection, {
+            capture_admin(connection, act, "user.removed", None).await?;
             let user = live_user(connection, login)
                 .await?
                 .ok_or_else(|| user_not_found(login))?;

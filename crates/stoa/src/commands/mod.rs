@@ -2,6 +2,7 @@
 //! makes one API call through `stoa-client`, and prints the answer.
 
 pub mod access;
+pub mod compliance;
 pub mod directory;
 pub mod messages;
 pub mod pool;
@@ -34,6 +35,7 @@ pub async fn run_client_command(command: Command, json: bool) -> anyhow::Result<
         Command::Invitation(command) => {
             access::invitation(&session::client()?, command, json).await
         }
+        Command::Compliance(command) => compliance::run(&session::client()?, command, json).await,
         Command::Pool(command) => pool::run(&session::client()?, command, json).await,
         Command::Serve(_) => bail!("serve is not a client command"),
     }

@@ -27,10 +27,14 @@ use serde_json::{Value, json};
 use stoa_client::Client;
 use stoa_wire::{
     CreateCategoryRequest, CreateGroupRequest, CreatePolicyRequest, CreateRoomRequest,
-    CreateUserRequest, Privacy, RoomType, ServerFrame, UpdateRoomRequest,
+    CreateUserRequest, Privacy, RoomType, ServerFrame, UpdateComplianceAdapterRequest,
+    UpdateRoomRequest,
 };
 
 use crate::harness::{TestServer, USER_PASSWORD};
+
+/// A directory no process can create (not even root), for adapters that must never write.
+const UNWRITABLE: &str = "/proc/stoa-matrix";
 
 const CALLERS: [&str; 9] = [
     "anon", "dora", "ivan", "erin", "mary", "pete", "mona", "cora", "admin",
@@ -53,6 +57,8 @@ enum Setup {
     Group,
     Category,
     Policy,
+    /// A compliance adapter `spare-{caller}`.
+    Adapter,
     /// A second session of the caller's own, for rows that end the session.
     OwnSession,
 }
@@ -274,6 +280,56 @@ fn rows() -> Vec<Row> {
             "/api/v1/roles/{role}",
             "/api/v1/roles/administrator",
             Some(json!({"add_members": ["user:admin"]})),
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        // compliance: adapters write where no one can, so the matrix leaves no files behind
+        row(
+            M::GET,
+            "/api/v1/compliance",
+            "/api/v1/compliance",
+            None,
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        // before any adapter exists, a run exports nothing and succeeds
+        row(
+            M::POST,
+            "/api/v1/compliance/run",
+            "/api/v1/compliance/run",
+            Some(json!({})),
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            M::PUT,
+            "/api/v1/compliance/adapters/{name}",
+            "/api/v1/compliance/adapters/new-{caller}",
+            Some(json!({"adapter_output_directory": "/proc/stoa-matrix/new-{caller}"})),
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/compliance/adapters/{name}",
+            "/api/v1/compliance/adapters/spare-{caller}",
+            None,
+            S::Adapter,
+            ADMIN_ONLY_204,
+        ),
+        row(
+            M::GET,
+            "/api/v1/compliance/status",
+            "/api/v1/compliance/status",
+            None,
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            M::POST,
+            "/api/v1/compliance/verify",
+            "/api/v1/compliance/verify",
+            Some(json!({})),
             S::None,
             ADMIN_ONLY_200,
         ),
@@ -627,6 +683,18 @@ async fn prepare(world: &World, setup: Setup, caller: &str) -> Option<String> {
                     identity: format!("spare-{caller}"),
                     enable_persistent_chat: None,
                 })
+                .await
+                .unwrap();
+        }
+        Setup::Adapter => {
+            admin
+                .put_compliance_adapter(
+                    &format!("spare-{caller}"),
+                    &UpdateComplianceAdapterRequest {
+                        adapter_output_directory: Some(format!("{UNWRITABLE}/spare-{caller}")),
+                        ..UpdateComplianceAdapterRequest::default()
+                    },
+                )
                 .await
                 .unwrap();
         }
