@@ -1,7 +1,7 @@
 //! The XML adapter's format: Lync 2013's compliance XML, extended so that every exported event
 //! can be checked against the hash chain.
 //!
-//! The schema is `schema/stoa-compliance.xsd`; `formats.md` describes it for operators. A file
+//! The schema is `schema/stoa-compliance.xsd`; `docs/compliance-formats.md` describes it for operators. A file
 //! looks like this (one line per message; attributes in this order, always):
 //!
 //! ```xml

@@ -135,7 +135,7 @@ fn a_json_lines_export_alone_re_verifies_the_chain() {
 
 #[test]
 fn a_json_line_is_the_canonical_encoding_plus_two_keys() {
-    // formats.md promises that dropping `occurred_at_utc` and `hash` from a line leaves the
+    // docs/compliance-formats.md promises that dropping `occurred_at_utc` and `hash` from a line leaves the
     // bytes the hash covers, so other tools can check hashes without knowing Stoa's types.
     let (output, events) = exported(jsonl(false));
     let text = std::fs::read_to_string(path(&output, WHOLE_JSONL)).unwrap();
