@@ -50,6 +50,9 @@ pub struct ServerOptions {
     /// A PostgreSQL URL (possibly naming a primary and its standbys); `None` for the embedded
     /// SQLite database in `data_dir`.
     pub database: Option<String>,
+    /// A PostgreSQL URL for the compliance store, when it lives in its own database (only
+    /// with `database`); `None` keeps it beside the content.
+    pub compliance_database: Option<String>,
     /// The first administrator's password; generated when absent. Used only on the first
     /// start, when the database has no users.
     pub admin_password: Option<String>,
@@ -67,6 +70,7 @@ impl ServerOptions {
         ServerOptions {
             data_dir,
             database: None,
+            compliance_database: None,
             admin_password: None,
             settings: Settings::default(),
             node: default_node_name(),
@@ -131,6 +135,8 @@ pub enum ServerError {
     AdminPassword(String),
     #[error("invalid node or site name: {0}")]
     Placement(String),
+    #[error("{0}")]
+    Configuration(String),
 }
 
 /// An opened server, ready to serve.
@@ -159,7 +165,13 @@ impl Server {
                     context: format!("cannot create {}", options.data_dir.display()),
                     source,
                 })?;
-                Store::open_postgres(url).await?
+                Store::open_postgres_with_compliance(url, options.compliance_database.as_deref())
+                    .await?
+            }
+            None if options.compliance_database.is_some() => {
+                return Err(ServerError::Configuration(
+                    "a separate compliance database needs --database (PostgreSQL) too".to_owned(),
+                ));
             }
             None => Store::open_sqlite(&options.data_dir).await?,
         };

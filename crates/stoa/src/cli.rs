@@ -289,6 +289,11 @@ pub struct ServeArgs {
     /// promotion without a restart. Without it, Stoa uses the embedded SQLite database.
     #[arg(long, env = "STOA_DATABASE")]
     pub database: Option<String>,
+    /// PostgreSQL URL of a database of its own for the compliance store (Lync's
+    /// PersistentChatComplianceStore); needs --database. Without it, the compliance tables
+    /// live beside the content.
+    #[arg(long, env = "STOA_COMPLIANCE_DATABASE", requires = "database")]
+    pub compliance_database: Option<String>,
     /// Address to listen on. Port 0 picks a free port; the URL printed at start says which.
     #[arg(long, default_value = "127.0.0.1:8080", env = "STOA_LISTEN")]
     pub listen: SocketAddr,

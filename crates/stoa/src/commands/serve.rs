@@ -49,6 +49,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => format!("cannot open data directory {}", args.data.display()),
     };
     options.database = args.database;
+    options.compliance_database = args.compliance_database;
     let server = Server::open(options).await.context(opening)?;
     let listener = TcpListener::bind(args.listen)
         .await

@@ -57,6 +57,8 @@ pub async fn database_for(data_dir: &Path) -> Option<String> {
 pub struct TestServer {
     pub url: String,
     pub admin: Client,
+    /// The PostgreSQL database, when the server runs on one.
+    pub database: Option<String>,
     /// Kept so that the directory lives as long as the server.
     _data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -89,7 +91,7 @@ impl TestServer {
         settings: Settings,
     ) -> TestServer {
         let server = Server::open(ServerOptions {
-            database,
+            database: database.clone(),
             admin_password: Some(ADMIN_PASSWORD.to_owned()),
             settings,
             node: node.to_owned(),
@@ -110,6 +112,7 @@ impl TestServer {
         TestServer {
             url,
             admin,
+            database,
             _data_dir: data_dir,
             stop: Some(stop),
             task: Some(task),
@@ -127,6 +130,12 @@ impl TestServer {
             .await
             .expect("create user");
         sign_in(&self.url, login, USER_PASSWORD).await
+    }
+
+    /// Where the server keeps its files (and, on SQLite, its database `stoa.db`).
+    #[allow(dead_code)]
+    pub fn data_dir(&self) -> &Path {
+        self._data_dir.path()
     }
 
     /// A client that is not signed in.

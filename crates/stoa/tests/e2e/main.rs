@@ -9,6 +9,7 @@
 mod access;
 mod api;
 mod cli;
+mod compliance;
 mod harness;
 mod live;
 mod matrix;

@@ -413,3 +413,87 @@ async fn only_active_servers_take_new_sessions_and_the_pool_state_is_kept() {
     a.shut_down().await;
     b.shut_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_compliance_store_can_live_in_its_own_database() {
+    let content = stoa_test_support::fresh_postgres_database().await;
+    let compliance = stoa_test_support::fresh_postgres_database().await;
+    let directory = tempfile::tempdir().unwrap();
+    let node = BinaryServer::start_with(
+        directory.path(),
+        Some(ADMIN_PASSWORD),
+        Some(&content),
+        &["--node", "a", "--compliance-database", &compliance],
+    )
+    .await;
+    let admin = sign_in(&node.url, "admin", ADMIN_PASSWORD).await;
+    let output = tempfile::tempdir().unwrap();
+    let set = cli(
+        &admin,
+        &node.url,
+        &[
+            "compliance",
+            "set",
+            "--adapter-output-directory",
+            output.path().to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(set.success, "{}", set.stderr);
+    create_user(&admin, "alice").await;
+    create_open_room(&admin, "Design").await;
+    let alice = sign_in(&node.url, "alice", USER_PASSWORD).await;
+    for n in 1..=5 {
+        alice
+            .post_message("Design", &format!("hello {n}"))
+            .await
+            .unwrap();
+    }
+    let run = cli(&admin, &node.url, &["compliance", "run", "--json"])
+        .await
+        .json();
+    let exported = run[0]["events"].as_i64().unwrap();
+    assert_eq!(
+        exported, 8,
+        "the adapter change, a user, a room and five posts: {run}"
+    );
+
+    // The chain is in the compliance database; the content database only captures.
+    let sealed_in = |url: String| async move {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let table: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('compliance_events')::text")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        let count = match table {
+            Some(_) => Some(
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM compliance_events")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap(),
+            ),
+            None => None,
+        };
+        pool.close().await;
+        count
+    };
+    assert_eq!(sealed_in(compliance.clone()).await, Some(8));
+    assert_eq!(
+        sealed_in(content.clone()).await,
+        None,
+        "no chain in the content database"
+    );
+    let verify = cli(&admin, &node.url, &["compliance", "verify"]).await;
+    assert!(verify.success, "{}", verify.stderr);
+
+    // Without --database, a compliance database is refused with a clear message.
+    let refused = crate::harness::stoa_cli(
+        directory.path(),
+        &["serve", "--compliance-database", &compliance],
+        "",
+    )
+    .await;
+    assert!(!refused.success);
+    assert!(refused.stderr.contains("--database"), "{}", refused.stderr);
+}
