@@ -50,8 +50,10 @@ macro_rules! write_transaction {
             .await;
             let retry = match &result {
                 Err($crate::StoreError::Database(error)) if attempt < $crate::WRITE_ATTEMPTS => {
-                    $crate::is_transient(error)
-                        || (!committing && $store.recover_after(error).await)
+                    // Look for a new primary first: a pool timeout is also transient,
+                    // and must not hide that the server it waits for is gone.
+                    let switched = !committing && $store.recover_after(error).await;
+                    switched || $crate::is_transient(error)
                 }
                 _ => false,
             };

@@ -46,6 +46,9 @@ pub enum Chains {
 
 /// Connections per node. Posts hold a connection only for their transaction.
 const MAX_CONNECTIONS: u32 = 16;
+/// Longest wait for a connection before a request fails (and, for writes, a search for the
+/// primary begins).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long start-up keeps looking for a writable server before giving up.
 const STARTUP_SEARCH: Duration = Duration::from_secs(30);
 
@@ -134,7 +137,10 @@ pub async fn open(url: &str, chains: Chains) -> StoreResult<Queries> {
     let switches = failover.clone();
     let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
-        .acquire_timeout(Duration::from_secs(10))
+        // Short enough that a node notices a dead primary within a few seconds (it looks
+        // for the new one after a failed write); queries hold connections for milliseconds,
+        // so a healthy pool never waits this long.
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .before_acquire(move |_, metadata| {
             // After a switch, connections to the old server must not be reused: a demoted
             // primary still answers, but refuses writes.
