@@ -206,11 +206,11 @@ async fn posts_reach_every_node_and_clients_of_a_killed_node_resume_on_another()
     assert_eq!(bodies[0], "hello 1");
     assert_eq!(bodies[19], "hello 20");
 
-    // Under load from A and B, A dies.
+    // Under load from A and C, A dies.
     let stop = Arc::new(AtomicBool::new(false));
     let poster_a = keep_posting(alice_a, "Design", stop.clone());
-    let poster_b = keep_posting(
-        sign_in(&url_b, "alice", USER_PASSWORD).await,
+    let poster_c = keep_posting(
+        sign_in(&url_c, "alice", USER_PASSWORD).await,
         "Design",
         stop.clone(),
     );
@@ -220,7 +220,7 @@ async fn posts_reach_every_node_and_clients_of_a_killed_node_resume_on_another()
     let killed_at = Instant::now();
     node_a.kill_9().await;
 
-    // Carol's connection to A fails; she reconnects to C and resumes from her last seq.
+    // Carol's connection to A fails; she reconnects to B and resumes from her last seq.
     let failure = loop {
         let target = carol.last().unwrap() + 1_000_000;
         if let Err(error) = carol.read_until(target).await {
@@ -234,16 +234,16 @@ async fn posts_reach_every_node_and_clients_of_a_killed_node_resume_on_another()
         ),
         "{failure:?}"
     );
-    let carol_client_c = sign_in(&url_c, "carol", USER_PASSWORD).await;
-    let (live, _) = subscribe(&carol_client_c, "Design", carol.last()).await;
+    let carol_client_b = sign_in(&url_b, "carol", USER_PASSWORD).await;
+    let (live, _) = subscribe(&carol_client_b, "Design", carol.last()).await;
     let resumed_after = killed_at.elapsed();
     carol.live = live;
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     poster_a.await.unwrap();
-    let posted_on_b = poster_b.await.unwrap();
-    assert!(posted_on_b > 0, "B kept accepting posts");
+    let posted_on_c = poster_c.await.unwrap();
+    assert!(posted_on_c > 0, "C kept accepting posts");
     let room = admin_b.room("Design").await.unwrap();
     bob.read_until(room.last_seq).await.unwrap();
     carol.read_until(room.last_seq).await.unwrap();
