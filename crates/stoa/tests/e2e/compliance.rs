@@ -237,6 +237,15 @@ async fn every_act_is_captured_and_each_adapter_exports_it_once() {
             plain("PART"),
         ]
     );
+    // Creating users is recorded with what was asked, but never with their passwords.
+    for entry in std::fs::read_dir(jsonl_output.path()).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        assert!(text.contains("\"login\":\"bob\""), "{text}");
+        assert!(
+            !text.contains(crate::harness::USER_PASSWORD),
+            "a password was exported"
+        );
+    }
     // Both adapters hold the same events, each once; the XML validates against the XSD.
     assert_eq!(exported(xml_output.path()), exported(jsonl_output.path()));
     assert_valid_xml(xml_output.path());
