@@ -497,3 +497,52 @@ async fn the_compliance_store_can_live_in_its_own_database() {
     assert!(!refused.success);
     assert!(refused.stderr.contains("--database"), "{}", refused.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_access_change_on_one_node_cuts_off_subscribers_on_another() {
+    let database = stoa_test_support::fresh_postgres_database().await;
+    let a = TestServer::start_node(&database, "a", quick_settings()).await;
+    let b = TestServer::start_node(&database, "b", quick_settings()).await;
+    a.admin
+        .create_room(&CreateRoomRequest {
+            name: "Board".to_owned(),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let bob = b.user("bob").await;
+    a.admin
+        .update_room(
+            "Board",
+            &stoa_wire::UpdateRoomRequest {
+                add_members: vec!["user:bob".to_owned()],
+                ..stoa_wire::UpdateRoomRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (mut live, _) = subscribe(&bob, "Board", None).await;
+    // Bob loses his membership through node A; his subscription on node B ends at once.
+    a.admin
+        .update_room(
+            "Board",
+            &stoa_wire::UpdateRoomRequest {
+                remove_members: vec!["user:bob".to_owned()],
+                ..stoa_wire::UpdateRoomRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Well within the WebSocket heartbeat (20 s), which would re-check too.
+    let frame = tokio::time::timeout(Duration::from_secs(5), live.next_frame())
+        .await
+        .expect("B re-checks in time")
+        .unwrap();
+    match frame {
+        ServerFrame::Error { room, .. } => assert_eq!(room.as_deref(), Some("Board")),
+        other => panic!("expected the subscription to end, got {other:?}"),
+    }
+    a.admin.post_message("Board", "not for bob").await.ok();
+    a.shut_down().await;
+    b.shut_down().await;
+}
