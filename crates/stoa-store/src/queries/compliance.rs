@@ -514,9 +514,20 @@ impl Queries {
             .await?
             .rows_affected();
             if changed == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "the export progress of {adapter} moved while this node was exporting"
-                )));
+                // Another exporter may have recorded this very batch (its node died while
+                // committing, after this one had rewritten the batch's files identically):
+                // progress already where this run leaves it is success.
+                let current: Option<i64> = sqlx::query_scalar(
+                    "SELECT exported_through FROM compliance_progress WHERE adapter = $1",
+                )
+                .bind(adapter)
+                .fetch_optional(&mut *connection)
+                .await?;
+                if current != Some(through) {
+                    return Err(StoreError::Conflict(format!(
+                        "the export progress of {adapter} moved while this node was exporting"
+                    )));
+                }
             }
             Ok(())
         })

@@ -10,5 +10,6 @@
 #[path = "../e2e/harness.rs"]
 mod harness;
 
+mod compliance_crashes;
 mod disaster_recovery;
 mod nodes;
