@@ -5,6 +5,11 @@
 //! on one node takes to reach a live subscriber on the other, against a subscriber on the
 //! posting node as the baseline.
 //!
+//! `-- --compliance` measures what compliance costs instead (see [`compliance`]): post
+//! throughput with an adapter configured against without, and how fast a million captured
+//! events are sealed into the chain and exported, against reading the same rows and writing
+//! the same bytes.
+//!
 //! It starts a real server on `127.0.0.1:0` with its SQLite database in a temporary
 //! directory, drives it through `stoa-client` and real WebSockets, and reports each figure
 //! next to its ratio to a baseline measured in the same run: the round trip of `GET /healthz`,
@@ -22,6 +27,9 @@ use stoa_client::{Client, HistoryQuery, LiveConnection};
 use stoa_server::{Server, ServerOptions, Settings};
 use stoa_wire::{CreateRoomRequest, CreateUserRequest, Privacy, ServerFrame};
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+mod compliance;
 
 const ADMIN_PASSWORD: &str = "benchmark-admin-password";
 
@@ -40,9 +48,30 @@ struct Args {
     /// Measure cross-node delivery in a pool of two nodes instead.
     #[arg(long)]
     pool: bool,
-    /// With --pool: the PostgreSQL database to use (default: a throwaway cluster).
+    /// With --pool: the PostgreSQL database to use (default: a throwaway cluster). With
+    /// --compliance: a PostgreSQL server on which the benchmark may create databases.
     #[arg(long)]
     database: Option<String>,
+    /// Measure what compliance costs instead: post throughput with and without an adapter,
+    /// and sealing and exporting `--events` captured events.
+    #[arg(long)]
+    compliance: bool,
+    /// With --compliance: captured events to seal and export.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// With --compliance: rounds of interleaved post measurements; each round measures every
+    /// server once.
+    #[arg(long, default_value_t = 10)]
+    rounds: usize,
+    /// With --compliance: posts per measurement in each round (one client, then all posters).
+    #[arg(long, default_value_t = 500)]
+    block: usize,
+    /// With --compliance: which of the two figures to measure.
+    #[arg(long, value_enum, default_value_t = compliance::Part::Both)]
+    part: compliance::Part,
+    /// With --compliance: skip the PostgreSQL measurement of capture cost.
+    #[arg(long)]
+    no_postgres: bool,
 }
 
 /// Latencies of one measurement.
@@ -92,40 +121,19 @@ async fn main() -> anyhow::Result<()> {
     if args.pool {
         return pool_delivery(&args).await;
     }
-    let data = tempfile::tempdir()?;
-    let server = Server::open(ServerOptions {
-        admin_password: Some(ADMIN_PASSWORD.to_owned()),
-        settings: Settings {
-            connection_queue: 1 << 16,
-            ..Settings::default()
-        },
-        ..ServerOptions::new(data.path().to_owned())
-    })
-    .await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(server.serve(listener, std::future::pending()));
-
-    let admin = sign_in(&url, "admin", ADMIN_PASSWORD).await?;
-    admin
-        .create_room(&CreateRoomRequest {
-            name: "Bench".to_owned(),
-            privacy: Some(Privacy::Open),
-            ..CreateRoomRequest::default()
-        })
-        .await?;
-    let mut posters = Vec::new();
-    for index in 0..args.posters.max(1) {
-        let login = format!("poster{index}");
-        admin
-            .create_user(&CreateUserRequest {
-                login: login.clone(),
-                password: Some(ADMIN_PASSWORD.to_owned()),
-                ..CreateUserRequest::default()
-            })
-            .await?;
-        posters.push(sign_in(&url, &login, ADMIN_PASSWORD).await?);
+    if args.compliance {
+        return compliance::run(&args).await;
     }
+    let data = tempfile::tempdir()?;
+    let url = start_server(
+        None,
+        &stoa_server::default_node_name(),
+        data.path(),
+        bench_settings(),
+    )
+    .await?
+    .url;
+    let (admin, posters) = bench_room(&url, args.posters).await?;
     let operations = args.operations.max(10);
     let body = "x".repeat(200);
     let mut samples = Vec::new();
@@ -175,6 +183,41 @@ async fn main() -> anyhow::Result<()> {
 
     report(&samples);
     Ok(())
+}
+
+/// The settings every benchmarked server runs with: a queue deep enough that fan-out never
+/// cuts a subscriber off as too slow.
+fn bench_settings() -> Settings {
+    Settings {
+        connection_queue: 1 << 16,
+        ..Settings::default()
+    }
+}
+
+/// Creates the open room `Bench` and `posters` users allowed to post in it; returns the
+/// administrator's client and the posters' clients, all signed in.
+async fn bench_room(url: &str, posters: usize) -> anyhow::Result<(Client, Vec<Client>)> {
+    let admin = sign_in(url, "admin", ADMIN_PASSWORD).await?;
+    admin
+        .create_room(&CreateRoomRequest {
+            name: "Bench".to_owned(),
+            privacy: Some(Privacy::Open),
+            ..CreateRoomRequest::default()
+        })
+        .await?;
+    let mut clients = Vec::new();
+    for index in 0..posters.max(1) {
+        let login = format!("poster{index}");
+        admin
+            .create_user(&CreateUserRequest {
+                login: login.clone(),
+                password: Some(ADMIN_PASSWORD.to_owned()),
+                ..CreateUserRequest::default()
+            })
+            .await?;
+        clients.push(sign_in(url, &login, ADMIN_PASSWORD).await?);
+    }
+    Ok((admin, clients))
 }
 
 async fn sign_in(url: &str, login: &str, password: &str) -> anyhow::Result<Client> {
@@ -301,23 +344,45 @@ fn report(samples: &[Sample]) {
     }
 }
 
-/// Starts a node called `node` on `database`; returns its URL.
-async fn start_node(database: &str, node: &str, data: &std::path::Path) -> anyhow::Result<String> {
+/// A server running in this process, on `127.0.0.1:0`.
+struct RunningServer {
+    url: String,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Shuts the server down and waits until it has closed its database, so that it does
+    /// not keep working (heartbeats, the compliance service) under later measurements.
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .context("the server did not stop within 30 s")???;
+        Ok(())
+    }
+}
+
+/// Starts a server called `node` on `database` (SQLite in `data` when `None`).
+async fn start_server(
+    database: Option<&str>,
+    node: &str,
+    data: &std::path::Path,
+    settings: Settings,
+) -> anyhow::Result<RunningServer> {
     let server = Server::open(ServerOptions {
-        database: Some(database.to_owned()),
+        database: database.map(str::to_owned),
         admin_password: Some(ADMIN_PASSWORD.to_owned()),
         node: node.to_owned(),
-        settings: Settings {
-            connection_queue: 1 << 16,
-            ..Settings::default()
-        },
+        settings,
         ..ServerOptions::new(data.to_owned())
     })
     .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(server.serve(listener, std::future::pending()));
-    Ok(url)
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(server.serve(listener, stop.clone().cancelled_owned()));
+    Ok(RunningServer { url, stop, task })
 }
 
 /// Two nodes, one poster on node A, one subscriber on each node: the time from sending a
@@ -332,8 +397,22 @@ async fn pool_delivery(args: &Args) -> anyhow::Result<()> {
         }
     };
     let data = tempfile::tempdir()?;
-    let url_a = start_node(&database, "a", &data.path().join("a")).await?;
-    let url_b = start_node(&database, "b", &data.path().join("b")).await?;
+    let url_a = start_server(
+        Some(&database),
+        "a",
+        &data.path().join("a"),
+        bench_settings(),
+    )
+    .await?
+    .url;
+    let url_b = start_server(
+        Some(&database),
+        "b",
+        &data.path().join("b"),
+        bench_settings(),
+    )
+    .await?
+    .url;
     let admin = sign_in(&url_a, "admin", ADMIN_PASSWORD).await?;
     admin
         .create_room(&CreateRoomRequest {

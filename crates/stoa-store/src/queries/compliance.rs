@@ -11,7 +11,11 @@
 use stoa_compliance::{Event, EventKind, EventRoom, EventUser};
 use stoa_domain::{RoomId, Seq, Timestamp};
 
-use super::{DbConnection, Queries, StoreError, StoreResult};
+use super::{Db, DbConnection, Queries, StoreError, StoreResult};
+
+/// Rows written by one multi-row statement while sealing: 17 values each stays well within
+/// both databases' limits on bound parameters.
+const ROWS_PER_STATEMENT: usize = 200;
 use crate::{Act, AdapterProgress, AdapterRecord, CapturedRow};
 
 /// Copies the act's user and room, as they are now, into a captured event, if any adapter
@@ -321,11 +325,17 @@ impl Queries {
             return Ok(());
         }
         write_transaction!(concurrent self, connection, {
-            for id in ids {
-                sqlx::query("DELETE FROM compliance_capture WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *connection)
-                    .await?;
+            // By id, not by range: on PostgreSQL a slower transaction may yet commit an id
+            // inside the range, unsealed.
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let mut delete =
+                    sqlx::QueryBuilder::<Db>::new("DELETE FROM compliance_capture WHERE id IN (");
+                let mut separated = delete.separated(", ");
+                for id in chunk {
+                    separated.push_bind(*id);
+                }
+                delete.push(")");
+                delete.build().execute(&mut *connection).await?;
             }
             Ok(())
         })
@@ -337,10 +347,6 @@ impl Queries {
         if rows.is_empty() {
             return Ok(0);
         }
-        let sql = format!(
-            "INSERT INTO compliance_events ({EVENT_COLUMNS}, capture_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-        );
         // Serialized: the chain has one head, and only one sealer may extend it at a time.
         write_transaction!(self, connection, {
             let head: Option<(i64, String)> = sqlx::query_as(
@@ -361,11 +367,8 @@ impl Queries {
             .await?
             .into_iter()
             .collect();
-            let mut appended = 0;
-            for row in rows {
-                if already_sealed.contains(&row.id) {
-                    continue;
-                }
+            let mut sealed = Vec::with_capacity(rows.len());
+            for row in rows.iter().filter(|row| !already_sealed.contains(&row.id)) {
                 position += 1;
                 let row = row.clone();
                 let mut event = Event {
@@ -387,30 +390,38 @@ impl Queries {
                     hash: String::new(),
                 };
                 event.seal(&previous_hash);
-                sqlx::query(&sql)
-                    .bind(event.position)
-                    .bind(event.kind.as_str())
-                    .bind(&event.action)
-                    .bind(event.occurred_at)
-                    .bind(&event.node)
-                    .bind(event.user.as_ref().map(|user| user.id))
-                    .bind(event.user.as_ref().map(|user| user.login.as_str()))
-                    .bind(event.user.as_ref().map(|user| user.display_name.as_str()))
-                    .bind(event.user.as_ref().and_then(|user| user.email.as_deref()))
-                    .bind(event.room.as_ref().map(|room| room.id))
-                    .bind(event.room.as_ref().map(|room| room.name.as_str()))
-                    .bind(event.room.as_ref().map(|room| room.category.as_str()))
-                    .bind(event.message_seq)
-                    .bind(&event.content)
-                    .bind(&event.previous_hash)
-                    .bind(&event.hash)
-                    .bind(row.id)
-                    .execute(&mut *connection)
-                    .await?;
-                previous_hash = event.hash;
-                appended += 1;
+                previous_hash.clone_from(&event.hash);
+                sealed.push((event, row.id));
             }
-            Ok(appended)
+            for chunk in sealed.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
+                    "INSERT INTO compliance_events ({EVENT_COLUMNS}, capture_id) "
+                ));
+                insert.push_values(chunk, |mut values, (event, capture_id)| {
+                    let user = event.user.as_ref();
+                    let room = event.room.as_ref();
+                    values
+                        .push_bind(event.position)
+                        .push_bind(event.kind.as_str())
+                        .push_bind(event.action.clone())
+                        .push_bind(event.occurred_at)
+                        .push_bind(event.node.clone())
+                        .push_bind(user.map(|user| user.id))
+                        .push_bind(user.map(|user| user.login.clone()))
+                        .push_bind(user.map(|user| user.display_name.clone()))
+                        .push_bind(user.and_then(|user| user.email.clone()))
+                        .push_bind(room.map(|room| room.id))
+                        .push_bind(room.map(|room| room.name.clone()))
+                        .push_bind(room.map(|room| room.category.clone()))
+                        .push_bind(event.message_seq)
+                        .push_bind(event.content.clone())
+                        .push_bind(event.previous_hash.clone())
+                        .push_bind(event.hash.clone())
+                        .push_bind(*capture_id);
+                });
+                insert.build().execute(&mut *connection).await?;
+            }
+            Ok(sealed.len())
         })
     }
 
