@@ -111,6 +111,14 @@ pub async fn export_adapter(
         if to < from {
             break;
         }
+        // A fence before touching files: the lease makes this hold, and if it somehow does
+        // not (a lease lost with its connection), stop before writing anything.
+        if state.store.exported_through(&record.name).await? != through {
+            return Err(ExportError::Output(format!(
+                "the export progress of {} moved under this run; another exporter is at work",
+                record.name
+            )));
+        }
         let events = state.store.compliance_events(through, to - through).await?;
         if events.last().map(|event| event.position) != Some(to) {
             return Err(ExportError::Output(format!(

@@ -15,7 +15,7 @@ use stoa_store::PoolEvent;
 
 use crate::state::AppState;
 
-/// Most messages fetched per room when catching up; subscriptions fill any further gap.
+/// Messages fetched per page when catching up on a room.
 const CATCH_UP_LIMIT: u32 = 500;
 
 /// Runs until the server shuts down, then takes this node out of the pool.
@@ -80,30 +80,43 @@ async fn relay(state: AppState, mut events: tokio::sync::mpsc::Receiver<PoolEven
                 tracing::info!("reconnected to the pool; catching up");
                 state.recheck_local_access();
                 for (room, last_published) in state.hub.subscribed_rooms() {
-                    publish_after(&state, room, last_published, CATCH_UP_LIMIT).await;
+                    let mut after = last_published;
+                    // Page until the room is caught up: a subscription fills gaps only when
+                    // a later message arrives, which in a quiet room may be much later.
+                    while let Some(last) = publish_after(&state, room, after, CATCH_UP_LIMIT).await
+                    {
+                        after = Some(last);
+                    }
                 }
             }
         }
     }
 }
 
-/// Fetches up to `limit` messages of `room` after `after` and publishes them here.
-async fn publish_after(state: &AppState, room: RoomId, after: Option<Seq>, limit: u32) {
-    let page = match HistoryPage::new(after, None, Some(limit)) {
-        Ok(page) => page,
-        Err(error) => {
-            tracing::error!(%error, "invalid catch-up page");
-            return;
-        }
-    };
+/// Fetches up to `limit` messages of `room` after `after` (the newest, without `after`) and
+/// publishes them here. Returns the last `seq` published when a page after `after` was full,
+/// so that the caller may fetch the next.
+async fn publish_after(
+    state: &AppState,
+    room: RoomId,
+    after: Option<Seq>,
+    limit: u32,
+) -> Option<Seq> {
+    let page = HistoryPage::new(after, None, Some(limit))
+        .map_err(|error| tracing::error!(%error, "invalid catch-up page"))
+        .ok()?;
     match state.store.history(room, page).await {
         Ok(messages) => {
+            let full = messages.len() == limit as usize;
+            let last = messages.last().map(|message| message.seq);
             for message in messages {
                 state.hub.publish(Arc::new(message));
             }
+            if full && after.is_some() { last } else { None }
         }
         Err(error) => {
-            tracing::warn!(%error, room = %room, "could not fetch a post announced by the pool")
+            tracing::warn!(%error, room = %room, "could not fetch a post announced by the pool");
+            None
         }
     }
 }

@@ -270,20 +270,23 @@ impl Connection {
         }
     }
 
-    /// Records that the user joined a room (JOIN) and, when the subscription starts with
+    /// Records that the user joined a room (JOIN, when `joining`) and, when the subscription starts with
     /// stored messages (after `start`, through `last_seq`), that they read history (BACKCHAT).
     async fn record_join(
         state: &AppState,
         caller: &Caller,
         room: RoomId,
+        joining: bool,
         start: Seq,
         last_seq: Seq,
     ) -> Result<(), ApiError> {
         let act = caller.act(state, "");
-        state
-            .store
-            .record_act(&act, EventKind::Join, Some(room), "")
-            .await?;
+        if joining {
+            state
+                .store
+                .record_act(&act, EventKind::Join, Some(room), "")
+                .await?;
+        }
         if start < last_seq {
             let read = serde_json::json!({
                 "first_seq": start + 1,
@@ -408,10 +411,18 @@ impl Connection {
             None => (room.last_seq - default_history).max(0),
         };
         // Joining, and reading the history that comes with it, are compliance events; the
-        // subscription only starts once they are recorded.
-        if !self.subscriptions.contains_key(&room.id)
-            && let Err(error) =
-                Self::record_join(&self.state, &self.caller, room.id, start, room.last_seq).await
+        // subscription only starts once they are recorded. Subscribing again to a room is
+        // no new join, but any history it replays is a new read.
+        let joining = !self.subscriptions.contains_key(&room.id);
+        if let Err(error) = Self::record_join(
+            &self.state,
+            &self.caller,
+            room.id,
+            joining,
+            start,
+            room.last_seq,
+        )
+        .await
         {
             return self.send_error(error, Some(room_name)).await;
         }

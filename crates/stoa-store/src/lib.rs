@@ -17,7 +17,9 @@
 /// inside a write transaction) and commits, retrying from the start when the database reports
 /// a transient conflict, or when the write failed because the primary server went away and
 /// another was found. The body may therefore run more than once and must do nothing outside
-/// the transaction. A failure while committing is never retried: the commit may have happened.
+/// the transaction. A commit that may have happened is never retried: a broken connection
+/// during `COMMIT` ends the write. Only commits the database refused outright (SQLite busy,
+/// PostgreSQL serialization failure or deadlock) are tried again.
 ///
 /// `write_transaction!(self, connection, { … })` serializes the transaction against every
 /// other serialized one (see `Queries::begin_serialized`); `write_transaction!(concurrent self,

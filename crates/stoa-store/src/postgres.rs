@@ -53,7 +53,6 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 const STARTUP_SEARCH: Duration = Duration::from_secs(30);
 
 /// The database addresses a node was given, and which of them is the writable primary now.
-#[derive(Debug)]
 pub(crate) struct PrimaryFinder {
     candidates: Vec<PgConnectOptions>,
     /// When the pool last switched servers; connections opened before it are discarded.
@@ -81,10 +80,7 @@ pub fn candidate_urls(url: &str) -> StoreResult<Vec<String>> {
         .split(',')
         .map(|host| format!("{scheme}://{user_info}{host}{path}"))
         .collect();
-    if urls
-        .iter()
-        .any(|url| url.contains("://@") || url.ends_with("://"))
-    {
+    if hosts.split(',').any(|host| host.trim().is_empty()) {
         return Err(invalid());
     }
     Ok(urls)
@@ -92,15 +88,34 @@ pub fn candidate_urls(url: &str) -> StoreResult<Vec<String>> {
 
 /// A database URL with any password replaced, safe for messages and logs.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((user_info, hosts)) => {
-                let user = user_info.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}@{hosts}")
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<invalid URL>".to_owned();
+    };
+    // The last `@` ends the user information, as for the URL parser: a password may hold `@`.
+    let (authority_and_path, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let without_password = match authority_and_path.rsplit_once('@') {
+        Some((user_info, hosts)) => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{hosts}")
+        }
+        None => format!("{scheme}://{authority_and_path}"),
+    };
+    match query {
+        Some(query) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|parameter| !parameter.to_ascii_lowercase().starts_with("password="))
+                .collect();
+            if kept.is_empty() {
+                without_password
+            } else {
+                format!("{without_password}?{}", kept.join("&"))
             }
-            None => url.to_owned(),
-        },
-        None => "<invalid URL>".to_owned(),
+        }
+        None => without_password,
     }
 }
 
@@ -170,6 +185,15 @@ pub async fn open(url: &str, chains: Chains) -> StoreResult<Queries> {
         failover,
         leases: Default::default(),
     })
+}
+
+impl std::fmt::Debug for PrimaryFinder {
+    // By hand: the connect options hold the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrimaryFinder")
+            .field("candidates", &self.candidates.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PrimaryFinder {
@@ -328,5 +352,44 @@ impl Queries {
             return Ok(None);
         }
         Ok(Some(lease.holding(Box::new(connection))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{candidate_urls, redact};
+
+    #[test]
+    fn redaction_removes_every_form_of_password() {
+        assert_eq!(
+            redact("postgres://stoa:secret@db1/stoa"),
+            "postgres://stoa@db1/stoa"
+        );
+        assert_eq!(
+            redact("postgres://stoa:p@ss@db1/stoa"),
+            "postgres://stoa@db1/stoa"
+        );
+        assert_eq!(
+            redact("postgres://stoa@db1/stoa?sslmode=require&password=secret"),
+            "postgres://stoa@db1/stoa?sslmode=require"
+        );
+        assert_eq!(
+            redact("postgres://db1/stoa?password=x"),
+            "postgres://db1/stoa"
+        );
+    }
+
+    #[test]
+    fn multi_host_urls_become_one_url_per_server() {
+        assert_eq!(
+            candidate_urls("postgres://u:pw@h1:5432,h2:5433/stoa?sslmode=disable")
+                .unwrap_or_default(),
+            [
+                "postgres://u:pw@h1:5432/stoa?sslmode=disable",
+                "postgres://u:pw@h2:5433/stoa?sslmode=disable"
+            ]
+        );
+        assert!(candidate_urls("mysql://h/db").is_err());
+        assert!(candidate_urls("postgres://u@/db").is_err());
     }
 }

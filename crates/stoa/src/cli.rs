@@ -287,12 +287,17 @@ pub struct ServeArgs {
     /// PostgreSQL URL for a multi-server pool, e.g. postgres://stoa@db1:5432/stoa. Name a
     /// primary and its standbys as postgres://stoa@db1:5432,db2:5432/stoa to follow a
     /// promotion without a restart. Without it, Stoa uses the embedded SQLite database.
-    #[arg(long, env = "STOA_DATABASE")]
+    #[arg(long, env = "STOA_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
     /// PostgreSQL URL of a database of its own for the compliance store (Lync's
     /// PersistentChatComplianceStore); needs --database. Without it, the compliance tables
     /// live beside the content.
-    #[arg(long, env = "STOA_COMPLIANCE_DATABASE", requires = "database")]
+    #[arg(
+        long,
+        env = "STOA_COMPLIANCE_DATABASE",
+        hide_env_values = true,
+        requires = "database"
+    )]
     pub compliance_database: Option<String>,
     /// Address to listen on. Port 0 picks a free port; the URL printed at start says which.
     #[arg(long, default_value = "127.0.0.1:8080", env = "STOA_LISTEN")]

@@ -178,6 +178,17 @@ pub async fn run(
     caller: Caller,
 ) -> ApiResult<Json<Vec<ComplianceRunView>>> {
     caller.require_administrator(Action::Administer)?;
+    // The run goes on in a task of its own: if the request is cut off (a client gone, the
+    // request timeout), the export still finishes under its lease rather than stopping
+    // half-way with its lease released.
+    tokio::spawn(async move { run_every_adapter(&state).await })
+        .await
+        .map_err(|error| ApiError::internal(&error))?
+        .map(Json)
+}
+
+async fn run_every_adapter(state: &AppState) -> ApiResult<Vec<ComplianceRunView>> {
+    let state = state.clone();
     seal_all(&state).await?;
     let mut runs = Vec::new();
     for adapter in state.store.compliance_adapters().await? {
@@ -225,7 +236,7 @@ pub async fn run(
                 .collect(),
         });
     }
-    Ok(Json(runs))
+    Ok(runs)
 }
 
 /// Per adapter: how far it has exported, what is pending, and its last run.

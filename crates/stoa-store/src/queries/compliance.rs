@@ -358,17 +358,43 @@ impl Queries {
                 head.unwrap_or((0, stoa_compliance::GENESIS_HASH.to_owned()));
             let lowest = rows.iter().map(|row| row.id).min().unwrap_or_default();
             let highest = rows.iter().map(|row| row.id).max().unwrap_or_default();
-            let already_sealed: std::collections::HashSet<i64> = sqlx::query_scalar(
-                "SELECT capture_id FROM compliance_events WHERE capture_id BETWEEN $1 AND $2",
-            )
-            .bind(lowest)
-            .bind(highest)
-            .fetch_all(&mut *connection)
-            .await?
-            .into_iter()
-            .collect();
+            // What was sealed from these captured ids before (a crash between sealing and
+            // forgetting). The same id with other contents means ids were reused: the content
+            // database went back in time (a restore) while the compliance store did not.
+            // Sealing then stops, loudly, rather than drop new events as sealed already.
+            let already_sealed: std::collections::HashMap<i64, (String, i64, String, String)> =
+                sqlx::query_as::<_, (i64, String, i64, String, String)>(
+                    "SELECT capture_id, kind, occurred_at, node, content FROM compliance_events
+                     WHERE capture_id BETWEEN $1 AND $2",
+                )
+                .bind(lowest)
+                .bind(highest)
+                .fetch_all(&mut *connection)
+                .await?
+                .into_iter()
+                .map(|(id, kind, occurred_at, node, content)| {
+                    (id, (kind, occurred_at, node, content))
+                })
+                .collect();
+            for row in rows {
+                if let Some((kind, occurred_at, node, content)) = already_sealed.get(&row.id)
+                    && (kind != &row.kind
+                        || *occurred_at != row.occurred_at
+                        || node != &row.node
+                        || content != &row.content)
+                {
+                    return Err(StoreError::Corrupt(format!(
+                        "captured event {} reuses the id of an event sealed before; the content \
+                         database was restored behind the compliance store (see docs/operations.md)",
+                        row.id
+                    )));
+                }
+            }
             let mut sealed = Vec::with_capacity(rows.len());
-            for row in rows.iter().filter(|row| !already_sealed.contains(&row.id)) {
+            for row in rows
+                .iter()
+                .filter(|row| !already_sealed.contains_key(&row.id))
+            {
                 position += 1;
                 let row = row.clone();
                 let mut event = Event {
