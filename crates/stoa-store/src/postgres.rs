@@ -15,6 +15,20 @@ use crate::{StoreError, StoreResult};
 pub(crate) type Db = sqlx::Postgres;
 pub(crate) type DbConnection = sqlx::PgConnection;
 pub(crate) type DbPool = sqlx::PgPool;
+/// PostgreSQL commits each post in its own transaction: concurrent posters already commit
+/// side by side, each on its own connection.
+pub(crate) type PostWriter = ();
+
+/// Commits a post (see `PostWriter`).
+pub(crate) async fn post_message(
+    queries: &Queries,
+    room_id: stoa_domain::RoomId,
+    act: &crate::Act<'_>,
+    body: &str,
+) -> StoreResult<stoa_domain::model::Message> {
+    queries.post_alone(room_id, act, body).await
+}
+
 /// Shared by every clone of the backend's `Queries`.
 pub(crate) type Failover = Arc<PrimaryFinder>;
 
@@ -184,6 +198,7 @@ pub async fn open(url: &str, chains: Chains) -> StoreResult<Queries> {
         reader: pool,
         failover,
         leases: Default::default(),
+        posts: (),
     })
 }
 

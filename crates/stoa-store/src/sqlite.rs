@@ -100,10 +100,11 @@ pub async fn open(data_dir: &Path) -> StoreResult<Queries> {
         .await
         .map_err(StoreError::Migration)?;
     Ok(Queries {
-        writer,
         reader,
         failover: (),
         leases: Default::default(),
+        posts: PostWriter::start(writer.clone()),
+        writer,
     })
 }
 
@@ -131,5 +132,183 @@ impl Queries {
     /// in this process is held everywhere.
     pub(crate) async fn try_lease(&self, adapter: &str) -> StoreResult<Option<crate::ExportLease>> {
         Ok(crate::ExportLease::local(&self.leases, adapter))
+    }
+}
+
+/// Most posts committed together.
+const MAX_POSTS_PER_COMMIT: usize = 256;
+
+/// A post waiting for the group commit, and where its answer goes.
+struct PendingPost {
+    room_id: stoa_domain::RoomId,
+    user: Option<stoa_domain::UserId>,
+    node: String,
+    at: stoa_domain::Timestamp,
+    body: String,
+    answer: tokio::sync::oneshot::Sender<StoreResult<stoa_domain::model::Message>>,
+}
+
+/// Group commit for posts. SQLite has one writer and each commit costs an fsync, so posts
+/// that arrive while a commit is in flight are queued and committed together, in one
+/// transaction with a savepoint per post: a post that fails (its room was just removed)
+/// rolls back alone. Each post is acknowledged only after the commit that holds it, so
+/// durability is unchanged; a lone post is committed at once, without waiting for company.
+#[derive(Clone, Debug)]
+pub(crate) struct PostWriter {
+    queue: tokio::sync::mpsc::Sender<PendingPost>,
+}
+
+impl std::fmt::Debug for PendingPost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingPost")
+            .field("room_id", &self.room_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostWriter {
+    /// A writer whose queue is closed: for the `Queries` that commits posts one by one when
+    /// a group commit could not even begin.
+    fn without_grouping() -> PostWriter {
+        PostWriter {
+            queue: tokio::sync::mpsc::channel(1).0,
+        }
+    }
+
+    fn start(writer: DbPool) -> PostWriter {
+        let (queue, mut pending) =
+            tokio::sync::mpsc::channel::<PendingPost>(4 * MAX_POSTS_PER_COMMIT);
+        tokio::spawn(async move {
+            while let Some(first) = pending.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_POSTS_PER_COMMIT {
+                    match pending.try_recv() {
+                        Ok(post) => batch.push(post),
+                        Err(_) => break,
+                    }
+                }
+                let answers = commit_posts(&writer, &batch).await;
+                for (post, answer) in batch.into_iter().zip(answers) {
+                    // The poster may have gone (its request was cancelled); the post stands.
+                    let _ = post.answer.send(answer);
+                }
+            }
+        });
+        PostWriter { queue }
+    }
+}
+
+/// Commits a post through the group commit.
+pub(crate) async fn post_message(
+    queries: &Queries,
+    room_id: stoa_domain::RoomId,
+    act: &crate::Act<'_>,
+    body: &str,
+) -> StoreResult<stoa_domain::model::Message> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let post = PendingPost {
+        room_id,
+        user: act.user,
+        node: act.node.to_owned(),
+        at: act.at,
+        body: body.to_owned(),
+        answer,
+    };
+    if queries.posts.queue.send(post).await.is_err() {
+        return Err(StoreError::DataDirectory(
+            "the post writer has stopped".to_owned(),
+        ));
+    }
+    answered
+        .await
+        .map_err(|_| StoreError::DataDirectory("the post writer has stopped".to_owned()))?
+}
+
+/// Where a group commit failed, which decides what its posts may still do.
+enum GroupFailure {
+    /// Before `COMMIT`: nothing was stored, and each post may be tried on its own.
+    BeforeCommit,
+    /// During `COMMIT`: the posts may or may not be stored, so none is tried again.
+    AtCommit(String),
+}
+
+/// One answer per post of `batch`, in order.
+async fn commit_posts(
+    writer: &DbPool,
+    batch: &[PendingPost],
+) -> Vec<StoreResult<stoa_domain::model::Message>> {
+    let mut answers = Vec::with_capacity(batch.len());
+    let outcome: Result<(), GroupFailure> = async {
+        let mut transaction = writer
+            .begin()
+            .await
+            .map_err(|_| GroupFailure::BeforeCommit)?;
+        for post in batch {
+            let act = crate::Act {
+                user: post.user,
+                node: &post.node,
+                at: post.at,
+                details: "",
+            };
+            let savepoint = |statement: &'static str| sqlx::query(statement);
+            savepoint("SAVEPOINT post")
+                .execute(&mut *transaction)
+                .await
+                .map_err(|_| GroupFailure::BeforeCommit)?;
+            let inserted =
+                queries::messages::insert_post(&mut transaction, post.room_id, &act, &post.body)
+                    .await;
+            if inserted.is_err() {
+                savepoint("ROLLBACK TO SAVEPOINT post")
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(|_| GroupFailure::BeforeCommit)?;
+            }
+            savepoint("RELEASE SAVEPOINT post")
+                .execute(&mut *transaction)
+                .await
+                .map_err(|_| GroupFailure::BeforeCommit)?;
+            answers.push(inserted);
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(|error| GroupFailure::AtCommit(error.to_string()))
+    }
+    .await;
+    match outcome {
+        Ok(()) => answers,
+        Err(GroupFailure::AtCommit(error)) => {
+            tracing::error!(%error, posts = batch.len(), "a group commit of posts failed");
+            batch
+                .iter()
+                .map(|_| {
+                    Err(StoreError::Database(sqlx::Error::Protocol(
+                        "the commit of this post failed; it may or may not be stored".to_owned(),
+                    )))
+                })
+                .collect()
+        }
+        Err(GroupFailure::BeforeCommit) => {
+            // Nothing was stored: give each post its own transaction, with the usual retries.
+            let queries = Queries {
+                writer: writer.clone(),
+                reader: writer.clone(),
+                failover: (),
+                leases: Default::default(),
+                posts: PostWriter::without_grouping(),
+            };
+            let mut answers = Vec::with_capacity(batch.len());
+            for post in batch {
+                let act = crate::Act {
+                    user: post.user,
+                    node: &post.node,
+                    at: post.at,
+                    details: "",
+                };
+                answers.push(queries.post_alone(post.room_id, &act, &post.body).await);
+            }
+            answers
+        }
     }
 }

@@ -322,6 +322,54 @@ async fn removed_users_free_their_login_but_keep_their_messages(backend: Backend
     assert!(disabled.disabled);
 }
 
+async fn concurrent_posts_stay_gapless_and_a_failing_post_fails_alone(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let alice = store.create_user(&ACT, &new_user("alice")).await.unwrap();
+    let rooms = [
+        room_in_default(&store, "Left").await,
+        room_in_default(&store, "Right").await,
+    ];
+    let mut posts = tokio::task::JoinSet::new();
+    for n in 0..60 {
+        let store = store.clone();
+        let room = rooms[n % 2].id;
+        posts.spawn(async move {
+            store
+                .post_message(room, &by(alice.id), &format!("post {n}"))
+                .await
+        });
+    }
+    // A post to a room that does not exist fails on its own, whatever it is committed with.
+    let missing = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .post_message(stoa_domain::RoomId(999_999), &by(alice.id), "nowhere")
+                .await
+        })
+    };
+    let mut seqs: [Vec<i64>; 2] = [Vec::new(), Vec::new()];
+    while let Some(posted) = posts.join_next().await {
+        let message = posted.unwrap().unwrap();
+        let side = usize::from(message.room_id == rooms[1].id);
+        seqs[side].push(message.seq);
+    }
+    assert!(matches!(
+        missing.await.unwrap(),
+        Err(StoreError::NotFound(_))
+    ));
+    for (room, mut seqs) in rooms.iter().zip(seqs) {
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=30).collect::<Vec<i64>>());
+        let stored = store
+            .history(room.id, HistoryPage::new(None, None, Some(100)).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 30);
+    }
+}
+
 /// Runs each named test once per backend, as `sqlite::NAME` and `postgres::NAME`.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -341,6 +389,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    concurrent_posts_stay_gapless_and_a_failing_post_fails_alone,
     posts_get_gapless_sequence_numbers_and_survive_reopening,
     history_pages_by_sequence_in_both_directions,
     categories_with_rooms_and_the_root_category_are_not_removed,

@@ -4,7 +4,7 @@ use stoa_domain::model::{HistoryPage, Message};
 use stoa_domain::{Login, RoomId, Seq, Timestamp, UserId};
 
 use super::compliance::capture;
-use super::{Queries, StoreError, StoreResult};
+use super::{DbConnection, Queries, StoreError, StoreResult};
 use crate::Act;
 use stoa_compliance::EventKind;
 
@@ -32,6 +32,69 @@ impl MessageRow {
     }
 }
 
+/// Appends one post to its room inside the caller's transaction: bumps the room's counter,
+/// inserts the message, announces it to the pool, and captures its compliance event.
+///
+/// The counter row stays locked until commit, so message `n + 1` is only numbered once
+/// message `n` is committed; posts to different rooms never wait for each other.
+pub(crate) async fn insert_post(
+    connection: &mut DbConnection,
+    room_id: RoomId,
+    act: &Act<'_>,
+    body: &str,
+) -> StoreResult<Message> {
+    let now = act.at;
+    let author_id = act
+        .user
+        .ok_or_else(|| StoreError::Conflict("a message needs an author".to_owned()))?;
+    let seq: Seq = sqlx::query_scalar(
+        "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+    )
+    .bind(room_id.0)
+    .fetch_optional(&mut *connection)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("room {room_id}")))?;
+    sqlx::query(
+        "INSERT INTO messages (room_id, seq, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(room_id.0)
+    .bind(seq)
+    .bind(author_id.0)
+    .bind(body)
+    .bind(now.millis())
+    .execute(&mut *connection)
+    .await?;
+    if let Some(announce) = super::ANNOUNCE_POST {
+        sqlx::query(announce)
+            .bind(crate::PoolEvent::Posted(room_id, seq).to_payload())
+            .execute(&mut *connection)
+            .await?;
+    }
+    capture(
+        connection,
+        act,
+        EventKind::Chat,
+        None,
+        Some(room_id),
+        Some(seq),
+        body,
+    )
+    .await?;
+    let author_login: String = sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
+        .bind(author_id.0)
+        .fetch_one(&mut *connection)
+        .await?;
+    MessageRow {
+        room_id: room_id.0,
+        seq,
+        author_id: author_id.0,
+        author_login,
+        body: body.to_owned(),
+        created_at: now.millis(),
+    }
+    .into_message()
+}
+
 impl Queries {
     pub async fn post_message(
         &self,
@@ -39,51 +102,19 @@ impl Queries {
         act: &Act<'_>,
         body: &str,
     ) -> StoreResult<Message> {
-        let now = act.at;
-        let author_id = act
-            .user
-            .ok_or_else(|| StoreError::Conflict("a message needs an author".to_owned()))?;
-        // The room's counter is bumped and the message inserted in one transaction. The counter
-        // row stays locked until commit, so message `n + 1` is only numbered once message `n`
-        // is committed. Posts to different rooms never wait for each other.
+        // Each backend decides how posts reach the database: SQLite commits them in groups.
+        super::post_message(self, room_id, act, body).await
+    }
+
+    /// Commits one post in a transaction of its own.
+    pub(crate) async fn post_alone(
+        &self,
+        room_id: RoomId,
+        act: &Act<'_>,
+        body: &str,
+    ) -> StoreResult<Message> {
         write_transaction!(concurrent self, connection, {
-            let seq: Seq = sqlx::query_scalar(
-                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-            )
-            .bind(room_id.0)
-            .fetch_optional(&mut *connection)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("room {room_id}")))?;
-            sqlx::query(
-                "INSERT INTO messages (room_id, seq, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(room_id.0)
-            .bind(seq)
-            .bind(author_id.0)
-            .bind(body)
-            .bind(now.millis())
-            .execute(&mut *connection)
-            .await?;
-            if let Some(announce) = super::ANNOUNCE_POST {
-                sqlx::query(announce)
-                    .bind(crate::PoolEvent::Posted(room_id, seq).to_payload())
-                    .execute(&mut *connection)
-                    .await?;
-            }
-            capture(connection, act, EventKind::Chat, None, Some(room_id), Some(seq), body).await?;
-            let author_login: String = sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
-                .bind(author_id.0)
-                .fetch_one(&mut *connection)
-                .await?;
-            MessageRow {
-                room_id: room_id.0,
-                seq,
-                author_id: author_id.0,
-                author_login,
-                body: body.to_owned(),
-                created_at: now.millis(),
-            }
-            .into_message()
+            insert_post(connection, room_id, act, body).await
         })
     }
 

@@ -13,14 +13,16 @@ mod compliance;
 mod directory;
 mod groups;
 mod invitations;
-mod messages;
+pub(crate) mod messages;
 mod policies;
 mod pool;
 mod rooms;
 mod sessions;
 mod users;
 
-pub(crate) use super::{ANNOUNCE_POST, Db, DbConnection, DbPool, Failover, NOW_MILLIS};
+pub(crate) use super::{
+    ANNOUNCE_POST, Db, DbConnection, DbPool, Failover, NOW_MILLIS, PostWriter, post_message,
+};
 pub(crate) use crate::{
     StoreError, StoreResult, conflict_on_unique, parse_principals, run_change, with_refusal,
 };
@@ -40,6 +42,9 @@ pub(crate) struct Queries {
     pub(crate) failover: Failover,
     /// The compliance adapters this process is exporting for right now.
     pub(crate) leases: crate::LocalLeases,
+    /// How posts reach the database (SQLite's group commit; nothing on PostgreSQL).
+    #[allow(dead_code)]
+    pub(crate) posts: PostWriter,
 }
 
 impl Queries {
