@@ -243,6 +243,8 @@ async fn commit_posts(
             .begin()
             .await
             .map_err(|_| GroupFailure::BeforeCommit)?;
+        // A lone post needs no savepoint: if it fails, nothing else is lost with it.
+        let alone = batch.len() == 1;
         for post in batch {
             let act = crate::Act {
                 user: post.user,
@@ -251,23 +253,34 @@ async fn commit_posts(
                 details: "",
             };
             let savepoint = |statement: &'static str| sqlx::query(statement);
-            savepoint("SAVEPOINT post")
-                .execute(&mut *transaction)
-                .await
-                .map_err(|_| GroupFailure::BeforeCommit)?;
-            let inserted =
-                queries::messages::insert_post(&mut transaction, post.room_id, &act, &post.body)
-                    .await;
-            if inserted.is_err() {
-                savepoint("ROLLBACK TO SAVEPOINT post")
+            if !alone {
+                savepoint("SAVEPOINT post")
                     .execute(&mut *transaction)
                     .await
                     .map_err(|_| GroupFailure::BeforeCommit)?;
             }
-            savepoint("RELEASE SAVEPOINT post")
-                .execute(&mut *transaction)
-                .await
-                .map_err(|_| GroupFailure::BeforeCommit)?;
+            let inserted =
+                queries::messages::insert_post(&mut transaction, post.room_id, &act, &post.body)
+                    .await;
+            if alone {
+                if inserted.is_err() {
+                    // Nothing else to commit: the failure is the post's answer, and dropping
+                    // the transaction rolls it back.
+                    answers.push(inserted);
+                    return Ok(());
+                }
+            } else {
+                if inserted.is_err() {
+                    savepoint("ROLLBACK TO SAVEPOINT post")
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(|_| GroupFailure::BeforeCommit)?;
+                }
+                savepoint("RELEASE SAVEPOINT post")
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(|_| GroupFailure::BeforeCommit)?;
+            }
             answers.push(inserted);
         }
         transaction
