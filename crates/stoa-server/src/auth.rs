@@ -28,9 +28,21 @@ use stoa_store::Act;
 /// secret scanners.
 const TOKEN_PREFIX: &str = "stoa_";
 
+/// Password hashes computed at once. Each argon2id computation takes 19 MiB and a core for
+/// tens of milliseconds; a flood of sign-ins waits here instead of taking every blocking
+/// thread and the memory each one holds.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    tokio::sync::Semaphore::new(cores.max(2))
+});
+
 /// Hashes a password with argon2id and a fresh salt. Slow by design, so it runs on the
 /// blocking thread pool rather than stalling the async workers.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::encode_b64(&random_bytes::<16>())
             .map_err(|error| ApiError::internal(&error))?;
@@ -56,6 +68,9 @@ static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
 /// Checks a password against a stored hash. With no stored hash it checks against a decoy,
 /// so response times do not reveal which logins exist.
 pub async fn verify_password(password: String, stored_hash: Option<String>) -> bool {
+    let Ok(_permit) = HASHING.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         let has_password = stored_hash.is_some();
         let hash_text = stored_hash.unwrap_or_else(|| DECOY_HASH.clone());
