@@ -188,15 +188,15 @@ pub async fn run(
 }
 
 async fn run_every_adapter(state: &AppState) -> ApiResult<Vec<ComplianceRunView>> {
-    let state = state.clone();
-    seal_all(&state).await?;
+    seal_all(state).await?;
     let mut runs = Vec::new();
     for adapter in state.store.compliance_adapters().await? {
         let deadline = tokio::time::Instant::now() + RUN_PATIENCE;
         let outcome = loop {
-            match export_adapter(&state, &adapter).await {
+            match export_adapter(state, &adapter).await {
                 Err(ExportError::Busy) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    // Each attempt opens a connection for the pool-wide lock: poll gently.
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                 }
                 Err(ExportError::Busy) => {
                     return Err(ApiError::new(
