@@ -214,9 +214,16 @@ dispatch_to_backend! { backend;
     pub async fn compliance_enabled(&self) -> StoreResult<bool>;
     /// The configured compliance adapters, by name.
     pub async fn compliance_adapters(&self) -> StoreResult<Vec<AdapterRecord>>;
-    /// Creates or replaces an adapter; the change is itself a compliance event (`details`
-    /// describes it).
-    pub async fn put_compliance_adapter(&self, act: &Act<'_>, adapter: &AdapterRecord, details: &str) -> StoreResult<()>;
+    /// Reads the adapter called `name` (`None` if there is none), lets `change` set it (or
+    /// refuse with the caller's own error), and writes it back, in one transaction; the
+    /// change is itself a compliance event (`details` describes it).
+    pub async fn modify_compliance_adapter<E: From<StoreError>>(
+        &self,
+        act: &Act<'_>,
+        name: &str,
+        details: &str,
+        change: impl FnMut(&mut Option<AdapterRecord>) -> Result<(), E>,
+    ) -> Result<AdapterRecord, E>;
     /// Removes an adapter; the change is itself a compliance event, captured first.
     pub async fn remove_compliance_adapter(&self, act: &Act<'_>, name: &str, details: &str) -> StoreResult<()>;
 }

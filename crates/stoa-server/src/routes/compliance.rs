@@ -71,16 +71,28 @@ pub async fn put_adapter(
     caller.require_administrator(Action::Administer)?;
     let details = describe(json!({"compliance_adapter": name}), &request);
     validate_adapter_name(&name).map_err(|error| ApiError::invalid(error.to_string()))?;
-    let existing = state
+    state
         .store
-        .compliance_adapters()
-        .await?
-        .into_iter()
-        .find(|adapter| adapter.name == name);
+        .modify_compliance_adapter(&caller.act(&state, &details), &name, &details, |adapter| {
+            *adapter = Some(adapter_with(adapter.take(), &name, &request)?);
+            Ok::<(), ApiError>(())
+        })
+        .await?;
+    tracing::info!(adapter = name, "compliance adapter configured");
+    Ok(Json(compliance_view(&state).await?))
+}
+
+/// `existing` (or a new adapter called `name` with the defaults) with the settings `request`
+/// gives, each checked.
+fn adapter_with(
+    existing: Option<AdapterRecord>,
+    name: &str,
+    request: &UpdateComplianceAdapterRequest,
+) -> Result<AdapterRecord, ApiError> {
     let mut adapter = match existing {
         Some(adapter) => adapter,
         None => AdapterRecord {
-            name: name.clone(),
+            name: name.to_owned(),
             adapter_type: AdapterType::Xml.as_str().to_owned(),
             output_directory: request
                 .adapter_output_directory
@@ -139,12 +151,7 @@ pub async fn put_adapter(
             *flag = value;
         }
     }
-    state
-        .store
-        .put_compliance_adapter(&caller.act(&state, &details), &adapter, &details)
-        .await?;
-    tracing::info!(adapter = name, "compliance adapter configured");
-    Ok(Json(compliance_view(&state).await?))
+    Ok(adapter)
 }
 
 /// Remove an adapter. Removing the last one turns compliance capture off.

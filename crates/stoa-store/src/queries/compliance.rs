@@ -11,7 +11,7 @@
 use stoa_compliance::{Event, EventKind, EventRoom, EventUser};
 use stoa_domain::{RoomId, Seq, Timestamp};
 
-use super::{Db, DbConnection, Queries, StoreError, StoreResult};
+use super::{Db, DbConnection, Queries, StoreError, StoreResult, run_change, with_refusal};
 
 /// Rows written by one multi-row statement while sealing: 17 values each stays well within
 /// both databases' limits on bound parameters.
@@ -217,13 +217,24 @@ impl Queries {
             .collect())
     }
 
-    pub async fn put_compliance_adapter(
+    pub async fn modify_compliance_adapter<E: From<StoreError>>(
         &self,
         act: &Act<'_>,
-        adapter: &AdapterRecord,
+        name: &str,
         details: &str,
-    ) -> StoreResult<()> {
-        write_transaction!(self, connection, {
+        mut change: impl FnMut(&mut Option<AdapterRecord>) -> Result<(), E>,
+    ) -> Result<AdapterRecord, E> {
+        let mut refusal = None;
+        let select = format!("SELECT {ADAPTER_COLUMNS} FROM compliance_adapters WHERE name = $1");
+        let result = write_transaction!(self, connection, {
+            let mut stored = sqlx::query_as::<_, AdapterRow>(&select)
+                .bind(name)
+                .fetch_optional(&mut *connection)
+                .await?
+                .map(AdapterRow::into_record);
+            run_change(&mut change, &mut stored, &mut refusal)?;
+            let adapter =
+                stored.ok_or_else(|| StoreError::NotFound(format!("compliance adapter {name}")))?;
             sqlx::query(
                 "INSERT INTO compliance_adapters (name, adapter_type, output_directory,
                      one_chat_room_per_output_file, create_file_attachments_manifest,
@@ -267,8 +278,10 @@ impl Queries {
                 None,
                 details,
             )
-            .await
-        })
+            .await?;
+            Ok(adapter)
+        });
+        with_refusal(result, refusal)
     }
 
     pub async fn remove_compliance_adapter(
