@@ -673,7 +673,13 @@ impl Client {
                 .map_err(|error| ClientError::Protocol(error.to_string()))?;
             request.headers_mut().insert(AUTHORIZATION, value);
         }
-        let (socket, _) = tokio_tungstenite::connect_async(request)
+        // Small buffers: a process may hold thousands of live connections, and the library's
+        // default read buffer (128 KiB) is filled on first use. Larger frames still arrive
+        // whole; the buffer grows for them.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(0);
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
             .await
             .map_err(websocket_error)?;
         let mut connection = LiveConnection { socket };
@@ -715,6 +721,22 @@ impl LiveConnection {
         self.send(&ClientFrame::Subscribe {
             room: room.to_owned(),
             since,
+        })
+        .await
+    }
+
+    /// Posts a message over the connection. The answer arrives later among the frames: a
+    /// `posted` frame, or an `error` frame, carrying `reference`.
+    pub async fn post(
+        &mut self,
+        room: &str,
+        body: &str,
+        reference: Option<String>,
+    ) -> ClientResult<()> {
+        self.send(&ClientFrame::Post {
+            room: room.to_owned(),
+            body: body.to_owned(),
+            reference,
         })
         .await
     }

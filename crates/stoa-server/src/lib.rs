@@ -209,6 +209,13 @@ impl Server {
         let compliance_service = tokio::spawn(compliance::run(self.state.clone()));
         let router = self.router();
         let signal_token = token.clone();
+        // Frames are gathered into writes by the connections themselves; Nagle's algorithm
+        // would only hold small ones back waiting for an acknowledgement.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -20,8 +20,10 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use stoa_domain::access::Action;
-use stoa_domain::model::{HistoryPage, MAX_HISTORY_LIMIT, Message};
+use futures_util::SinkExt;
+use stoa_domain::access::{Action, Target};
+use stoa_domain::model::{Category, HistoryPage, MAX_HISTORY_LIMIT, Message, Room};
+use stoa_domain::validation;
 use stoa_domain::{RoomId, Seq};
 use stoa_wire::{ClientFrame, ErrorBody, ServerFrame, error_code};
 use tracing::Instrument;
@@ -34,8 +36,21 @@ use crate::hub::Inbox;
 use crate::state::AppState;
 use crate::time::now;
 
-/// Largest frame a client may send; client frames are small commands.
-const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
+/// Largest frame a client may send: a `post` of the largest body (64 KiB), even with every
+/// character escaped, and its envelope.
+const MAX_CLIENT_FRAME_BYTES: usize = 160 * 1024;
+/// Most live messages gathered into one write to a connection.
+const DELIVERIES_PER_WRITE: usize = 64;
+/// What a connection's WebSocket reads from its socket at a time; client frames are small
+/// commands, and the buffer grows for the rare large post. (The library's default, 128 KiB,
+/// is filled with zeros on first use: 1.25 GiB for 10,000 connections.)
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// How much a connection gathers before writing, between flushes.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// Posts a connection may have queued before reading its next frame waits for them.
+const POST_QUEUE: usize = 256;
+/// Longest `ref` a client may attach to a post.
+const MAX_POST_REF_CHARS: usize = 64;
 /// How long a client that did not authenticate on upgrade has to send its `auth` frame.
 const AUTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long to wait for a peer to answer the server's close frame.
@@ -85,6 +100,8 @@ pub async fn upgrade(
         None => None,
     };
     upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .on_upgrade(move |socket| run(state, socket, caller))
@@ -110,8 +127,20 @@ impl Stop {
 /// Where one room's subscription stands.
 struct Subscription {
     room_name: String,
+    /// The room and its category as of the last access check (subscribing, or the latest
+    /// access change), against which posts to the room are decided without a store read.
+    room: Room,
+    category: Category,
     /// The last `seq` delivered to the client.
     delivered: Seq,
+}
+
+/// A post on its way to the store, from a connection to its poster task.
+struct PendingPost {
+    room_id: RoomId,
+    room_name: String,
+    body: String,
+    reference: Option<String>,
 }
 
 struct Connection {
@@ -123,6 +152,14 @@ struct Connection {
     access_epoch: tokio::sync::watch::Receiver<u64>,
     subscriptions: HashMap<RoomId, Subscription>,
     last_heard: Instant,
+    /// Frames were queued since the last flush.
+    unflushed: bool,
+    /// The connection's poster task, started by its first post: posts are stored one at a
+    /// time, in the order they were sent, while the connection goes on delivering.
+    posts: Option<tokio::sync::mpsc::Sender<PendingPost>>,
+    /// What the poster task has to say back to the client (`posted` or an error).
+    post_answers: tokio::sync::mpsc::UnboundedReceiver<ServerFrame>,
+    post_answers_sender: tokio::sync::mpsc::UnboundedSender<ServerFrame>,
 }
 
 async fn run(state: AppState, mut socket: WebSocket, caller: Option<Caller>) {
@@ -136,6 +173,7 @@ async fn run(state: AppState, mut socket: WebSocket, caller: Option<Caller>) {
     let inbox = state.hub.connect(state.settings.connection_queue);
     let span = tracing::info_span!("ws", connection = inbox.id, user = %caller.user.login);
     let access_epoch = state.access_epoch.subscribe();
+    let (post_answers_sender, post_answers) = tokio::sync::mpsc::unbounded_channel();
     let connection = Connection {
         state,
         socket,
@@ -144,6 +182,10 @@ async fn run(state: AppState, mut socket: WebSocket, caller: Option<Caller>) {
         access_epoch,
         subscriptions: HashMap::new(),
         last_heard: Instant::now(),
+        unflushed: false,
+        posts: None,
+        post_answers,
+        post_answers_sender,
     };
     connection.serve().instrument(span).await;
 }
@@ -213,9 +255,15 @@ impl Connection {
                     "this connection fell too far behind; reconnect and resume by seq",
                 )),
                 frame = self.socket.recv() => self.on_frame(frame).await,
-                Some(message) = self.inbox.messages.recv() => self.deliver(message).await,
+                Some(message) = self.inbox.messages.recv() => self.deliver_queued(message).await,
+                Some(answer) = self.post_answers.recv() => self.send(&answer).await,
                 Ok(()) = self.access_epoch.changed() => self.recheck_access().await,
                 _ = heartbeat.tick() => self.on_heartbeat().await,
+            };
+            // Whatever a step queued leaves now.
+            let step = match step {
+                Ok(()) if self.unflushed => self.flush().await,
+                other => other,
             };
             if let Err(stop) = step {
                 break stop;
@@ -315,14 +363,31 @@ impl Connection {
         }
     }
 
+    /// Sends a frame now, with any frames queued before it.
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), Stop> {
+        self.queue(frame).await?;
+        self.flush().await
+    }
+
+    /// Queues a frame to go out with the next flush (or sooner, once the write buffer
+    /// fills): frames that pile up under load leave in one write.
+    async fn queue(&mut self, frame: &ServerFrame) -> Result<(), Stop> {
         let text = serde_json::to_string(frame).map_err(|_| Stop::Gone)?;
+        self.unflushed = true;
         match tokio::time::timeout(
             self.state.settings.write_timeout,
-            self.socket.send(WsMessage::Text(text.into())),
+            self.socket.feed(WsMessage::Text(text.into())),
         )
         .await
         {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(Stop::Gone),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Stop> {
+        self.unflushed = false;
+        match tokio::time::timeout(self.state.settings.write_timeout, self.socket.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) | Err(_) => Err(Stop::Gone),
         }
@@ -333,6 +398,7 @@ impl Connection {
             code: error.code.to_owned(),
             message: error.message,
             room,
+            reference: None,
         };
         self.send(&frame).await
     }
@@ -379,7 +445,114 @@ impl Connection {
             ClientFrame::Subscribe { room, since } => self.subscribe(room, since).await,
             ClientFrame::Unsubscribe { room } => self.unsubscribe(room).await,
             ClientFrame::Ping => self.send(&ServerFrame::Pong).await,
+            ClientFrame::Post {
+                room,
+                body,
+                reference,
+            } => self.post(room, body, reference).await,
         }
+    }
+
+    /// Checks a post and queues it for this connection's poster task, which stores it and
+    /// answers `posted`. A refusal is answered at once, with the post's `ref`.
+    async fn post(
+        &mut self,
+        room_name: String,
+        body: String,
+        reference: Option<String>,
+    ) -> Result<(), Stop> {
+        let checked = check_post(
+            &self.state,
+            &self.caller,
+            &self.subscriptions,
+            &room_name,
+            &body,
+            reference.as_deref(),
+        );
+        let checked = match checked.await {
+            Ok(checked) => checked,
+            Err(error) => {
+                let frame = ServerFrame::Error {
+                    code: error.code.to_owned(),
+                    message: error.message,
+                    room: None,
+                    reference,
+                };
+                return self.send(&frame).await;
+            }
+        };
+        let (room_id, room_name) = checked;
+        let queue = match &self.posts {
+            Some(queue) => queue.clone(),
+            None => {
+                let queue = self.start_poster();
+                self.posts = Some(queue.clone());
+                queue
+            }
+        };
+        let pending = PendingPost {
+            room_id,
+            room_name,
+            body,
+            reference,
+        };
+        // A full queue holds this connection's reading until the poster catches up, which
+        // slows this client alone.
+        queue.send(pending).await.map_err(|_| Stop::Gone)
+    }
+
+    /// Starts the task that stores this connection's posts in order and publishes them.
+    fn start_poster(&self) -> tokio::sync::mpsc::Sender<PendingPost> {
+        let (queue, mut pending) = tokio::sync::mpsc::channel::<PendingPost>(POST_QUEUE);
+        let state = self.state.clone();
+        let author = self.caller.user.id;
+        let answers = self.post_answers_sender.clone();
+        let task = async move {
+            // Posts already queued when the connection ends are still stored: each was
+            // accepted, even if its answer can no longer be sent.
+            while let Some(post) = pending.recv().await {
+                let act = stoa_store::Act {
+                    user: Some(author),
+                    node: &state.placement.node_name,
+                    at: now(),
+                    details: "",
+                };
+                let answer = match state
+                    .store
+                    .post_message(post.room_id, &act, &post.body)
+                    .await
+                {
+                    Ok(message) => {
+                        let answer = ServerFrame::Posted {
+                            reference: post.reference,
+                            room: post.room_name,
+                            room_id: message.room_id.0,
+                            seq: message.seq,
+                            created_at: crate::time::format(message.created_at),
+                        };
+                        tracing::debug!(
+                            room = message.room_id.0,
+                            seq = message.seq,
+                            "message posted"
+                        );
+                        state.hub.publish(Arc::new(message));
+                        answer
+                    }
+                    Err(error) => {
+                        let error = ApiError::from(error);
+                        ServerFrame::Error {
+                            code: error.code.to_owned(),
+                            message: error.message,
+                            room: None,
+                            reference: post.reference,
+                        }
+                    }
+                };
+                let _ = answers.send(answer);
+            }
+        };
+        tokio::spawn(task.in_current_span());
+        queue
     }
 
     async fn subscribe(&mut self, room_name: String, since: Option<Seq>) -> Result<(), Stop> {
@@ -433,6 +606,8 @@ impl Connection {
             room.id,
             Subscription {
                 room_name: room.name.clone(),
+                room: room.clone(),
+                category,
                 delivered: start,
             },
         );
@@ -498,6 +673,19 @@ impl Connection {
         }
     }
 
+    /// Delivers `first` and whatever else is already waiting in the inbox (up to a bound,
+    /// so that commands are not starved), to leave in one write.
+    async fn deliver_queued(&mut self, first: Arc<Message>) -> Result<(), Stop> {
+        self.deliver(first).await?;
+        for _ in 1..DELIVERIES_PER_WRITE {
+            match self.inbox.messages.try_recv() {
+                Ok(message) => self.deliver(message).await?,
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
     /// Delivers a live message, first filling any gap before it from the store.
     async fn deliver(&mut self, message: Arc<Message>) -> Result<(), Stop> {
         let Some(subscription) = self.subscriptions.get(&message.room_id) else {
@@ -517,7 +705,7 @@ impl Connection {
             return Ok(());
         };
         let frame = ServerFrame::Message(message_view(&subscription.room_name, message));
-        self.send(&frame).await?;
+        self.queue(&frame).await?;
         if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
             subscription.delivered = message.seq;
         }
@@ -542,18 +730,18 @@ impl Connection {
             .collect();
         for (room_id, name) in subscribed {
             let verdict = match self.state.store.room_by_id(room_id).await {
-                Ok(room) => room_for(&self.state, &self.caller, &room.name, Action::ReadRoom)
-                    .await
-                    .map(|(room, _)| room.name),
+                Ok(room) => room_for(&self.state, &self.caller, &room.name, Action::ReadRoom).await,
                 Err(stoa_store::StoreError::NotFound(_)) => {
                     Err(ApiError::not_found(crate::access::Named("room", &name)))
                 }
                 Err(error) => Err(ApiError::from(error)),
             };
             match verdict {
-                Ok(current_name) => {
+                Ok((room, category)) => {
                     if let Some(subscription) = self.subscriptions.get_mut(&room_id) {
-                        subscription.room_name = current_name;
+                        subscription.room_name = room.name.clone();
+                        subscription.room = room;
+                        subscription.category = category;
                     }
                 }
                 Err(error) => {
@@ -599,6 +787,45 @@ impl Connection {
         {
             Ok(Ok(())) => Ok(()),
             _ => Err(Stop::Gone),
+        }
+    }
+}
+
+/// The room a post goes to, once the body and the caller's right to post there are
+/// checked: against the subscription's copy of the room when there is one (kept current
+/// by access changes), else from the store.
+async fn check_post(
+    state: &AppState,
+    caller: &Caller,
+    subscriptions: &HashMap<RoomId, Subscription>,
+    room_name: &str,
+    body: &str,
+    reference: Option<&str>,
+) -> Result<(RoomId, String), ApiError> {
+    if reference.is_some_and(|reference| reference.chars().count() > MAX_POST_REF_CHARS) {
+        return Err(ApiError::invalid(format!(
+            "ref must be at most {MAX_POST_REF_CHARS} characters"
+        )));
+    }
+    validation::message_body(body)?;
+    let key = validation::name_key(room_name);
+    let subscribed = subscriptions
+        .values()
+        .find(|subscription| validation::name_key(&subscription.room_name) == key);
+    match subscribed {
+        Some(subscription) => {
+            let target = Target::Room {
+                room: &subscription.room,
+                category: &subscription.category,
+            };
+            let named = crate::access::Named("room", room_name);
+            caller.require(Action::FindRoom, target, &named)?;
+            caller.require(Action::PostInRoom, target, &named)?;
+            Ok((subscription.room.id, subscription.room.name.clone()))
+        }
+        None => {
+            let (room, _) = room_for(state, caller, room_name, Action::PostInRoom).await?;
+            Ok((room.id, room.name))
         }
     }
 }

@@ -150,9 +150,11 @@ struct PendingPost {
 
 /// Group commit for posts. SQLite has one writer and each commit costs an fsync, so posts
 /// that arrive while a commit is in flight are queued and committed together, in one
-/// transaction with a savepoint per post: a post that fails (its room was just removed)
-/// rolls back alone. Each post is acknowledged only after the commit that holds it, so
-/// durability is unchanged; a lone post is committed at once, without waiting for company.
+/// transaction. A post refused before it writes anything (its room was just removed) is
+/// answered alone and the others go on; any other failure abandons the group, and its posts
+/// are then tried one transaction each. Each post is acknowledged only after the commit that
+/// holds it, so durability is unchanged; a lone post is committed at once, without waiting
+/// for company.
 #[derive(Clone, Debug)]
 pub(crate) struct PostWriter {
     queue: tokio::sync::mpsc::Sender<PendingPost>,
@@ -243,8 +245,11 @@ async fn commit_posts(
             .begin()
             .await
             .map_err(|_| GroupFailure::BeforeCommit)?;
-        // A lone post needs no savepoint: if it fails, nothing else is lost with it.
-        let alone = batch.len() == 1;
+        // Whether to capture compliance events is asked once for the group: the writer lock
+        // is held, so no adapter can appear or vanish before the commit.
+        let capture_events = queries::messages::capturing(&mut transaction)
+            .await
+            .map_err(|_| GroupFailure::BeforeCommit)?;
         for post in batch {
             let act = crate::Act {
                 user: post.user,
@@ -252,36 +257,19 @@ async fn commit_posts(
                 at: post.at,
                 details: "",
             };
-            let savepoint = |statement: &'static str| sqlx::query(statement);
-            if !alone {
-                savepoint("SAVEPOINT post")
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(|_| GroupFailure::BeforeCommit)?;
-            }
-            let inserted =
-                queries::messages::insert_post(&mut transaction, post.room_id, &act, &post.body)
-                    .await;
-            if alone {
-                if inserted.is_err() {
-                    // Nothing else to commit: the failure is the post's answer, and dropping
-                    // the transaction rolls it back.
-                    answers.push(inserted);
-                    return Ok(());
-                }
-            } else {
-                if inserted.is_err() {
-                    savepoint("ROLLBACK TO SAVEPOINT post")
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(|_| GroupFailure::BeforeCommit)?;
-                }
-                savepoint("RELEASE SAVEPOINT post")
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(|_| GroupFailure::BeforeCommit)?;
-            }
-            answers.push(inserted);
+            let outcome = queries::messages::insert_post(
+                &mut transaction,
+                post.room_id,
+                &act,
+                &post.body,
+                capture_events,
+            )
+            .await
+            .map_err(|_| GroupFailure::BeforeCommit)?;
+            answers.push(match outcome {
+                queries::messages::PostOutcome::Stored(message) => Ok(message),
+                queries::messages::PostOutcome::Refused(error) => Err(error),
+            });
         }
         transaction
             .commit()

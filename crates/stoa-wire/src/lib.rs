@@ -620,6 +620,17 @@ pub enum ClientFrame {
     },
     /// Stop receiving a room's messages.
     Unsubscribe { room: String },
+    /// Post a message, as `POST /api/v1/rooms/{room}/messages` does. Answered `posted` once
+    /// the message is on stable storage, or with an `error` frame carrying the same `ref`.
+    /// A connection's posts are stored in the order it sent them.
+    Post {
+        room: String,
+        body: String,
+        /// Chosen by the client (at most 64 characters) and echoed in the answer, to match
+        /// answers to posts when several are in flight.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
     /// Ask for a `pong`, for clients that cannot send WebSocket pings.
     Ping,
 }
@@ -642,13 +653,26 @@ pub enum ServerFrame {
         room: String,
     },
     Message(MessageView),
+    /// A `post` is stored durably: this is its place in the room.
+    Posted {
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        room: String,
+        room_id: i64,
+        seq: i64,
+        created_at: String,
+    },
     Pong,
-    /// A request failed; the connection stays open.
+    /// A request failed; the connection stays open. With `room`, the connection is not (or
+    /// no longer) subscribed to that room; with `ref`, it answers the `post` of that `ref`,
+    /// which was not stored.
     Error {
         code: String,
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
     },
     /// The server is closing the connection and says why (`slow_consumer`, `shutting_down`,
     /// `heartbeat_timeout`, `unauthenticated`). A client can reconnect and resume by `seq`.

@@ -119,6 +119,7 @@ async fn receive(
                 }
             }
             ServerFrame::Error { .. } => bump(&metrics.frame_errors),
+            ServerFrame::Posted { .. } => {}
             ServerFrame::Closing { code, message } => {
                 bump(&metrics.closed_by_server);
                 anyhow::bail!("the server closed a session: {code}: {message}");

@@ -32,28 +32,50 @@ impl MessageRow {
     }
 }
 
+/// What became of one post appended inside a larger transaction.
+pub(crate) enum PostOutcome {
+    Stored(Message),
+    /// Refused before anything was written (its room is gone): the transaction may go on.
+    Refused(StoreError),
+}
+
 /// Appends one post to its room inside the caller's transaction: bumps the room's counter,
-/// inserts the message, announces it to the pool, and captures its compliance event.
+/// inserts the message, announces it to the pool, and, when `capture_event`, captures its
+/// compliance event (the capture itself still checks that an adapter is configured; a group
+/// commit that has just seen none passes `false` to save the statement).
 ///
 /// The counter row stays locked until commit, so message `n + 1` is only numbered once
-/// message `n` is committed; posts to different rooms never wait for each other.
+/// message `n` is committed; posts to different rooms never wait for each other. An `Err`
+/// means something may have been written: the transaction must be abandoned.
 pub(crate) async fn insert_post(
     connection: &mut DbConnection,
     room_id: RoomId,
     act: &Act<'_>,
     body: &str,
-) -> StoreResult<Message> {
+    capture_event: bool,
+) -> StoreResult<PostOutcome> {
     let now = act.at;
-    let author_id = act
-        .user
-        .ok_or_else(|| StoreError::Conflict("a message needs an author".to_owned()))?;
-    let seq: Seq = sqlx::query_scalar(
-        "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+    let Some(author_id) = act.user else {
+        return Ok(PostOutcome::Refused(StoreError::Conflict(
+            "a message needs an author".to_owned(),
+        )));
+    };
+    // The author's login comes back with the new seq, saving a statement per post.
+    let numbered: Option<(Seq, Option<String>)> = sqlx::query_as(
+        "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1
+         RETURNING last_seq, (SELECT login FROM users WHERE id = $2)",
     )
     .bind(room_id.0)
+    .bind(author_id.0)
     .fetch_optional(&mut *connection)
-    .await?
-    .ok_or_else(|| StoreError::NotFound(format!("room {room_id}")))?;
+    .await?;
+    let Some((seq, author_login)) = numbered else {
+        return Ok(PostOutcome::Refused(StoreError::NotFound(format!(
+            "room {room_id}"
+        ))));
+    };
+    let author_login =
+        author_login.ok_or_else(|| StoreError::NotFound(format!("user {}", author_id.0)))?;
     sqlx::query(
         "INSERT INTO messages (room_id, seq, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -70,20 +92,18 @@ pub(crate) async fn insert_post(
             .execute(&mut *connection)
             .await?;
     }
-    capture(
-        connection,
-        act,
-        EventKind::Chat,
-        None,
-        Some(room_id),
-        Some(seq),
-        body,
-    )
-    .await?;
-    let author_login: String = sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
-        .bind(author_id.0)
-        .fetch_one(&mut *connection)
+    if capture_event {
+        capture(
+            connection,
+            act,
+            EventKind::Chat,
+            None,
+            Some(room_id),
+            Some(seq),
+            body,
+        )
         .await?;
+    }
     MessageRow {
         room_id: room_id.0,
         seq,
@@ -93,6 +113,18 @@ pub(crate) async fn insert_post(
         created_at: now.millis(),
     }
     .into_message()
+    .map(PostOutcome::Stored)
+}
+
+/// Whether compliance capture is on (an adapter is configured), as the transaction sees it.
+// Only SQLite's group commit asks; PostgreSQL commits each post alone.
+#[allow(dead_code)]
+pub(crate) async fn capturing(connection: &mut DbConnection) -> StoreResult<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM compliance_adapters)")
+            .fetch_one(&mut *connection)
+            .await?,
+    )
 }
 
 impl Queries {
@@ -114,7 +146,10 @@ impl Queries {
         body: &str,
     ) -> StoreResult<Message> {
         write_transaction!(concurrent self, connection, {
-            insert_post(connection, room_id, act, body).await
+            match insert_post(connection, room_id, act, body, true).await? {
+                PostOutcome::Stored(message) => Ok(message),
+                PostOutcome::Refused(error) => Err(error),
+            }
         })
     }
 

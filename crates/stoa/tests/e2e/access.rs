@@ -199,6 +199,24 @@ async fn a_member_who_becomes_ineligible_loses_access_at_once_even_live() {
         status(bob.post_message("Case", "let me in").await.unwrap_err()).0,
         404
     );
+    // Posting over the live connection, which was subscribed, is refused the same way.
+    live.post("Case", "let me in", Some("w1".to_owned()))
+        .await
+        .unwrap();
+    match live.next_frame().await.unwrap() {
+        ServerFrame::Error {
+            code,
+            message,
+            room,
+            reference,
+        } => {
+            assert_eq!(
+                (code.as_str(), message.as_str(), room, reference.as_deref()),
+                ("not_found", "room Case not found", None, Some("w1"))
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -78,6 +78,145 @@ async fn a_subscriber_since_1_gets_2_and_3_then_every_new_post_live() {
     assert_eq!(next(&mut live).await, ServerFrame::Pong);
 }
 
+/// Reads frames until `posted` answers `reference` or an error carrying it does, collecting
+/// the messages that arrive meanwhile.
+async fn answer_to(
+    connection: &mut LiveConnection,
+    reference: &str,
+    messages: &mut Vec<MessageView>,
+) -> ServerFrame {
+    loop {
+        match next(connection).await {
+            ServerFrame::Message(message) => messages.push(message),
+            frame @ (ServerFrame::Posted { .. } | ServerFrame::Error { .. }) => {
+                let answered = match &frame {
+                    ServerFrame::Posted { reference, .. }
+                    | ServerFrame::Error { reference, .. } => reference.as_deref(),
+                    _ => None,
+                };
+                assert_eq!(
+                    answered,
+                    Some(reference),
+                    "answers come in order: {frame:?}"
+                );
+                return frame;
+            }
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn posts_over_the_websocket_are_stored_in_order_answered_and_delivered() {
+    let server = TestServer::start().await;
+    create_room(&server, "Design").await;
+    create_room(&server, "Elsewhere").await;
+    let alice = server.user("alice@contoso.com").await;
+    let bob = server.user("bob@contoso.com").await;
+    server.user("carol@contoso.com").await;
+    server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Stage".to_owned(),
+            privacy: Some(Privacy::Open),
+            room_type: Some(stoa_wire::RoomType::Auditorium),
+            presenters: vec!["user:carol@contoso.com".to_owned()],
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let mut poster = alice.connect_live().await.unwrap();
+    subscribed(&mut poster, "Design", None).await;
+    subscribed(&mut poster, "Stage", None).await;
+    let mut reader = bob.connect_live().await.unwrap();
+    subscribed(&mut reader, "Design", None).await;
+
+    // Twenty posts sent back to back are stored in the order sent and answered in order.
+    for n in 0..20 {
+        poster
+            .post("Design", &format!("post {n}"), Some(format!("p{n}")))
+            .await
+            .unwrap();
+    }
+    let mut echoed = Vec::new();
+    for n in 0..20_i64 {
+        match answer_to(&mut poster, &format!("p{n}"), &mut echoed).await {
+            ServerFrame::Posted {
+                room, room_id, seq, ..
+            } => {
+                assert_eq!((room.as_str(), seq), ("Design", n + 1));
+                assert!(room_id > 0);
+            }
+            other => panic!("expected posted, got {other:?}"),
+        }
+    }
+    for n in 0..20_i64 {
+        let message = next_message(&mut reader).await;
+        assert_eq!(
+            (message.seq, message.body, message.author),
+            (n + 1, format!("post {n}"), "alice@contoso.com".to_owned())
+        );
+    }
+
+    // A room the connection is not subscribed to is checked against the store.
+    poster
+        .post("elsewhere", "over here", Some("e".to_owned()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        answer_to(&mut poster, "e", &mut echoed).await,
+        ServerFrame::Posted { room, seq: 1, .. } if room == "Elsewhere"
+    ));
+
+    // Refusals carry the post's ref, name no room (no subscription ended), store nothing,
+    // and leave the connection open.
+    let long_ref = "r".repeat(65);
+    let refusals = [
+        (
+            "Nowhere",
+            "hello?",
+            "n",
+            "not_found",
+            "room Nowhere not found",
+        ),
+        ("Stage", "may I?", "s", "forbidden", ""),
+        ("Design", "   ", "b", "invalid_request", ""),
+        ("Design", "fine", long_ref.as_str(), "invalid_request", ""),
+    ];
+    for (room, body, reference, code, message) in refusals {
+        poster
+            .post(room, body, Some(reference.to_owned()))
+            .await
+            .unwrap();
+        match answer_to(&mut poster, reference, &mut echoed).await {
+            ServerFrame::Error {
+                code: got,
+                message: text,
+                room: named,
+                ..
+            } => {
+                assert_eq!((got.as_str(), named), (code, None), "{room}: {text}");
+                if !message.is_empty() {
+                    assert_eq!(text, message);
+                }
+            }
+            other => panic!("expected a refusal for {room}, got {other:?}"),
+        }
+    }
+    let design = alice
+        .history("Design", stoa_client::HistoryQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(design.len(), 20);
+    assert_eq!(
+        echoed.len(),
+        20,
+        "the poster's own subscription delivers its posts"
+    );
+    poster.send(&ClientFrame::Ping).await.unwrap();
+    assert_eq!(next(&mut poster).await, ServerFrame::Pong);
+}
+
 #[tokio::test]
 async fn concurrent_posters_are_delivered_exactly_once_in_order() {
     let server = TestServer::start().await;
