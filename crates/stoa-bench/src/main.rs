@@ -42,6 +42,10 @@ struct Args {
     /// Concurrent posters in the concurrent-post measurement.
     #[arg(long, default_value_t = 8)]
     posters: usize,
+    /// Posts each poster keeps in flight over its WebSocket in the WebSocket-post
+    /// measurement.
+    #[arg(long, default_value_t = 32)]
+    in_flight: usize,
     /// WebSocket subscribers in the fan-out measurement.
     #[arg(long, default_value_t = 50)]
     subscribers: usize,
@@ -154,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
         .await?,
     );
     samples.push(concurrent_posts(&posters, operations, &body).await?);
+    samples.push(websocket_posts(&posters, operations * 4, args.in_flight, &body).await?);
     samples.push(
         timed("read 50 messages of history", operations, |_| async {
             posters[0]
@@ -257,6 +262,61 @@ async fn concurrent_posts(
         name: format!("post a message ({} clients at once)", posters.len()),
         operations: latencies.len(),
         elapsed,
+        latencies,
+    })
+}
+
+/// Posts over the posters' WebSockets, each keeping `in_flight` unanswered: the durable
+/// post rate without an HTTP request per post. Latency is from sending a post to its
+/// `posted` answer.
+async fn websocket_posts(
+    posters: &[Client],
+    operations: usize,
+    in_flight: usize,
+    body: &str,
+) -> anyhow::Result<Sample> {
+    let each = operations / posters.len();
+    let in_flight = in_flight.clamp(1, each.max(1));
+    let mut connections = Vec::with_capacity(posters.len());
+    for client in posters {
+        connections.push(client.connect_live().await?);
+    }
+    let started = Instant::now();
+    let runs = connections.into_iter().map(|mut live| async move {
+        let mut sent_at = std::collections::VecDeque::with_capacity(in_flight);
+        let mut latencies = Vec::with_capacity(each);
+        let mut sent = 0;
+        while latencies.len() < each {
+            while sent < each && sent_at.len() < in_flight {
+                live.post("Bench", body, None).await?;
+                sent_at.push_back(Instant::now());
+                sent += 1;
+            }
+            match live.next_frame().await? {
+                ServerFrame::Posted { .. } => {
+                    let begun = sent_at.pop_front().context("an answer to no post")?;
+                    latencies.push(begun.elapsed());
+                }
+                ServerFrame::Error { code, message, .. } => {
+                    anyhow::bail!("a post was refused: {code}: {message}")
+                }
+                _ => {}
+            }
+        }
+        live.close().await?;
+        anyhow::Ok(latencies)
+    });
+    let mut latencies = Vec::with_capacity(operations);
+    for result in join_all(runs).await {
+        latencies.extend(result?);
+    }
+    Ok(Sample {
+        name: format!(
+            "post over WebSocket ({} clients, {in_flight} in flight each)",
+            posters.len()
+        ),
+        operations: latencies.len(),
+        elapsed: started.elapsed(),
         latencies,
     })
 }

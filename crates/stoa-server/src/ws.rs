@@ -501,15 +501,17 @@ impl Connection {
         queue.send(pending).await.map_err(|_| Stop::Gone)
     }
 
-    /// Starts the task that stores this connection's posts in order and publishes them.
+    /// Starts the tasks that store this connection's posts in order and publish them: one
+    /// hands each post to the store as it comes (so that many can share a group commit),
+    /// the other waits for each to be stored, in the same order, and answers it.
     fn start_poster(&self) -> tokio::sync::mpsc::Sender<PendingPost> {
         let (queue, mut pending) = tokio::sync::mpsc::channel::<PendingPost>(POST_QUEUE);
+        let (handed, mut in_store) = tokio::sync::mpsc::channel(POST_QUEUE);
         let state = self.state.clone();
         let author = self.caller.user.id;
-        let answers = self.post_answers_sender.clone();
-        let task = async move {
-            // Posts already queued when the connection ends are still stored: each was
-            // accepted, even if its answer can no longer be sent.
+        // Posts already queued when the connection ends are still stored: each was
+        // accepted, even if its answer can no longer be sent.
+        let hand_over = async move {
             while let Some(post) = pending.recv().await {
                 let act = stoa_store::Act {
                     user: Some(author),
@@ -517,11 +519,21 @@ impl Connection {
                     at: now(),
                     details: "",
                 };
-                let answer = match state
-                    .store
-                    .post_message(post.room_id, &act, &post.body)
-                    .await
-                {
+                let receipt = state.store.queue_post(post.room_id, &act, &post.body).await;
+                if handed.send((post, receipt)).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let state = self.state.clone();
+        let answers = self.post_answers_sender.clone();
+        let answer = async move {
+            while let Some((post, receipt)) = in_store.recv().await {
+                let stored = match receipt {
+                    Ok(receipt) => receipt.stored().await,
+                    Err(error) => Err(error),
+                };
+                let answer = match stored {
                     Ok(message) => {
                         let answer = ServerFrame::Posted {
                             reference: post.reference,
@@ -551,7 +563,8 @@ impl Connection {
                 let _ = answers.send(answer);
             }
         };
-        tokio::spawn(task.in_current_span());
+        tokio::spawn(hand_over.in_current_span());
+        tokio::spawn(answer.in_current_span());
         queue
     }
 

@@ -15,7 +15,7 @@ use stoa_compliance::{Event, EventKind};
 
 use crate::{
     Act, AdapterProgress, AdapterRecord, ApplicablePolicies, Backend, ExportLease,
-    PendingInvitation, PoolEvent, Store, StoreError, StoreResult,
+    PendingInvitation, PoolEvent, PostReceipt, Store, StoreError, StoreResult,
 };
 
 /// Declares `Store` methods that forward to the same method of the backend in `self.$field`:
@@ -155,6 +155,11 @@ dispatch_to_backend! { backend;
     /// counter row stays locked until commit, message `n + 1` can only be numbered after
     /// message `n` is committed: whoever sees a message also finds every earlier one stored.
     pub async fn post_message(&self, room_id: RoomId, act: &Act<'_>, body: &str) -> StoreResult<Message>;
+    /// Hands a post to the store and returns as soon as its place in line is taken, for a
+    /// caller that keeps several posts in flight: posts queued one after another by one caller
+    /// are stored in that order, and each receipt says when its post is stored. On SQLite the
+    /// post joins the group commit's queue; on PostgreSQL it is stored before this returns.
+    pub async fn queue_post(&self, room_id: RoomId, act: &Act<'_>, body: &str) -> StoreResult<PostReceipt>;
     /// One page of a room's history, in ascending `seq` order.
     pub async fn history(&self, room_id: RoomId, page: HistoryPage) -> StoreResult<Vec<Message>>;
 

@@ -79,7 +79,7 @@ use stoa_domain::ValidationError;
 pub use postgres::redact as redact_database_url;
 pub use records::{
     ADMINISTRATOR_ROLE, Act, AdapterProgress, AdapterRecord, ApplicablePolicies, ExportLease,
-    PendingInvitation, PoolEvent,
+    PendingInvitation, PoolEvent, PostReceipt,
 };
 use records::{CapturedRow, LocalLeases};
 

@@ -19,14 +19,18 @@ pub(crate) type DbPool = sqlx::PgPool;
 /// side by side, each on its own connection.
 pub(crate) type PostWriter = ();
 
-/// Commits a post (see `PostWriter`).
-pub(crate) async fn post_message(
+/// Commits a post (see `PostWriter`) before returning: one caller's posts are then stored in
+/// the order it queued them.
+pub(crate) async fn queue_post(
     queries: &Queries,
     room_id: stoa_domain::RoomId,
     act: &crate::Act<'_>,
     body: &str,
-) -> StoreResult<stoa_domain::model::Message> {
-    queries.post_alone(room_id, act, body).await
+) -> StoreResult<crate::PostReceipt> {
+    let answer = queries.post_alone(room_id, act, body).await;
+    Ok(crate::PostReceipt(crate::records::ReceiptState::Answered(
+        answer,
+    )))
 }
 
 /// Shared by every clone of the backend's `Queries`.

@@ -103,6 +103,29 @@ pub struct AdapterProgress {
 /// The adapters a process is exporting for, shared by its store's clones.
 pub(crate) type LocalLeases = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
+/// A post handed to the store, to await until it is stored (see `Store::queue_post`).
+#[must_use = "a post's answer says whether it was stored"]
+pub struct PostReceipt(pub(crate) ReceiptState);
+
+pub(crate) enum ReceiptState {
+    /// In the group commit's queue; the answer comes once its commit is done.
+    Queued(tokio::sync::oneshot::Receiver<crate::StoreResult<stoa_domain::model::Message>>),
+    /// Already answered.
+    Answered(crate::StoreResult<stoa_domain::model::Message>),
+}
+
+impl PostReceipt {
+    /// Waits until the post is on stable storage (or refused).
+    pub async fn stored(self) -> crate::StoreResult<stoa_domain::model::Message> {
+        match self.0 {
+            ReceiptState::Answered(answer) => answer,
+            ReceiptState::Queued(answer) => answer.await.map_err(|_| {
+                crate::StoreError::DataDirectory("the post writer has stopped".to_owned())
+            })?,
+        }
+    }
+}
+
 /// The right to export for one adapter: only its holder writes that adapter's files and
 /// advances its progress, so every event reaches the adapter's output once. Dropping it
 /// gives the right up.

@@ -200,13 +200,13 @@ impl PostWriter {
     }
 }
 
-/// Commits a post through the group commit.
-pub(crate) async fn post_message(
+/// Queues a post for the group commit; it is stored in queue order.
+pub(crate) async fn queue_post(
     queries: &Queries,
     room_id: stoa_domain::RoomId,
     act: &crate::Act<'_>,
     body: &str,
-) -> StoreResult<stoa_domain::model::Message> {
+) -> StoreResult<crate::PostReceipt> {
     let (answer, answered) = tokio::sync::oneshot::channel();
     let post = PendingPost {
         room_id,
@@ -221,9 +221,9 @@ pub(crate) async fn post_message(
             "the post writer has stopped".to_owned(),
         ));
     }
-    answered
-        .await
-        .map_err(|_| StoreError::DataDirectory("the post writer has stopped".to_owned()))?
+    Ok(crate::PostReceipt(crate::records::ReceiptState::Queued(
+        answered,
+    )))
 }
 
 /// Where a group commit failed, which decides what its posts may still do.
@@ -250,27 +250,26 @@ async fn commit_posts(
         let capture_events = queries::messages::capturing(&mut transaction)
             .await
             .map_err(|_| GroupFailure::BeforeCommit)?;
-        for post in batch {
-            let act = crate::Act {
-                user: post.user,
-                node: &post.node,
-                at: post.at,
-                details: "",
-            };
-            let outcome = queries::messages::insert_post(
-                &mut transaction,
-                post.room_id,
-                &act,
-                &post.body,
-                capture_events,
-            )
+        let grouped: Vec<queries::messages::GroupedPost<'_>> = batch
+            .iter()
+            .map(|post| queries::messages::GroupedPost {
+                room_id: post.room_id,
+                act: crate::Act {
+                    user: post.user,
+                    node: &post.node,
+                    at: post.at,
+                    details: "",
+                },
+                body: &post.body,
+            })
+            .collect();
+        let outcomes = queries::messages::insert_posts(&mut transaction, &grouped, capture_events)
             .await
             .map_err(|_| GroupFailure::BeforeCommit)?;
-            answers.push(match outcome {
-                queries::messages::PostOutcome::Stored(message) => Ok(message),
-                queries::messages::PostOutcome::Refused(error) => Err(error),
-            });
-        }
+        answers.extend(outcomes.into_iter().map(|outcome| match outcome {
+            queries::messages::PostOutcome::Stored(message) => Ok(message),
+            queries::messages::PostOutcome::Refused(error) => Err(error),
+        }));
         transaction
             .commit()
             .await

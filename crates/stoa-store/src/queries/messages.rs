@@ -116,6 +116,146 @@ pub(crate) async fn insert_post(
     .map(PostOutcome::Stored)
 }
 
+/// One post of a group, for [`insert_posts`].
+pub(crate) struct GroupedPost<'a> {
+    pub room_id: RoomId,
+    pub act: Act<'a>,
+    pub body: &'a str,
+}
+
+/// Appends a group of posts inside the caller's transaction, in a handful of statements
+/// whatever the group's size: one bumps every room's counter by its number of posts, one
+/// reads the authors' logins, one inserts every message (then, when `capture_events`, one
+/// capture per post). Posts to one room are numbered in group order. A post whose room is
+/// gone is refused alone; an `Err` means the transaction must be abandoned, as with
+/// [`insert_post`].
+// Only SQLite's group commit appends groups; PostgreSQL commits each post alone.
+#[allow(dead_code)]
+pub(crate) async fn insert_posts(
+    connection: &mut DbConnection,
+    posts: &[GroupedPost<'_>],
+    capture_events: bool,
+) -> StoreResult<Vec<PostOutcome>> {
+    if posts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut per_room: std::collections::BTreeMap<RoomId, i64> = Default::default();
+    for post in posts {
+        *per_room.entry(post.room_id).or_default() += 1;
+    }
+    let mut bump = sqlx::QueryBuilder::<super::Db>::new(
+        "UPDATE rooms SET last_seq = last_seq + bumps.column2 FROM (",
+    );
+    bump.push_values(&per_room, |mut row, (room, count)| {
+        row.push_bind(room.0).push_bind(*count);
+    });
+    bump.push(") AS bumps WHERE rooms.id = bumps.column1 RETURNING rooms.id, rooms.last_seq");
+    let bumped: Vec<(i64, Seq)> = bump.build_query_as().fetch_all(&mut *connection).await?;
+    // The next seq to give in each room: its new last_seq less the group's posts, plus one.
+    let mut next_seq: std::collections::BTreeMap<RoomId, Seq> = bumped
+        .into_iter()
+        .map(|(room, last_seq)| {
+            let room = RoomId(room);
+            (
+                room,
+                last_seq - per_room.get(&room).copied().unwrap_or(0) + 1,
+            )
+        })
+        .collect();
+
+    let mut authors: Vec<i64> = posts
+        .iter()
+        .filter_map(|post| post.act.user.map(|user| user.0))
+        .collect();
+    authors.sort_unstable();
+    authors.dedup();
+    let mut logins =
+        sqlx::QueryBuilder::<super::Db>::new("SELECT id, login FROM users WHERE id IN (");
+    let mut separated = logins.separated(", ");
+    for author in &authors {
+        separated.push_bind(*author);
+    }
+    logins.push(")");
+    let logins: std::collections::HashMap<i64, String> = if authors.is_empty() {
+        Default::default()
+    } else {
+        logins
+            .build_query_as::<(i64, String)>()
+            .fetch_all(&mut *connection)
+            .await?
+            .into_iter()
+            .collect()
+    };
+
+    let mut outcomes = Vec::with_capacity(posts.len());
+    let mut stored = Vec::with_capacity(posts.len());
+    for post in posts {
+        let Some(author_id) = post.act.user else {
+            outcomes.push(PostOutcome::Refused(StoreError::Conflict(
+                "a message needs an author".to_owned(),
+            )));
+            continue;
+        };
+        let Some(seq) = next_seq.get_mut(&post.room_id) else {
+            outcomes.push(PostOutcome::Refused(StoreError::NotFound(format!(
+                "room {}",
+                post.room_id
+            ))));
+            continue;
+        };
+        let author_login = logins
+            .get(&author_id.0)
+            .ok_or_else(|| StoreError::NotFound(format!("user {}", author_id.0)))?;
+        let message = MessageRow {
+            room_id: post.room_id.0,
+            seq: *seq,
+            author_id: author_id.0,
+            author_login: author_login.clone(),
+            body: post.body.to_owned(),
+            created_at: post.act.at.millis(),
+        }
+        .into_message()?;
+        *seq += 1;
+        stored.push((post, message.seq));
+        outcomes.push(PostOutcome::Stored(message));
+    }
+    if stored.is_empty() {
+        return Ok(outcomes);
+    }
+    let mut insert = sqlx::QueryBuilder::<super::Db>::new(
+        "INSERT INTO messages (room_id, seq, author_id, body, created_at) ",
+    );
+    insert.push_values(&stored, |mut row, (post, seq)| {
+        row.push_bind(post.room_id.0)
+            .push_bind(*seq)
+            .push_bind(post.act.user.map(|user| user.0))
+            .push_bind(post.body)
+            .push_bind(post.act.at.millis());
+    });
+    insert.build().execute(&mut *connection).await?;
+    for (post, seq) in &stored {
+        if let Some(announce) = super::ANNOUNCE_POST {
+            sqlx::query(announce)
+                .bind(crate::PoolEvent::Posted(post.room_id, *seq).to_payload())
+                .execute(&mut *connection)
+                .await?;
+        }
+        if capture_events {
+            capture(
+                connection,
+                &post.act,
+                EventKind::Chat,
+                None,
+                Some(post.room_id),
+                Some(*seq),
+                post.body,
+            )
+            .await?;
+        }
+    }
+    Ok(outcomes)
+}
+
 /// Whether compliance capture is on (an adapter is configured), as the transaction sees it.
 // Only SQLite's group commit asks; PostgreSQL commits each post alone.
 #[allow(dead_code)]
@@ -134,8 +274,17 @@ impl Queries {
         act: &Act<'_>,
         body: &str,
     ) -> StoreResult<Message> {
+        self.queue_post(room_id, act, body).await?.stored().await
+    }
+
+    pub async fn queue_post(
+        &self,
+        room_id: RoomId,
+        act: &Act<'_>,
+        body: &str,
+    ) -> StoreResult<crate::PostReceipt> {
         // Each backend decides how posts reach the database: SQLite commits them in groups.
-        super::post_message(self, room_id, act, body).await
+        super::queue_post(self, room_id, act, body).await
     }
 
     /// Commits one post in a transaction of its own.

@@ -21,7 +21,7 @@ mod sessions;
 mod users;
 
 pub(crate) use super::{
-    ANNOUNCE_POST, Db, DbConnection, DbPool, Failover, NOW_MILLIS, PostWriter, post_message,
+    ANNOUNCE_POST, Db, DbConnection, DbPool, Failover, NOW_MILLIS, PostWriter, queue_post,
 };
 pub(crate) use crate::{
     StoreError, StoreResult, conflict_on_unique, parse_principals, run_change, with_refusal,
