@@ -184,6 +184,7 @@ impl Server {
             placement: Arc::new(placement),
             shutdown: CancellationToken::new(),
             access_epoch: Arc::new(tokio::sync::watch::Sender::new(0)),
+            rooms_since_access_change: Arc::default(),
             pool: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
         };
         let settings = state.store.pool_settings().await?;

@@ -82,6 +82,8 @@ pub struct AppState {
     /// Bumped whenever something that access decisions depend on changes (users, groups,
     /// categories, rooms, policies, roles), so live connections re-check what they may see.
     pub access_epoch: Arc<watch::Sender<u64>>,
+    /// Rooms as loaded since the latest access change, for the re-checks it sets off.
+    pub rooms_since_access_change: Arc<crate::access::RoomSnapshots>,
     /// The pool's settings as of this node's last heartbeat (or its own last change).
     pub pool: Arc<watch::Sender<PoolSettings>>,
 }

@@ -2,7 +2,9 @@
 //!
 //! A client authenticates (with `Authorization: Bearer …` on the upgrade request or an `auth`
 //! frame first), subscribes to rooms with the last `seq` it has, receives everything after it,
-//! then every new message live, in order, exactly once.
+//! then every new message live, in order, exactly once. It may also post: posts are checked
+//! as HTTP posts are, stored in the order the connection sent them (many may be in flight),
+//! and each answered `posted` once durable.
 //!
 //! Exactly-once, in-order delivery does not depend on the hub publishing in order: each
 //! subscription remembers the last `seq` it delivered, skips anything at or below it, and when
@@ -741,13 +743,25 @@ impl Connection {
             .iter()
             .map(|(room, subscription)| (*room, subscription.room_name.clone()))
             .collect();
+        // The epoch is read before any room is, so what is read is at least that new.
+        let epoch = *self.access_epoch.borrow();
         for (room_id, name) in subscribed {
-            let verdict = match self.state.store.room_by_id(room_id).await {
-                Ok(room) => room_for(&self.state, &self.caller, &room.name, Action::ReadRoom).await,
-                Err(stoa_store::StoreError::NotFound(_)) => {
-                    Err(ApiError::not_found(crate::access::Named("room", &name)))
-                }
-                Err(error) => Err(ApiError::from(error)),
+            let snapshot = self
+                .state
+                .rooms_since_access_change
+                .room(&self.state, epoch, room_id)
+                .await;
+            let verdict = match snapshot {
+                Ok(Some((room, category))) => crate::access::require_in_room(
+                    &self.caller,
+                    &room,
+                    &category,
+                    Action::ReadRoom,
+                    &room.name,
+                )
+                .map(|()| (room, category)),
+                Ok(None) => Err(ApiError::not_found(crate::access::Named("room", &name))),
+                Err(error) => Err(error),
             };
             match verdict {
                 Ok((room, category)) => {
