@@ -59,51 +59,81 @@ pub fn require_in_room(
     Ok(())
 }
 
-/// Rooms and their categories as they were loaded since the latest access change, shared by
-/// the live connections that all re-check their subscriptions after it: each room is read
-/// from the store once per change, not once per subscriber (10,000 connections in ~60 rooms
-/// each would otherwise read 600,000 rooms).
+/// A room and its category as read at one moment, shared by whoever needs that reading.
+pub type RoomAndCategory = Arc<(Room, Category)>;
+
+/// Rooms and their categories as they were read since the latest access change, shared by
+/// the live connections subscribed to them: each room is read from the store once per change
+/// for the re-checks it sets off, not once per subscriber (10,000 connections in ~60 rooms
+/// each would otherwise read 600,000 rooms), and one copy serves every subscriber (a room's
+/// member lists can be long).
 ///
-/// A snapshot is taken only after the epoch it is filed under was read, so it is at least as
-/// new as the change that epoch announced; a newer epoch starts afresh.
+/// A reading is filed under an epoch only if the epoch was read before the room was, so it
+/// is at least as new as the change that epoch announced; a newer epoch starts afresh, and a
+/// reading under an older epoch than the current one is not shared.
 #[derive(Default)]
 pub struct RoomSnapshots {
     current: std::sync::Mutex<(u64, HashMap<RoomId, Arc<RoomSnapshot>>)>,
 }
 
 /// A room and its category, or `None` once it is gone.
-type RoomSnapshot = tokio::sync::OnceCell<Option<(Room, Category)>>;
+type RoomSnapshot = tokio::sync::OnceCell<Option<RoomAndCategory>>;
 
 impl RoomSnapshots {
+    /// The cell for room `id` under `epoch`, or `None` when `epoch` is already out of date.
+    fn cell(&self, epoch: u64, id: RoomId) -> Option<Arc<RoomSnapshot>> {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.0 > epoch {
+            return None;
+        }
+        if current.0 < epoch {
+            *current = (epoch, HashMap::new());
+        }
+        Some(Arc::clone(current.1.entry(id).or_default()))
+    }
+
     /// Room `id` and its category as of access epoch `epoch` or later; `None` if it is gone.
     pub async fn room(
         &self,
         state: &AppState,
         epoch: u64,
         id: RoomId,
-    ) -> ApiResult<Option<(Room, Category)>> {
-        let cell = {
-            let mut current = self
-                .current
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if current.0 != epoch {
-                *current = (epoch, HashMap::new());
-            }
-            Arc::clone(current.1.entry(id).or_default())
+    ) -> ApiResult<Option<RoomAndCategory>> {
+        let read = || async {
+            let room = match state.store.room_by_id(id).await {
+                Ok(room) => room,
+                Err(StoreError::NotFound(_)) => return Ok(None),
+                Err(error) => return Err(ApiError::from(error)),
+            };
+            let category = state.store.category_by_id(room.category_id).await?;
+            Ok(Some(Arc::new((room, category))))
         };
-        let loaded = cell
-            .get_or_try_init(|| async {
-                let room = match state.store.room_by_id(id).await {
-                    Ok(room) => room,
-                    Err(StoreError::NotFound(_)) => return Ok(None),
-                    Err(error) => return Err(ApiError::from(error)),
-                };
-                let category = state.store.category_by_id(room.category_id).await?;
-                Ok(Some((room, category)))
-            })
-            .await?;
-        Ok(loaded.clone())
+        match self.cell(epoch, id) {
+            Some(cell) => Ok(cell.get_or_try_init(read).await?.clone()),
+            None => read().await,
+        }
+    }
+
+    /// Shares a reading of a room made after `epoch` was read: the one already filed under
+    /// `epoch` if there is one, else this one.
+    pub fn share(&self, epoch: u64, room: Room, category: Category) -> RoomAndCategory {
+        let reading = Arc::new((room, category));
+        let Some(cell) = self.cell(epoch, reading.0.id) else {
+            return reading;
+        };
+        if let Some(Some(filed)) = cell.get() {
+            return Arc::clone(filed);
+        }
+        match cell.set(Some(Arc::clone(&reading))) {
+            Ok(()) => reading,
+            Err(_) => match cell.get() {
+                Some(Some(filed)) => Arc::clone(filed),
+                _ => reading,
+            },
+        }
     }
 }
 
@@ -151,5 +181,70 @@ pub async fn require_known<'a>(
             "{unknown}: no such user or group"
         ))),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stoa_domain::{CategoryId, Timestamp};
+
+    use super::*;
+
+    fn reading(id: i64, description: &str) -> (Room, Category) {
+        let category = Category {
+            id: CategoryId(1),
+            name: "default".to_owned(),
+            description: String::new(),
+            allowed_members: Vec::new(),
+            denied_members: Vec::new(),
+            creators: Vec::new(),
+            file_upload: true,
+            chat_history: true,
+            invitations: true,
+        };
+        let room = Room {
+            id: RoomId(id),
+            name: format!("room{id}"),
+            description: description.to_owned(),
+            category_id: category.id,
+            category_name: category.name.clone(),
+            privacy: Default::default(),
+            room_type: Default::default(),
+            invitations: Default::default(),
+            members: Vec::new(),
+            managers: Vec::new(),
+            presenters: Vec::new(),
+            addin: None,
+            disabled: false,
+            last_seq: 0,
+            created_at: Timestamp(0),
+        };
+        (room, category)
+    }
+
+    #[test]
+    fn subscribers_share_one_reading_per_access_change() {
+        let snapshots = RoomSnapshots::default();
+        let (room, category) = reading(7, "first");
+        let first = snapshots.share(1, room, category);
+        let (room, category) = reading(7, "second");
+        let second = snapshots.share(1, room, category);
+        assert!(Arc::ptr_eq(&first, &second), "the first reading is shared");
+        assert_eq!(second.0.description, "first");
+
+        // A reading under an older epoch than the current one is not shared: it may predate
+        // the latest change.
+        let (room, category) = reading(7, "stale");
+        let stale = snapshots.share(0, room, category);
+        assert_eq!(stale.0.description, "stale");
+        let (room, category) = reading(7, "again");
+        assert!(Arc::ptr_eq(&snapshots.share(1, room, category), &first));
+
+        // The next change starts afresh.
+        let (room, category) = reading(7, "after the change");
+        let fresh = snapshots.share(2, room, category);
+        assert_eq!(fresh.0.description, "after the change");
+        let (room, category) = reading(8, "another room");
+        assert_eq!(snapshots.share(2, room, category).0.id, RoomId(8));
     }
 }

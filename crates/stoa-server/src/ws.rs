@@ -24,13 +24,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use stoa_domain::access::{Action, Target};
-use stoa_domain::model::{Category, HistoryPage, MAX_HISTORY_LIMIT, Message, Room};
+use stoa_domain::model::{HistoryPage, MAX_HISTORY_LIMIT, Message};
 use stoa_domain::validation;
 use stoa_domain::{RoomId, Seq};
 use stoa_wire::{ClientFrame, ErrorBody, ServerFrame, error_code};
 use tracing::Instrument;
 
-use crate::access::room_for;
+use crate::access::{RoomAndCategory, room_for};
 use crate::auth::{Caller, bearer_token};
 use crate::convert::message_view;
 use crate::error::ApiError;
@@ -130,9 +130,9 @@ impl Stop {
 struct Subscription {
     room_name: String,
     /// The room and its category as of the last access check (subscribing, or the latest
-    /// access change), against which posts to the room are decided without a store read.
-    room: Room,
-    category: Category,
+    /// access change), against which posts to the room are decided without a store read;
+    /// shared with the room's other subscribers.
+    room: RoomAndCategory,
     /// The last `seq` delivered to the client.
     delivered: Seq,
 }
@@ -575,6 +575,8 @@ impl Connection {
             let error = ApiError::invalid("since must be a sequence number of 0 or more");
             return self.send_error(error, Some(room_name)).await;
         }
+        // Read before the room, so that the room's reading can be shared under it.
+        let epoch = *self.access_epoch.borrow();
         let (room, category) =
             match room_for(&self.state, &self.caller, &room_name, Action::ReadRoom).await {
                 Ok(found) => found,
@@ -621,8 +623,10 @@ impl Connection {
             room.id,
             Subscription {
                 room_name: room.name.clone(),
-                room: room.clone(),
-                category,
+                room: self
+                    .state
+                    .rooms_since_access_change
+                    .share(epoch, room.clone(), category),
                 delivered: start,
             },
         );
@@ -752,23 +756,22 @@ impl Connection {
                 .room(&self.state, epoch, room_id)
                 .await;
             let verdict = match snapshot {
-                Ok(Some((room, category))) => crate::access::require_in_room(
+                Ok(Some(room)) => crate::access::require_in_room(
                     &self.caller,
-                    &room,
-                    &category,
+                    &room.0,
+                    &room.1,
                     Action::ReadRoom,
-                    &room.name,
+                    &room.0.name,
                 )
-                .map(|()| (room, category)),
+                .map(|()| room),
                 Ok(None) => Err(ApiError::not_found(crate::access::Named("room", &name))),
                 Err(error) => Err(error),
             };
             match verdict {
-                Ok((room, category)) => {
+                Ok(room) => {
                     if let Some(subscription) = self.subscriptions.get_mut(&room_id) {
-                        subscription.room_name = room.name.clone();
+                        subscription.room_name = room.0.name.clone();
                         subscription.room = room;
-                        subscription.category = category;
                     }
                 }
                 Err(error) => {
@@ -842,13 +845,13 @@ async fn check_post(
     match subscribed {
         Some(subscription) => {
             let target = Target::Room {
-                room: &subscription.room,
-                category: &subscription.category,
+                room: &subscription.room.0,
+                category: &subscription.room.1,
             };
             let named = crate::access::Named("room", room_name);
             caller.require(Action::FindRoom, target, &named)?;
             caller.require(Action::PostInRoom, target, &named)?;
-            Ok((subscription.room.id, subscription.room.name.clone()))
+            Ok((subscription.room.0.id, subscription.room.0.name.clone()))
         }
         None => {
             let (room, _) = room_for(state, caller, room_name, Action::PostInRoom).await?;
