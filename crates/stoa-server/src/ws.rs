@@ -22,7 +22,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use stoa_domain::access::{Action, Target};
 use stoa_domain::model::{HistoryPage, MAX_HISTORY_LIMIT, Message};
 use stoa_domain::validation;
@@ -150,7 +150,7 @@ struct Connection {
     socket: WebSocket,
     caller: Caller,
     inbox: Inbox,
-    /// Fires when access rules' inputs change, to re-check every subscription.
+    /// Counts changes to access rules' inputs (see `AppState::access_changed`).
     access_epoch: tokio::sync::watch::Receiver<u64>,
     subscriptions: HashMap<RoomId, Subscription>,
     last_heard: Instant,
@@ -245,21 +245,39 @@ impl Connection {
         }
         let mut heartbeat = tokio::time::interval(self.state.settings.heartbeat_interval);
         heartbeat.tick().await;
+        // The waits that span the whole connection are made once, not at every turn of the
+        // loop: each turn would otherwise register with (and leave) the shutdown token, the
+        // overflow token and the access epoch, locks shared by every connection, and a
+        // 16,000-member room's post turns 16,000 loops at once.
+        let shutdown = self.state.shutdown.clone();
+        let shutdown = shutdown.cancelled();
+        tokio::pin!(shutdown);
+        let overflowed = self.inbox.overflowed.clone();
+        let overflowed = overflowed.cancelled();
+        tokio::pin!(overflowed);
+        let access_changes =
+            futures_util::stream::unfold(self.access_epoch.clone(), |mut epoch| async move {
+                epoch.changed().await.ok()?;
+                let current = *epoch.borrow_and_update();
+                Some((current, epoch))
+            })
+            .fuse();
+        tokio::pin!(access_changes);
         let stop = loop {
             let step = tokio::select! {
                 biased;
-                () = self.state.shutdown.cancelled() => Err(Stop::close(
+                () = &mut shutdown => Err(Stop::close(
                     error_code::SHUTTING_DOWN,
                     "the server is shutting down; reconnect and resume by seq",
                 )),
-                () = self.inbox.overflowed.cancelled() => Err(Stop::close(
+                () = &mut overflowed => Err(Stop::close(
                     error_code::SLOW_CONSUMER,
                     "this connection fell too far behind; reconnect and resume by seq",
                 )),
                 frame = self.socket.recv() => self.on_frame(frame).await,
                 Some(message) = self.inbox.messages.recv() => self.deliver_queued(message).await,
                 Some(answer) = self.post_answers.recv() => self.send(&answer).await,
-                Ok(()) = self.access_epoch.changed() => self.recheck_access().await,
+                Some(epoch) = access_changes.next() => self.recheck_access(epoch).await,
                 _ = heartbeat.tick() => self.on_heartbeat().await,
             };
             // Whatever a step queued leaves now.
@@ -535,34 +553,34 @@ impl Connection {
                     Ok(receipt) => receipt.stored().await,
                     Err(error) => Err(error),
                 };
-                let answer = match stored {
+                match stored {
                     Ok(message) => {
-                        let answer = ServerFrame::Posted {
-                            reference: post.reference,
-                            room: post.room_name,
-                            room_id: message.room_id.0,
-                            seq: message.seq,
-                            created_at: crate::time::format(message.created_at),
-                        };
                         tracing::debug!(
                             room = message.room_id.0,
                             seq = message.seq,
                             "message posted"
                         );
+                        // The poster hears first: publishing to a large room wakes every
+                        // subscriber's connection, and the answer would wait behind them.
+                        let _ = answers.send(ServerFrame::Posted {
+                            reference: post.reference,
+                            room: post.room_name,
+                            room_id: message.room_id.0,
+                            seq: message.seq,
+                            created_at: crate::time::format(message.created_at),
+                        });
                         state.hub.publish(Arc::new(message));
-                        answer
                     }
                     Err(error) => {
                         let error = ApiError::from(error);
-                        ServerFrame::Error {
+                        let _ = answers.send(ServerFrame::Error {
                             code: error.code.to_owned(),
                             message: error.message,
                             room: None,
                             reference: post.reference,
-                        }
+                        });
                     }
-                };
-                let _ = answers.send(answer);
+                }
             }
         };
         tokio::spawn(hand_over.in_current_span());
@@ -734,7 +752,7 @@ impl Connection {
     /// Re-checks, after something access depends on changed, who the caller is and every
     /// subscription: one the caller may no longer read ends with an error frame naming the
     /// room, in the same words as a refused subscription.
-    async fn recheck_access(&mut self) -> Result<(), Stop> {
+    async fn recheck_access(&mut self, epoch: u64) -> Result<(), Stop> {
         let caller = Caller::from_token_hash(&self.state, self.caller.token_hash.clone())
             .await
             .map_err(|error| Stop::close(error.code, error.message))?;
@@ -747,8 +765,7 @@ impl Connection {
             .iter()
             .map(|(room, subscription)| (*room, subscription.room_name.clone()))
             .collect();
-        // The epoch is read before any room is, so what is read is at least that new.
-        let epoch = *self.access_epoch.borrow();
+        // The epoch was read before any room is, so what is read is at least that new.
         for (room_id, name) in subscribed {
             let snapshot = self
                 .state

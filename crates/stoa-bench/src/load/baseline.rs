@@ -8,20 +8,28 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+/// Rows per statement in a batched baseline: 5 parameters a row, well under SQLite's limit.
+const ROWS_PER_STATEMENT: usize = 256;
+
 /// Rows per second that SQLite accepts in `directory` with Stoa's durability (WAL,
-/// `synchronous = FULL`), one transaction per row of `body_bytes`, for `seconds`.
+/// `synchronous = FULL`), `rows_per_transaction` rows of `body_bytes` per transaction, for
+/// `seconds`. With 1 it is the limit for posts committed one by one; with more, the rows go
+/// in multi-row `INSERT`s of up to [`ROWS_PER_STATEMENT`], which is what a group commit can
+/// reach when that many posts share a commit.
 pub async fn sqlite_rows_per_second(
     directory: &std::path::Path,
     body_bytes: usize,
     seconds: f64,
+    rows_per_transaction: usize,
 ) -> anyhow::Result<f64> {
+    let rows_per_transaction = rows_per_transaction.max(1);
     let options = SqliteConnectOptions::new()
-        .filename(directory.join("baseline.sqlite"))
+        .filename(directory.join(format!("baseline-{rows_per_transaction}.sqlite")))
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full);
@@ -37,15 +45,25 @@ pub async fn sqlite_rows_per_second(
     let started = Instant::now();
     let mut rows = 0_i64;
     while started.elapsed().as_secs_f64() < seconds {
-        rows += 1;
         let mut transaction = connection.begin().await?;
-        sqlx::query("INSERT INTO messages VALUES ($1, $2, $3, $4, '2026-01-01T00:00:00Z')")
-            .bind(rows % 100)
-            .bind(rows)
-            .bind(rows % 1000)
-            .bind(&body)
-            .execute(&mut *transaction)
-            .await?;
+        let mut left = rows_per_transaction;
+        while left > 0 {
+            let statement_rows = left.min(ROWS_PER_STATEMENT);
+            left -= statement_rows;
+            let first = rows + 1;
+            rows += statement_rows as i64;
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (room_id, seq, author_id, body, created_at) ",
+            );
+            insert.push_values(first..=rows, |mut row, number| {
+                row.push_bind(number % 100)
+                    .push_bind(number)
+                    .push_bind(number % 1000)
+                    .push_bind(&body)
+                    .push_bind("2026-01-01T00:00:00Z");
+            });
+            insert.build().execute(&mut *transaction).await?;
+        }
         transaction.commit().await?;
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -55,6 +73,8 @@ pub async fn sqlite_rows_per_second(
 
 /// Frames per second that a bare tokio-tungstenite server delivers when it broadcasts
 /// `frame_bytes`-byte text frames to `connections` local WebSocket clients for `seconds`.
+/// Both ends use the load generator's small buffers ([`crate::live::config`]), as Stoa's
+/// server does its own.
 pub async fn websocket_deliveries_per_second(
     connections: usize,
     frame_bytes: usize,
@@ -76,7 +96,12 @@ pub async fn websocket_deliveries_per_second(
             };
             let sender_tx = sender_tx.clone();
             tokio::spawn(async move {
-                let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+                let accepted = tokio_tungstenite::accept_async_with_config(
+                    stream,
+                    Some(crate::live::config()),
+                )
+                .await;
+                let Ok(mut socket) = accepted else {
                     return;
                 };
                 let (tx, mut rx) = mpsc::channel::<Message>(64);
@@ -94,7 +119,12 @@ pub async fn websocket_deliveries_per_second(
     let received = Arc::new(AtomicU64::new(0));
     let mut readers = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}")).await?;
+        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(
+            format!("ws://{address}"),
+            Some(crate::live::config()),
+            true,
+        )
+        .await?;
         let received = Arc::clone(&received);
         let stop = stop.clone();
         readers.push(tokio::spawn(async move {

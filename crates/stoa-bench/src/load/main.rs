@@ -3,55 +3,94 @@
 //! ```sh
 //! cargo build --release -p stoa -p stoa-bench
 //! ./target/release/stoa-load --scale 0.01 --duration 30s --json-out load.json
+//! ./target/release/stoa-load --scale 0.5 --uncapped --duration 60s       # 10,000 sessions
+//! ./target/release/stoa-load --scale 0.05 --saturate --duration 30s      # durable posts/s
+//! ./target/release/stoa-load --big-room 16000 --duration 30s             # one 16,000-member room
 //! ```
 //!
 //! It starts a real `stoa serve` (this workspace's `target/release/stoa`, built if missing,
 //! or `--stoa PATH`) as a child process on SQLite in a temporary directory, listening on
-//! `127.0.0.1:0`, so that its resident memory and CPU time can be read from `/proc`. It then
-//! builds Lync's capacity model scaled by `--scale` (see [`model`]): users, and open rooms
-//! of 30, 150 and 16,000 members in Lync's proportions. Every user but the joiners signs in
-//! and opens one WebSocket subscribed to each room it is a member of.
+//! `127.0.0.1:0`, so that its resident memory and CPU time can be read from `/proc`.
 //!
-//! For `--duration` it then posts at `--posts-per-second` (default: Lync's 24 a second per
-//! pool times `--rate-factor`), each post by a random user into a random room of theirs,
-//! with a body of `--body-bytes` that starts `t=<unix nanos> `, so every receiver measures
-//! post-to-delivery latency; and it joins at `--joins-per-second`: a joiner (one of the
-//! `--joiner-fraction` of users held back) signs in afresh, connects, subscribes to its rooms
-//! and receives their recent history (a joiner already connected is disconnected first).
-//! Progress is printed on stderr once a second.
+//! **Set-up** ([`setup`]). By default the users, one session per user and the rooms are
+//! seeded into the server's data directory through `stoa_store` before the server starts
+//! (one argon2id hash of the shared password for everyone), which takes seconds for 16,000
+//! users; `--setup api` creates them over HTTP and signs everyone in instead. The setup time
+//! is printed.
 //!
-//! Before the load it measures two baselines in the same run: the storage limit (SQLite
-//! with the same durability, one row of the same size per transaction, no server) and the
-//! network limit (a bare tokio-tungstenite server broadcasting frames of the same size to as
-//! many connections as there are sessions). Results are printed as a table and written as
-//! JSON with `--json-out`. Latencies are HDR histograms in microseconds.
+//! **Sessions** ([`session`], [`live`]). Every user but the joiners opens one WebSocket (with
+//! small buffers, `--connect-concurrency` at a time) subscribed to each room it is a member
+//! of. While they connect, the server's resident memory is sampled once a second: the report
+//! gives it before the sessions, after, and the growth per session. The open-file limit is
+//! raised to the hard limit first ([`limits`]); the server inherits it.
+//!
+//! **Modes.**
+//!
+//! - Lync's model (the default; [`model`]): users, and open rooms of 30, 150 and 16,000
+//!   members in Lync's proportions at `--scale`, the small and medium rooms capped by
+//!   `--max-small-rooms`/`--max-medium-rooms` unless `--uncapped`. For `--duration` it posts
+//!   at `--posts-per-second` (default: Lync's 24 a second per pool × `--rate-factor`), each
+//!   post by a connected user into one of their rooms (`--room-choice`), with a body of
+//!   `--body-bytes` that starts `t=<unix nanos> p=<post id> `, so every receiver measures
+//!   post-to-delivery latency and every post is followed until its last member received it.
+//!   It joins at `--joins-per-second`: a joiner (one of the `--joiner-fraction` of users held
+//!   back) signs in over HTTP, connects, subscribes to its rooms and receives their recent
+//!   history (a joiner already connected is disconnected first).
+//! - `--saturate`: `--posters` of the connected users each post into a room of their own
+//!   (`--saturate-fanout` members: the poster and the users after it), keeping
+//!   `--max-in-flight` posts in flight between them and posting again as each is
+//!   acknowledged, so the server commits as fast as it can: durable posts/s, next to SQLite's
+//!   rows/s committed one by one and committed `--max-in-flight` to a transaction.
+//! - `--big-room N`: N users (16,000 if N is left out), all members of one room, all
+//!   connected; posts go into it at `--posts-per-second` (default 2), and each post's time
+//!   until its last member received it is reported, as well as every delivery's latency.
+//!
+//! Posts go over the poster's own WebSocket (`--post-via ws`, the `post` frame, answered
+//! `posted` by `ref` once durable; acknowledgement latency is send to `posted`) or over HTTP
+//! (`--post-via http`, `POST /api/v1/rooms/{room}/messages`).
+//!
+//! Before the load it measures baselines in the same run: the storage limit (SQLite with the
+//! same durability, no server) and the network limit (a bare tokio-tungstenite server
+//! broadcasting frames of the same size to as many connections as there are sessions, as
+//! far as the open-file limit allows both ends in one process). Results are printed as a
+//! table and written as JSON with `--json-out`; progress goes to stderr once a second.
+//! Latencies are HDR histograms in microseconds.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::Context as _;
 use clap::Parser;
-use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::json;
 use stoa_client::Client;
-use stoa_wire::{CreateRoomRequest, CreateUserRequest, Privacy};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod baseline;
+mod limits;
+mod live;
 mod metrics;
 mod model;
+mod posting;
+mod report;
 mod server;
 mod session;
+mod setup;
 
-use metrics::{Metrics, bump, get};
+use metrics::{Metrics, PostBook, get};
 use model::Model;
+use posting::RoomChoice;
 use server::ServerProcess;
+use session::Context;
 
 const PASSWORD: &str = "load-generator-password";
+/// The big room's members when `--big-room` is given without a number.
+const BIG_ROOM_DEFAULT: &str = "16000";
+/// Open files kept free beyond one per session, for the database, logs and HTTP clients.
+const SPARE_OPEN_FILES: u64 = 512;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,16 +98,35 @@ const PASSWORD: &str = "load-generator-password";
     about = "Drive a real `stoa serve` with Lync's capacity model, scaled, and measure it \
              against the machine's storage and network limits taken in the same run",
     long_about = "Drive a real `stoa serve` (a child process on SQLite in a temporary \
-directory) with Lync 2013's capacity model scaled by --scale: per 20,000 users, 32,000 rooms \
-of 30 members, 1,067 of 150 and 2 of 16,000 (at least one of each; no room larger than the \
-user count; small and medium rooms capped by --max-small-rooms/--max-medium-rooms so small \
-runs stay quick). Each connected user holds one WebSocket subscribed to its rooms. Posts go \
-at --posts-per-second into random rooms with a send timestamp in the body; joins go at \
---joins-per-second. Reports durable posts/s, deliveries/s, post-to-delivery, post \
-acknowledgement, join and history-on-join latency (HDR histograms), sessions held, server \
-RSS per session and server CPU per thousand deliveries, each next to the SQLite storage \
-limit and a bare WebSocket fan-out measured in the same run.\n\n\
-Example: cargo run --release -p stoa-bench --bin stoa-load -- --scale 0.01 --duration 30s"
+directory) and measure it against the machine's storage and network limits taken in the same \
+run.\n\n\
+Set-up: users, one session per user and the rooms are seeded into the server's data directory \
+through its own storage code before it starts (--setup seed, the default; one argon2id hash for \
+everyone), or created over HTTP with every user signing in (--setup api). Each connected user \
+then holds one WebSocket subscribed to its rooms, --connect-concurrency connecting at once; the \
+server's RSS is sampled while they connect and reported per session.\n\n\
+Modes:\n\
+- Lync's model (default): per 20,000 users × --scale, 32,000 rooms of 30 members, 1,067 of 150 \
+and 2 of 16,000 (at least one of each; no room larger than the user count; small and medium \
+rooms capped by --max-small-rooms/--max-medium-rooms unless --uncapped). Posts go at \
+--posts-per-second (default 24 × --rate-factor) with a send timestamp in the body; joins (a \
+real HTTP sign-in) at --joins-per-second.\n\
+- --saturate: --posters users each post into a room of their own (--saturate-fanout members), \
+--max-in-flight posts in flight in all, each acknowledged post replaced at once: durable \
+posts/s against SQLite's own rows/s.\n\
+- --big-room [N]: N users (default 16,000) all in one room and connected; posts at \
+--posts-per-second (default 2); reports each post's time until its last member received it.\n\n\
+Posts go over the poster's WebSocket (--post-via ws, the `post` frame) or HTTP (--post-via \
+http). Reports durable posts/s, deliveries/s, post-to-delivery, acknowledgement, \
+time-to-last-member, join and history-on-join latency (HDR histograms), sessions held, server \
+RSS per session and server CPU per thousand deliveries, as a table and as JSON \
+(--json-out).\n\n\
+Examples:\
+\n  stoa-load --scale 0.01 --duration 30s\
+\n  stoa-load --scale 0.5 --uncapped --duration 60s                      # 10,000 sessions\
+\n  stoa-load --scale 0.5 --uncapped --room-choice by-room --posts-per-second 2400\
+\n  stoa-load --scale 0.5 --saturate --duration 30s                      # durable posts/s\
+\n  stoa-load --big-room 16000 --duration 30s"
 )]
 struct Args {
     /// Fraction of Lync's 20,000-user server to model.
@@ -80,37 +138,72 @@ struct Args {
     /// Multiplies Lync's model chat rate of 24 posts a second per pool.
     #[arg(long, default_value_t = 1.0)]
     rate_factor: f64,
-    /// Posts per second; overrides 24 × --rate-factor.
+    /// Posts per second; overrides 24 × --rate-factor (default 2 with --big-room).
     #[arg(long)]
     posts_per_second: Option<f64>,
-    /// Joins per second during the run (sign-in, WebSocket, subscriptions, history).
-    #[arg(long, default_value_t = 2.0)]
-    joins_per_second: f64,
-    /// Fraction of users held back from the initial connections to join during the run.
-    #[arg(long, default_value_t = 0.05)]
-    joiner_fraction: f64,
+    /// How the fixed-rate load picks each post's room: `by-user` (a random connected user,
+    /// then one of their rooms) or `by-room` (a random room, then one of its connected
+    /// members).
+    #[arg(long, value_enum, default_value_t = RoomChoice::ByUser)]
+    room_choice: RoomChoice,
+    /// Post over the poster's own WebSocket or over HTTP.
+    #[arg(long, value_enum, default_value_t = PostVia::Ws)]
+    post_via: PostVia,
+    /// Joins per second during the run (sign-in, WebSocket, subscriptions, history); default
+    /// 2, or 0 with --saturate and --big-room.
+    #[arg(long)]
+    joins_per_second: Option<f64>,
+    /// Fraction of users held back from the initial connections to join during the run;
+    /// default 0.05, or 0 with --saturate and --big-room.
+    #[arg(long)]
+    joiner_fraction: Option<f64>,
     /// Most rooms of 30 members to create.
     #[arg(long, default_value_t = 400)]
     max_small_rooms: usize,
     /// Most rooms of 150 members to create.
     #[arg(long, default_value_t = 100)]
     max_medium_rooms: usize,
-    /// Message body size in bytes (the timestamp is inside it).
+    /// Create every room Lync's proportions give at this scale (ignore the two caps above).
+    #[arg(long)]
+    uncapped: bool,
+    /// Post as fast as posts are acknowledged (see --posters, --max-in-flight).
+    #[arg(long, conflicts_with = "big_room")]
+    saturate: bool,
+    /// With --saturate: how many users post, each into a room of its own.
+    #[arg(long, default_value_t = 64)]
+    posters: usize,
+    /// With --saturate: members of each poster's room (the poster included), so the
+    /// deliveries each post makes.
+    #[arg(long, default_value_t = 1)]
+    saturate_fanout: usize,
+    /// N users all in one room and all connected, posting into it (N = 16,000 if omitted).
+    #[arg(long, num_args = 0..=1, default_missing_value = BIG_ROOM_DEFAULT)]
+    big_room: Option<usize>,
+    /// Message body size in bytes (the timestamp and post id are inside it).
     #[arg(long, default_value_t = 200)]
     body_bytes: usize,
-    /// Most posts in flight at once; a post due beyond that is skipped and counted.
-    #[arg(long, default_value_t = 256)]
-    max_in_flight: usize,
-    /// Concurrent requests while creating users and rooms and signing in.
+    /// Most posts in flight at once. At a fixed rate a post due beyond it is skipped and
+    /// counted; saturating, this many are kept in flight, spread over the posters
+    /// (default 256, or 1,024 with --saturate).
+    #[arg(long)]
+    max_in_flight: Option<usize>,
+    /// How to create users, sessions and rooms: seed the store before the server starts, or
+    /// use the HTTP API.
+    #[arg(long, value_enum, default_value_t = SetupMode::Seed)]
+    setup: SetupMode,
+    /// Concurrent store writes or requests while setting up.
     #[arg(long, default_value_t = 8)]
     setup_concurrency: usize,
+    /// WebSocket sessions connecting and subscribing at once.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
     /// Seconds each baseline runs.
     #[arg(long, default_value_t = 3.0)]
     baseline_seconds: f64,
     /// Skip the WebSocket fan-out baseline.
     #[arg(long)]
     no_network_baseline: bool,
-    /// The `stoa` binary to run (default: this workspace's target/release/stoa).
+    /// The `stoa` binary to run (default: this workspace's target/release/stoa, rebuilt).
     #[arg(long)]
     stoa: Option<PathBuf>,
     /// The server's log filter (`STOA_LOG`); its log goes to server.log in the temp dir.
@@ -119,9 +212,58 @@ struct Args {
     /// Write the results as JSON here.
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// Keep the temporary directory (server data and log) and print where it is.
+    #[arg(long)]
+    keep: bool,
     /// Seed for room membership and the choice of posters and rooms.
     #[arg(long, default_value_t = 6)]
     seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PostVia {
+    Ws,
+    Http,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SetupMode {
+    Seed,
+    Api,
+}
+
+/// What a run does once its sessions are connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Lync,
+    Saturate,
+    BigRoom,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Lync => "lync",
+            Mode::Saturate => "saturate",
+            Mode::BigRoom => "big-room",
+        }
+    }
+}
+
+/// The arguments resolved against the mode's defaults.
+struct Plan {
+    mode: Mode,
+    /// Fixed posting rate (`None` when saturating).
+    posts_per_second: Option<f64>,
+    joins_per_second: f64,
+    joiners: usize,
+    initial: usize,
+    max_in_flight: usize,
+    /// Saturating: each poster's room, and posts in flight per poster.
+    poster_rooms: Vec<usize>,
+    window: usize,
+    /// Mean deliveries a post should make.
+    mean_fanout: f64,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -145,30 +287,88 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let posts_per_second = args
-        .posts_per_second
-        .unwrap_or(model::LYNC_POSTS_PER_SECOND * args.rate_factor);
-    let model = Arc::new(Model::new(
-        args.scale,
-        [args.max_small_rooms, args.max_medium_rooms, usize::MAX],
-        args.seed,
-    ));
+    let open_files = limits::raise_open_files()?;
+    let mode = if args.big_room.is_some() {
+        Mode::BigRoom
+    } else if args.saturate {
+        Mode::Saturate
+    } else {
+        Mode::Lync
+    };
+    let mut model = match args.big_room {
+        Some(members) => Model::big_room(members),
+        None => {
+            let caps = if args.uncapped {
+                [usize::MAX; 3]
+            } else {
+                [args.max_small_rooms, args.max_medium_rooms, usize::MAX]
+            };
+            Model::lync(args.scale, caps, args.seed)
+        }
+    };
+    let plan = resolve(&args, mode, &mut model);
+    let model = Arc::new(model);
     let counts = model.counts();
     eprintln!(
-        "model: {} users; rooms: {} small (of {} at this scale), {} medium (of {}), {} large \
-         (of {}); {} subscriptions; {posts_per_second} posts/s",
+        "mode {}: {} users ({} connected at the start, {} joiners); rooms: {} small (of {} at \
+         this scale), {} medium (of {}), {} large (of {}), {} poster; {} subscriptions, at most \
+         {} per user; {}; mean fan-out {:.1}",
+        mode.name(),
         model.users.len(),
+        plan.initial,
+        plan.joiners,
         counts[0],
         model.uncapped[0],
         counts[1],
         model.uncapped[1],
         counts[2],
         model.uncapped[2],
+        counts[3],
         model.memberships(),
+        model.most_rooms_per_user(),
+        match plan.posts_per_second {
+            Some(rate) => format!(
+                "{rate} posts/s, so about {:.0} deliveries/s",
+                rate * plan.mean_fanout
+            ),
+            None => format!(
+                "saturating: {} posters × {} in flight",
+                plan.poster_rooms.len(),
+                plan.window
+            ),
+        },
+        plan.mean_fanout,
     );
+    let needed = plan.initial as u64 + SPARE_OPEN_FILES;
+    if open_files.soft < needed {
+        eprintln!(
+            "warning: the open-file limit is {} but {} sessions need about {needed} (in this \
+             process, and as many in the server, which inherits the limit); raise the hard \
+             limit (`ulimit -Hn`) and try again",
+            open_files.soft, plan.initial
+        );
+    }
 
     let stoa = server::locate_stoa(args.stoa.as_deref())?;
     let temp = tempfile::tempdir()?;
+    let setup_started = Instant::now();
+    let mut tokens = None;
+    if args.setup == SetupMode::Seed {
+        eprintln!(
+            "setup: seeding {} users, their sessions and {} rooms…",
+            model.users.len(),
+            model.rooms.len()
+        );
+        tokens = Some(
+            setup::seed(
+                &server::data_dir(temp.path()),
+                &model,
+                PASSWORD,
+                args.setup_concurrency,
+            )
+            .await?,
+        );
+    }
     let server = ServerProcess::start(&stoa, temp.path(), PASSWORD, &args.server_log).await?;
     eprintln!(
         "server {} (pid {}) at {}",
@@ -176,10 +376,44 @@ async fn main() -> anyhow::Result<()> {
         server.pid,
         server.url
     );
-    let outcome = run(&args, posts_per_second, &model, &server, temp.path()).await;
+    let outcome = async {
+        let tokens = match tokens {
+            Some(tokens) => tokens,
+            None => {
+                eprintln!(
+                    "setup: creating {} users and {} rooms over HTTP, then signing in…",
+                    model.users.len(),
+                    model.rooms.len()
+                );
+                setup::through_api(&server.url, &model, PASSWORD, args.setup_concurrency).await?
+            }
+        };
+        let setup_seconds = setup_started.elapsed().as_secs_f64();
+        eprintln!(
+            "setup ({:?}): {} users, {} rooms, {} sessions in {setup_seconds:.1} s",
+            args.setup,
+            model.users.len(),
+            model.rooms.len(),
+            tokens.len(),
+        );
+        run(
+            &args,
+            &plan,
+            &model,
+            &server,
+            temp.path(),
+            tokens,
+            setup_seconds,
+        )
+        .await
+    }
+    .await;
     server.stop().await?;
+    if args.keep {
+        eprintln!("kept {}", temp.keep().display());
+    }
     let results = outcome?;
-    print_table(&results);
+    report::print_table(&results);
     if let Some(path) = &args.json_out {
         std::fs::write(path, serde_json::to_string_pretty(&results)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -188,67 +422,219 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Applies the mode's defaults, and adds the poster rooms of a saturating run to `model`.
+fn resolve(args: &Args, mode: Mode, model: &mut Model) -> Plan {
+    let lync = mode == Mode::Lync;
+    let users = model.users.len();
+    let joiner_fraction = args
+        .joiner_fraction
+        .unwrap_or(if lync { 0.05 } else { 0.0 });
+    let joiners = ((users as f64 * joiner_fraction).ceil() as usize).min(users.saturating_sub(1));
+    let initial = users - joiners;
+    let max_in_flight =
+        args.max_in_flight
+            .unwrap_or(if mode == Mode::Saturate { 1024 } else { 256 });
+    let (poster_rooms, window) = if mode == Mode::Saturate {
+        let posters = args.posters.clamp(1, initial);
+        let rooms = model.add_poster_rooms(posters, args.saturate_fanout);
+        (rooms, max_in_flight.div_ceil(posters).max(1))
+    } else {
+        (Vec::new(), 0)
+    };
+    let posts_per_second = match mode {
+        Mode::Saturate => None,
+        Mode::BigRoom => Some(args.posts_per_second.unwrap_or(2.0)),
+        Mode::Lync => Some(
+            args.posts_per_second
+                .unwrap_or(model::LYNC_POSTS_PER_SECOND * args.rate_factor),
+        ),
+    };
+    let mean_fanout = match mode {
+        Mode::Saturate => args.saturate_fanout.clamp(1, users) as f64,
+        _ => posting::Chooser::new(model, initial, args.room_choice, args.seed).mean_fanout(model),
+    };
+    Plan {
+        mode,
+        posts_per_second,
+        joins_per_second: args
+            .joins_per_second
+            .unwrap_or(if lync { 2.0 } else { 0.0 }),
+        joiners,
+        initial,
+        max_in_flight,
+        poster_rooms,
+        window,
+        mean_fanout,
+    }
+}
+
+/// Connected sessions, and what the server's memory did while they connected.
+struct Connected {
+    tasks: tokio::task::JoinSet<()>,
+    /// Each initial user's queue of post orders (`--post-via ws` at a fixed rate).
+    orders: Vec<Option<mpsc::Sender<session::PostOrder>>>,
+    seconds: f64,
+    /// Server CPU time spent while the sessions connected and subscribed.
+    server_cpu_seconds: f64,
+    ready: u64,
+    failed: u64,
+    rss_before: u64,
+    rss_connected: u64,
+    /// (seconds, sessions held, server RSS bytes) once a second while connecting.
+    samples: Vec<(f64, u64, u64)>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connect_sessions(
+    args: &Args,
+    plan: &Plan,
+    context: &Arc<Context>,
+    server: &ServerProcess,
+    tokens: &[String],
+    go: &CancellationToken,
+    stop_posting: &CancellationToken,
+    stop_sessions: &CancellationToken,
+) -> anyhow::Result<Connected> {
+    let metrics = &context.metrics;
+    let rss_before = server.rss_bytes()?;
+    let cpu_before = server.cpu_seconds()?;
+    let started = Instant::now();
+    let gate = Arc::new(tokio::sync::Semaphore::new(args.connect_concurrency.max(1)));
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut orders = Vec::with_capacity(plan.initial);
+    let fixed_rate_ws = plan.posts_per_second.is_some() && args.post_via == PostVia::Ws;
+    for (user, token) in tokens.iter().enumerate().take(plan.initial) {
+        let (order_tx, order_rx) = if fixed_rate_ws {
+            let (sender, receiver) = mpsc::channel(64);
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
+        orders.push(order_tx);
+        let saturate = (args.post_via == PostVia::Ws)
+            .then(|| plan.poster_rooms.get(user))
+            .flatten()
+            .map(|&room| session::Saturate {
+                room,
+                window: plan.window,
+                go: go.clone(),
+                stop: stop_posting.clone(),
+            });
+        let context = Arc::clone(context);
+        let token = token.clone();
+        let ready = ready_tx.clone();
+        let gate = Arc::clone(&gate);
+        let stop = stop_sessions.child_token();
+        tasks.spawn(async move {
+            let permit = gate.acquire_owned().await.ok();
+            let session_plan = session::Plan {
+                user,
+                token,
+                start: session::Start::Initial {
+                    ready: Some(ready),
+                    permit,
+                },
+                orders: order_rx,
+                saturate,
+            };
+            session::run(context, session_plan, stop).await;
+        });
+    }
+    drop(ready_tx);
+    let mut samples = vec![(0.0, 0, rss_before)];
+    let (mut ready, mut failed) = (0_u64, 0_u64);
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    while ready + failed < plan.initial as u64 {
+        tokio::select! {
+            outcome = ready_rx.recv() => match outcome {
+                Some(Ok(())) => ready += 1,
+                Some(Err(_)) => failed += 1,
+                None => break,
+            },
+            _ = ticker.tick() => {
+                let rss = server.rss_bytes().unwrap_or(0);
+                let held = get(&metrics.sessions);
+                samples.push((started.elapsed().as_secs_f64(), held, rss));
+                eprintln!(
+                    "connecting: {ready} sessions subscribed, {held} connected, {failed} failed; \
+                     server RSS {:.1} MiB, CPU {:.1} s; load generator RSS {:.1} MiB",
+                    mib(rss),
+                    server.cpu_seconds().unwrap_or(0.0),
+                    mib(server::rss_bytes(std::process::id()).unwrap_or(0)),
+                );
+                anyhow::ensure!(
+                    started.elapsed() < Duration::from_secs(1800),
+                    "sessions took over 30 minutes to connect"
+                );
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let server_cpu_seconds = server.cpu_seconds()? - cpu_before;
+    metrics
+        .connect_errors
+        .store(failed, std::sync::atomic::Ordering::Relaxed);
+    if let Some(error) = metrics.first_session_error() {
+        eprintln!("first session error: {error}");
+    }
+    anyhow::ensure!(ready > 0 || plan.initial == 0, "no session could connect");
+    // Let the server settle (the allocator, the last frames) before reading its memory.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_connected = server.rss_bytes()?;
+    samples.push((
+        started.elapsed().as_secs_f64(),
+        get(&metrics.sessions),
+        rss_connected,
+    ));
+    eprintln!(
+        "connected {} sessions ({failed} failed) in {seconds:.1} s; server RSS {:.1} → {:.1} MiB",
+        get(&metrics.sessions),
+        mib(rss_before),
+        mib(rss_connected)
+    );
+    Ok(Connected {
+        tasks,
+        orders,
+        seconds,
+        server_cpu_seconds,
+        ready,
+        failed,
+        rss_before,
+        rss_connected,
+        samples,
+    })
+}
+
 async fn run(
     args: &Args,
-    posts_per_second: f64,
+    plan: &Plan,
     model: &Arc<Model>,
     server: &ServerProcess,
     temp: &std::path::Path,
+    tokens: Vec<String>,
+    setup_seconds: f64,
 ) -> anyhow::Result<serde_json::Value> {
-    let setup_started = Instant::now();
-    let admin = sign_in(&Client::new(&server.url)?, "admin").await?;
-    let base = Client::new(&server.url)?;
-    let concurrency = args.setup_concurrency.max(1);
-    futures_util::stream::iter(model.users.iter().map(|login| {
-        let admin = admin.clone();
-        async move {
-            admin
-                .create_user(&CreateUserRequest {
-                    login: login.clone(),
-                    password: Some(PASSWORD.to_owned()),
-                    ..CreateUserRequest::default()
-                })
-                .await
-                .with_context(|| format!("creating user {login}"))
-        }
-    }))
-    .buffer_unordered(concurrency)
-    .collect::<Vec<_>>()
-    .await
-    .into_iter()
-    .collect::<anyhow::Result<Vec<_>>>()?;
-    futures_util::stream::iter(model.rooms.iter().map(|room| {
-        let admin = admin.clone();
-        async move {
-            admin
-                .create_room(&CreateRoomRequest {
-                    name: room.name.clone(),
-                    privacy: Some(Privacy::Open),
-                    ..CreateRoomRequest::default()
-                })
-                .await
-                .with_context(|| format!("creating room {}", room.name))
-        }
-    }))
-    .buffer_unordered(concurrency)
-    .collect::<Vec<_>>()
-    .await
-    .into_iter()
-    .collect::<anyhow::Result<Vec<_>>>()?;
-    let clients: Vec<Client> =
-        futures_util::stream::iter(model.users.iter().map(|login| sign_in(&base, login)))
-            .buffered(concurrency)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<anyhow::Result<_>>()?;
-    let clients = Arc::new(clients);
+    let server_open_files = limits::open_files(server.pid)?;
+    let own_open_files = limits::open_files(std::process::id())?;
     eprintln!(
-        "setup: {} users, {} rooms, {} sign-ins in {:.1} s",
-        model.users.len(),
-        model.rooms.len(),
-        clients.len(),
-        setup_started.elapsed().as_secs_f64()
+        "open-file limits: load generator {}, server {}",
+        own_open_files.soft, server_open_files.soft
+    );
+    let needed = plan.initial as u64 + SPARE_OPEN_FILES;
+    if server_open_files.soft < needed {
+        eprintln!(
+            "warning: the server may open only {} files but {} sessions need about {needed}",
+            server_open_files.soft, plan.initial
+        );
+    }
+    let base = Client::new(&server.url)?;
+    let clients: Arc<Vec<Client>> = Arc::new(
+        tokens
+            .iter()
+            .map(|token| base.clone().with_token(token.clone()))
+            .collect(),
     );
 
     // The Stoa message frame the receivers get, to size the network baseline's frames.
@@ -258,94 +644,133 @@ async fn run(
             room_id: 1,
             seq: 1,
             author: "u000000".to_owned(),
-            body: session::stamped_body(args.body_bytes),
+            body: session::stamped_body(args.body_bytes, 1),
             created_at: "2026-01-01T00:00:00.000000Z".to_owned(),
         }))?
         .len();
-    let joiners = ((model.users.len() as f64 * args.joiner_fraction).ceil() as usize)
-        .min(model.users.len().saturating_sub(1));
-    let initial = model.users.len() - joiners;
 
     eprintln!("baseline: SQLite inserts ({} s)…", args.baseline_seconds);
     let storage_limit =
-        baseline::sqlite_rows_per_second(temp, args.body_bytes, args.baseline_seconds).await?;
+        baseline::sqlite_rows_per_second(temp, args.body_bytes, args.baseline_seconds, 1).await?;
+    let batched_storage_limit = if plan.mode == Mode::Saturate {
+        eprintln!(
+            "baseline: SQLite inserts, {} per transaction ({} s)…",
+            plan.max_in_flight, args.baseline_seconds
+        );
+        Some(
+            baseline::sqlite_rows_per_second(
+                temp,
+                args.body_bytes,
+                args.baseline_seconds,
+                plan.max_in_flight,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    // Both ends of every baseline connection live in this process.
+    let baseline_connections = plan
+        .initial
+        .min((own_open_files.soft.saturating_sub(SPARE_OPEN_FILES) / 2) as usize)
+        .max(1);
     let network_limit = if args.no_network_baseline {
         None
     } else {
         eprintln!(
-            "baseline: WebSocket fan-out to {initial} connections ({} s)…",
+            "baseline: WebSocket fan-out to {baseline_connections} connections ({} s)…",
             args.baseline_seconds
         );
         Some(
-            baseline::websocket_deliveries_per_second(initial, frame_bytes, args.baseline_seconds)
-                .await?,
+            baseline::websocket_deliveries_per_second(
+                baseline_connections,
+                frame_bytes,
+                args.baseline_seconds,
+            )
+            .await?,
         )
     };
 
     let metrics = Arc::new(Metrics::new()?);
+    let book_capacity = match plan.posts_per_second {
+        Some(rate) => (rate * args.duration.as_secs_f64() * 1.2) as usize + 1024,
+        None => ((100_000.0 * args.duration.as_secs_f64()) as usize).min(4_000_000) + 1024,
+    };
+    let context = Arc::new(Context {
+        model: Arc::clone(model),
+        metrics: Arc::clone(&metrics),
+        book: Arc::new(PostBook::new(book_capacity)),
+        ws_url: live::url(&server.url),
+        body_bytes: args.body_bytes,
+        subscribers: (0..model.rooms.len()).map(|_| AtomicU32::new(0)).collect(),
+    });
+    let go = CancellationToken::new();
+    let stop_posting = CancellationToken::new();
     let stop_sessions = CancellationToken::new();
-    let rss_before = server.rss_bytes()?;
-    let connect_started = Instant::now();
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(initial.max(1));
-    let mut tasks = tokio::task::JoinSet::new();
-    for user in 0..initial {
-        let client = clients[user].clone();
-        let rooms = room_names(model, user);
-        let metrics = Arc::clone(&metrics);
-        let stop = stop_sessions.child_token();
-        let ready = ready_tx.clone();
-        tasks.spawn(session::run(
-            client,
-            rooms,
-            user,
-            metrics,
-            session::Start::Initial(ready),
-            stop,
-        ));
-    }
-    drop(ready_tx);
-    for _ in 0..initial {
-        tokio::time::timeout(Duration::from_secs(600), ready_rx.recv())
-            .await
-            .context("sessions took over 10 minutes to connect")?
-            .context("a session failed while connecting")?;
-    }
-    let connect_seconds = connect_started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_connected = server.rss_bytes()?;
+    let own_rss_before = server::rss_bytes(std::process::id())?;
+    let mut connected = connect_sessions(
+        args,
+        plan,
+        &context,
+        server,
+        &tokens,
+        &go,
+        &stop_posting,
+        &stop_sessions,
+    )
+    .await?;
+    let own_rss_connected = server::rss_bytes(std::process::id())?;
     let sessions_held = get(&metrics.sessions);
-    eprintln!(
-        "connected {sessions_held} sessions in {connect_seconds:.1} s; server RSS {:.1} → {:.1} MiB",
-        mib(rss_before),
-        mib(rss_connected)
-    );
 
     // The measured run.
-    let stop_load = CancellationToken::new();
     let cpu_start = server.cpu_seconds()?;
     let own_cpu_start = server::cpu_seconds(std::process::id())?;
     let started = Instant::now();
-    let delivered_at_start = get(&metrics.deliveries);
-    let poster = tokio::spawn(post_loop(
-        Arc::clone(model),
-        Arc::clone(&clients),
-        Arc::clone(&metrics),
-        posts_per_second,
-        args.body_bytes,
-        args.max_in_flight,
-        args.seed,
-        stop_load.clone(),
-    ));
-    let joiner = tokio::spawn(join_loop(
-        Arc::clone(model),
+    let poster = match plan.posts_per_second {
+        Some(rate) => {
+            let outlet = match args.post_via {
+                PostVia::Ws => posting::Outlet::WebSocket(std::mem::take(&mut connected.orders)),
+                PostVia::Http => posting::Outlet::Http(Arc::clone(&clients)),
+            };
+            let chooser = posting::Chooser::new(model, plan.initial, args.room_choice, args.seed);
+            Some(tokio::spawn(posting::fixed_rate(
+                Arc::clone(&context),
+                chooser,
+                outlet,
+                rate,
+                plan.max_in_flight,
+                stop_posting.clone(),
+            )))
+        }
+        None => None,
+    };
+    let http_saturation =
+        (plan.mode == Mode::Saturate && args.post_via == PostVia::Http).then(|| {
+            let posters = plan
+                .poster_rooms
+                .iter()
+                .enumerate()
+                .map(|(user, &room)| (clients[user].clone(), room))
+                .collect();
+            tokio::spawn(posting::saturate_http(
+                Arc::clone(&context),
+                posters,
+                plan.window,
+                go.clone(),
+                stop_posting.clone(),
+            ))
+        });
+    go.cancel();
+    let joiner = tokio::spawn(posting::joins(
+        Arc::clone(&context),
         base.clone(),
-        initial,
-        Arc::clone(&metrics),
-        args.joins_per_second,
-        stop_load.clone(),
+        PASSWORD,
+        plan.initial,
+        plan.joins_per_second,
+        stop_posting.clone(),
         stop_sessions.clone(),
     ));
-    let mut peak_rss = rss_connected;
+    let mut peak_rss = connected.rss_connected;
     let mut previous = (0, 0);
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
@@ -355,12 +780,21 @@ async fn run(
         peak_rss = peak_rss.max(rss);
         let acknowledged = get(&metrics.posts_acknowledged);
         let delivered = get(&metrics.deliveries);
+        let p99 = |histogram: anyhow::Result<Histogram<u64>>| {
+            histogram.map_or(0.0, |histogram| {
+                histogram.value_at_quantile(0.99) as f64 / 1000.0
+            })
+        };
         eprintln!(
-            "{:>5.1} s  posts/s {:>7}  deliveries/s {:>9}  sessions {:>6}  joins {:>5}  \
-             post errors {}  skipped {}  server RSS {:.1} MiB  CPU {:.1} s",
+            "{:>5.1} s  posts/s {:>6}  ack p99 {:>7.1} ms  deliveries/s {:>7}  delivery p99 \
+             {:>7.1} ms  in flight {:>4}  sessions {:>5}  joins {:>4}  errors {}  skipped {}  \
+             server RSS {:.0} MiB  CPU {:.1} s",
             started.elapsed().as_secs_f64(),
             acknowledged - previous.0,
+            p99(metrics.post_ack.take_interval()),
             delivered - previous.1,
+            p99(metrics.take_delivery_interval()),
+            get(&metrics.posts_sent).saturating_sub(acknowledged + get(&metrics.post_errors)),
             get(&metrics.sessions),
             get(&metrics.joins),
             get(&metrics.post_errors),
@@ -370,70 +804,106 @@ async fn run(
         );
         previous = (acknowledged, delivered);
     }
-    stop_load.cancel();
-    let elapsed_posting = started.elapsed().as_secs_f64();
-    poster.await??;
-    joiner.await??;
+    stop_posting.cancel();
     let posting_seconds = started.elapsed().as_secs_f64();
-    // Let the last deliveries land before counting.
-    let expected = get(&metrics.expected_deliveries);
-    // Stop waiting once everything expected arrived or nothing arrived for 500 ms (joiners
-    // cycling out miss some, so `expected` is an upper bound).
-    let drain_deadline = Instant::now() + Duration::from_secs(10);
-    let mut last_seen = get(&metrics.deliveries);
-    while get(&metrics.deliveries) - delivered_at_start < expected
-        && Instant::now() < drain_deadline
-    {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now_seen = get(&metrics.deliveries);
-        if now_seen == last_seen {
+    let acknowledged_while_posting = get(&metrics.posts_acknowledged);
+    let delivered_while_posting = get(&metrics.deliveries);
+    if let Some(poster) = poster {
+        poster.await??;
+    }
+    if let Some(saturation) = http_saturation {
+        saturation.await?;
+    }
+    joiner.await?;
+    // Let the last answers and deliveries land: stop once every post is answered and every
+    // expected delivery arrived, or nothing moved for a second, or after 15 s.
+    let drain_deadline = Instant::now() + Duration::from_secs(15);
+    let mut last_seen = (0, 0);
+    loop {
+        let answered = get(&metrics.posts_acknowledged) + get(&metrics.post_errors);
+        let delivered = get(&metrics.deliveries);
+        let done =
+            answered >= get(&metrics.posts_sent) && delivered >= get(&metrics.expected_deliveries);
+        if done || (answered, delivered) == last_seen || Instant::now() > drain_deadline {
             break;
         }
-        last_seen = now_seen;
+        last_seen = (answered, delivered);
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let window = started.elapsed().as_secs_f64();
     let cpu = server.cpu_seconds()? - cpu_start;
     let own_cpu = server::cpu_seconds(std::process::id())? - own_cpu_start;
     let rss_end = server.rss_bytes()?;
-    let delivered = get(&metrics.deliveries) - delivered_at_start;
+    let delivered = get(&metrics.deliveries);
     let acknowledged = get(&metrics.posts_acknowledged);
+    let expected = get(&metrics.expected_deliveries);
+    let completion = context.book.completion()?;
     stop_sessions.cancel();
-    let mut session_errors = 0;
-    while let Some(result) = tasks.join_next().await {
-        if !matches!(result, Ok(Ok(()))) {
-            session_errors += 1;
+    while connected.tasks.join_next().await.is_some() {}
+
+    let durable_posts_per_second = acknowledged_while_posting as f64 / posting_seconds;
+    let deliveries_per_second = delivered_while_posting as f64 / posting_seconds;
+    let growth = connected.rss_connected.saturating_sub(connected.rss_before);
+    let growth_per_session = growth as f64 / sessions_held.max(1) as f64;
+    let marginal_per_session = marginal_growth(&connected.samples);
+    let initial_subscriptions: usize = model.rooms_of[..plan.initial].iter().map(Vec::len).sum();
+    let mut delivery_by_kind = serde_json::Map::new();
+    for (kind, name) in ["small", "medium", "large", "poster"]
+        .into_iter()
+        .enumerate()
+    {
+        let histogram = metrics.delivery(Some(kind))?;
+        if !histogram.is_empty() {
+            delivery_by_kind.insert(name.to_owned(), percentiles(&histogram));
         }
     }
-
-    let durable_posts_per_second = acknowledged as f64 / posting_seconds;
-    // Deliveries of the posts made while posting, over the posting time.
-    let deliveries_per_second = delivered as f64 / posting_seconds;
-    let rss_per_session =
-        rss_connected.saturating_sub(rss_before) as f64 / sessions_held.max(1) as f64;
     let counts = model.counts();
     Ok(json!({
+        "mode": plan.mode.name(),
         "model": {
-            "scale": args.scale,
+            "scale": if plan.mode == Mode::BigRoom { None } else { Some(args.scale) },
             "users": model.users.len(),
-            "initial_sessions": initial,
-            "joiners": joiners,
-            "rooms": { "small": counts[0], "medium": counts[1], "large": counts[2] },
+            "initial_sessions": plan.initial,
+            "joiners": plan.joiners,
+            "rooms": { "small": counts[0], "medium": counts[1], "large": counts[2], "poster": counts[3] },
             "rooms_before_caps": { "small": model.uncapped[0], "medium": model.uncapped[1], "large": model.uncapped[2] },
+            "uncapped": args.uncapped,
             "subscriptions": model.memberships(),
-            "posts_per_second_target": posts_per_second,
-            "joins_per_second_target": args.joins_per_second,
+            "most_rooms_per_user": model.most_rooms_per_user(),
+            "posts_per_second_target": plan.posts_per_second,
+            "room_choice": format!("{:?}", args.room_choice),
+            "mean_fanout": plan.mean_fanout,
+            "joins_per_second_target": plan.joins_per_second,
             "body_bytes": args.body_bytes,
             "frame_bytes": frame_bytes,
             "duration_seconds": args.duration.as_secs_f64(),
         },
-        "setup": { "connect_seconds": connect_seconds },
+        "setup": {
+            "method": format!("{:?}", args.setup),
+            "seconds": setup_seconds,
+            "connect_seconds": connected.seconds,
+            "connect_server_cpu_seconds": connected.server_cpu_seconds,
+            "subscriptions": initial_subscriptions,
+            "subscriptions_per_second": initial_subscriptions as f64 / connected.seconds,
+            "server_cpu_us_per_subscription": if initial_subscriptions == 0 { None } else {
+                Some(connected.server_cpu_seconds * 1e6 / initial_subscriptions as f64)
+            },
+            "connect_concurrency": args.connect_concurrency,
+        },
         "posts": {
+            "via": format!("{:?}", args.post_via),
+            "saturating": plan.mode == Mode::Saturate,
+            "posters": if plan.mode == Mode::Saturate { Some(plan.poster_rooms.len()) } else { None },
+            "in_flight_per_poster": if plan.mode == Mode::Saturate { Some(plan.window) } else { None },
+            "max_in_flight": plan.max_in_flight,
             "sent": get(&metrics.posts_sent),
             "acknowledged": acknowledged,
+            "acknowledged_while_posting": acknowledged_while_posting,
             "errors": get(&metrics.post_errors),
+            "first_error": metrics.first_post_error(),
             "skipped_in_flight_limit": get(&metrics.posts_skipped),
             "durable_per_second": durable_posts_per_second,
-            "posting_seconds": elapsed_posting,
+            "posting_seconds": posting_seconds,
             "ack_latency_ms": percentiles(&metrics.post_ack.snapshot()?),
         },
         "deliveries": {
@@ -442,8 +912,16 @@ async fn run(
             "fraction_received": if expected == 0 { 1.0 } else { delivered as f64 / expected as f64 },
             "per_second": deliveries_per_second,
             "window_seconds": window,
-            "post_to_delivery_ms": percentiles(&metrics.delivery()?),
+            "post_to_delivery_ms": percentiles(&metrics.delivery(None)?),
+            "post_to_delivery_by_room_kind_ms": delivery_by_kind,
             "history_messages_on_join": get(&metrics.history_messages),
+        },
+        "completion": {
+            "posts_followed": completion.tracked,
+            "posts_reaching_every_member": completion.complete,
+            "fraction_complete": if completion.tracked == 0 { None } else { Some(completion.complete as f64 / completion.tracked as f64) },
+            "posts_not_followed": completion.untracked,
+            "time_to_last_member_ms": percentiles(&completion.time_to_last_member),
         },
         "joins": {
             "completed": get(&metrics.joins),
@@ -452,170 +930,57 @@ async fn run(
             "history_on_join_ms": percentiles(&metrics.history_on_join.snapshot()?),
         },
         "sessions": {
+            "initial": plan.initial,
+            "subscribed": connected.ready,
+            "failed_to_connect": connected.failed,
             "held": sessions_held,
             "closed_by_server": get(&metrics.closed_by_server),
-            "ended_in_error": session_errors,
             "frame_errors": get(&metrics.frame_errors),
+            "first_error": metrics.first_session_error(),
         },
         "server": {
-            "rss_before_sessions_bytes": rss_before,
-            "rss_connected_bytes": rss_connected,
+            "rss_before_sessions_bytes": connected.rss_before,
+            "rss_connected_bytes": connected.rss_connected,
+            "rss_growth_bytes": growth,
+            "rss_growth_per_session_bytes": growth_per_session,
+            "rss_growth_per_session_marginal_bytes": marginal_per_session,
+            "rss_while_connecting": connected.samples.iter().map(|(seconds, sessions, rss)| json!({
+                "seconds": seconds, "sessions": sessions, "rss_bytes": rss,
+            })).collect::<Vec<_>>(),
             "rss_peak_bytes": peak_rss,
             "rss_end_bytes": rss_end,
-            "rss_per_session_bytes": rss_per_session,
+            "open_files_limit": server_open_files.soft,
             "cpu_seconds": cpu,
             "cpu_ms_per_thousand_deliveries": if delivered == 0 { None } else { Some(cpu * 1e6 / delivered as f64) },
-            "load_generator_cpu_seconds": own_cpu,
             "log": server.log.display().to_string(),
+        },
+        "load_generator": {
+            "rss_before_sessions_bytes": own_rss_before,
+            "rss_connected_bytes": own_rss_connected,
+            "cpu_seconds": own_cpu,
+            "open_files_limit": own_open_files.soft,
         },
         "baselines": {
             "sqlite_rows_per_second": storage_limit,
             "durable_posts_over_storage_limit": durable_posts_per_second / storage_limit,
+            "sqlite_rows_per_second_batched": batched_storage_limit,
+            "sqlite_rows_per_transaction_batched": batched_storage_limit.map(|_| plan.max_in_flight),
+            "durable_posts_over_batched_storage_limit": batched_storage_limit.map(|limit| durable_posts_per_second / limit),
+            "websocket_fanout_connections": (!args.no_network_baseline).then_some(baseline_connections),
             "websocket_fanout_deliveries_per_second": network_limit,
             "deliveries_over_network_limit": network_limit.map(|limit| deliveries_per_second / limit),
         },
     }))
 }
 
-async fn sign_in(base: &Client, login: &str) -> anyhow::Result<Client> {
-    let session = base
-        .login(login, PASSWORD)
-        .await
-        .with_context(|| format!("signing in {login}"))?;
-    Ok(base.clone().with_token(session.token))
-}
-
-fn room_names(model: &Model, user: usize) -> Vec<String> {
-    model.rooms_of[user]
-        .iter()
-        .map(|&room| model.rooms[room].name.clone())
-        .collect()
-}
-
-/// Posts at `rate` a second, open loop: a post falls due every `1/rate` seconds whether or
-/// not earlier ones were answered, up to `max_in_flight` at once.
-#[allow(clippy::too_many_arguments)]
-async fn post_loop(
-    model: Arc<Model>,
-    clients: Arc<Vec<Client>>,
-    metrics: Arc<Metrics>,
-    rate: f64,
-    body_bytes: usize,
-    max_in_flight: usize,
-    seed: u64,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5057);
-    let gate = Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1)));
-    let mut in_flight = tokio::task::JoinSet::new();
-    let started = Instant::now();
-    let mut issued = 0_u64;
-    let mut ticker = tokio::time::interval(Duration::from_millis(2));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    while !stop.is_cancelled() {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = stop.cancelled() => break,
-        }
-        let due = (started.elapsed().as_secs_f64() * rate) as u64;
-        while issued < due {
-            issued += 1;
-            let Ok(permit) = Arc::clone(&gate).try_acquire_owned() else {
-                bump(&metrics.posts_skipped);
-                continue;
-            };
-            let user = rng.random_range(0..model.users.len());
-            let rooms = &model.rooms_of[user];
-            if rooms.is_empty() {
-                continue;
-            }
-            let room = &model.rooms[rooms[rng.random_range(0..rooms.len())]];
-            let name = room.name.clone();
-            let members = room.members.len() as u64;
-            let client = clients[user].clone();
-            let metrics = Arc::clone(&metrics);
-            bump(&metrics.posts_sent);
-            in_flight.spawn(async move {
-                let body = session::stamped_body(body_bytes);
-                let begun = Instant::now();
-                match client.post_message(&name, &body).await {
-                    Ok(_) => {
-                        metrics.post_ack.record(begun.elapsed().as_micros() as u64);
-                        bump(&metrics.posts_acknowledged);
-                        metrics
-                            .expected_deliveries
-                            .fetch_add(members, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    Err(_) => bump(&metrics.post_errors),
-                }
-                drop(permit);
-            });
-        }
-        while in_flight.try_join_next().is_some() {}
-    }
-    while in_flight.join_next().await.is_some() {}
-    Ok(())
-}
-
-/// Joins at `rate` a second, cycling through the joiners (users `first..`): each join ends
-/// that joiner's previous session, if any, then signs in, connects and subscribes afresh.
-async fn join_loop(
-    model: Arc<Model>,
-    base: Client,
-    first: usize,
-    metrics: Arc<Metrics>,
-    rate: f64,
-    stop: CancellationToken,
-    stop_sessions: CancellationToken,
-) -> anyhow::Result<()> {
-    let joiners: Vec<usize> = (first..model.users.len()).collect();
-    if joiners.is_empty() || rate <= 0.0 {
-        return Ok(());
-    }
-    let mut current: Vec<Option<CancellationToken>> = vec![None; joiners.len()];
-    let mut sessions = tokio::task::JoinSet::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut next = 0;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = stop.cancelled() => break,
-        }
-        let slot = next % joiners.len();
-        next += 1;
-        if let Some(previous) = current[slot].take() {
-            previous.cancel();
-        }
-        let token = stop_sessions.child_token();
-        current[slot] = Some(token.clone());
-        let user = joiners[slot];
-        let login = model.users[user].clone();
-        let rooms = room_names(&model, user);
-        let base = base.clone();
-        let metrics = Arc::clone(&metrics);
-        sessions.spawn(async move {
-            let begun = Instant::now();
-            let client = match sign_in(&base, &login).await {
-                Ok(client) => client,
-                Err(_) => {
-                    bump(&metrics.join_errors);
-                    return;
-                }
-            };
-            let start = session::Start::Join(begun);
-            if session::run(client, rooms, user, Arc::clone(&metrics), start, token)
-                .await
-                .is_err()
-            {
-                bump(&metrics.join_errors);
-            }
-        });
-        while sessions.try_join_next().is_some() {}
-    }
-    // Joined sessions keep receiving until the whole run stops.
-    tokio::spawn(async move { while sessions.join_next().await.is_some() {} });
-    Ok(())
+/// Server memory per session as sessions connect, leaving out what the first second's
+/// sessions brought along with them (thread stacks, database caches, allocator arenas): the
+/// growth from the first sample with sessions to the last, over the sessions added between.
+fn marginal_growth(samples: &[(f64, u64, u64)]) -> Option<f64> {
+    let first = samples.iter().find(|(_, sessions, _)| *sessions > 0)?;
+    let last = samples.last()?;
+    let sessions = last.1.checked_sub(first.1).filter(|&added| added > 0)?;
+    Some(last.2.saturating_sub(first.2) as f64 / sessions as f64)
 }
 
 fn percentiles(histogram: &Histogram<u64>) -> serde_json::Value {
@@ -632,92 +997,4 @@ fn percentiles(histogram: &Histogram<u64>) -> serde_json::Value {
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
-}
-
-fn print_table(results: &serde_json::Value) {
-    let number = |path: &str| results.pointer(path).and_then(serde_json::Value::as_f64);
-    let show = |path: &str, decimals: usize| {
-        number(path).map_or("—".to_owned(), |value| format!("{value:.decimals$}"))
-    };
-    println!();
-    println!(
-        "Stoa under Lync's model × {} ({} users, rooms {}/{}/{} small/medium/large, {} posts/s target)",
-        show("/model/scale", 3),
-        show("/model/users", 0),
-        show("/model/rooms/small", 0),
-        show("/model/rooms/medium", 0),
-        show("/model/rooms/large", 0),
-        show("/model/posts_per_second_target", 1),
-    );
-    println!("{:<44} {:>14} {:>16}", "figure", "value", "÷ baseline");
-    let row = |name: &str, value: String, ratio: String| {
-        println!("{name:<44} {value:>14} {ratio:>16}");
-    };
-    row(
-        "baseline: SQLite rows/s (WAL, FULL)",
-        show("/baselines/sqlite_rows_per_second", 0),
-        "1.000".to_owned(),
-    );
-    row(
-        "baseline: bare WebSocket fan-out frames/s",
-        show("/baselines/websocket_fanout_deliveries_per_second", 0),
-        "1.000".to_owned(),
-    );
-    row(
-        "durable posts/s",
-        show("/posts/durable_per_second", 1),
-        show("/baselines/durable_posts_over_storage_limit", 4),
-    );
-    row(
-        "deliveries/s",
-        show("/deliveries/per_second", 0),
-        show("/baselines/deliveries_over_network_limit", 4),
-    );
-    row(
-        "deliveries received ÷ expected",
-        show("/deliveries/fraction_received", 4),
-        String::new(),
-    );
-    row("sessions held", show("/sessions/held", 0), String::new());
-    row(
-        "server RSS per session (KiB)",
-        number("/server/rss_per_session_bytes")
-            .map_or("—".to_owned(), |bytes| format!("{:.1}", bytes / 1024.0)),
-        String::new(),
-    );
-    row(
-        "server RSS connected / peak (MiB)",
-        format!(
-            "{:.1} / {:.1}",
-            number("/server/rss_connected_bytes").unwrap_or(0.0) / 1048576.0,
-            number("/server/rss_peak_bytes").unwrap_or(0.0) / 1048576.0
-        ),
-        String::new(),
-    );
-    row(
-        "server CPU ms per 1,000 deliveries",
-        show("/server/cpu_ms_per_thousand_deliveries", 1),
-        String::new(),
-    );
-    println!();
-    println!(
-        "{:<28} {:>8} {:>10} {:>10} {:>10} {:>10}",
-        "latency (ms)", "count", "p50", "p99", "p99.9", "max"
-    );
-    for (name, path) in [
-        ("post acknowledgement", "/posts/ack_latency_ms"),
-        ("post to delivery", "/deliveries/post_to_delivery_ms"),
-        ("join (sign-in → subscribed)", "/joins/join_ms"),
-        ("history on join", "/joins/history_on_join_ms"),
-    ] {
-        println!(
-            "{:<28} {:>8} {:>10} {:>10} {:>10} {:>10}",
-            name,
-            show(&format!("{path}/count"), 0),
-            show(&format!("{path}/p50"), 2),
-            show(&format!("{path}/p99"), 2),
-            show(&format!("{path}/p99_9"), 2),
-            show(&format!("{path}/max"), 2),
-        );
-    }
 }

@@ -42,21 +42,27 @@ pub fn locate_stoa(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
+/// The server's data directory inside the run's temporary directory `temp`.
+pub fn data_dir(temp: &Path) -> PathBuf {
+    temp.join("stoa-data")
+}
+
 impl ServerProcess {
-    /// Starts `stoa serve` on `127.0.0.1:0` with its data in `data`, and waits for the
-    /// "Stoa is serving at URL" line.
+    /// Starts `stoa serve` on `127.0.0.1:0` with its data in [`data_dir`]`(temp)` (which may
+    /// already be seeded) and its log in `temp/server.log`, and waits for the "Stoa is
+    /// serving at URL" line.
     pub async fn start(
         stoa: &Path,
-        data: &Path,
+        temp: &Path,
         admin_password: &str,
         log_filter: &str,
     ) -> anyhow::Result<ServerProcess> {
-        let log = data.join("server.log");
+        let log = temp.join("server.log");
         let log_file = std::fs::File::create(&log)?;
         let mut child = Command::new(stoa)
             .arg("serve")
             .arg("--data")
-            .arg(data.join("stoa-data"))
+            .arg(data_dir(temp))
             .args(["--listen", "127.0.0.1:0"])
             .env("STOA_ADMIN_PASSWORD", admin_password)
             .env("STOA_LOG", log_filter)
