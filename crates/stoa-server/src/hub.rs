@@ -14,7 +14,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use axum::extract::ws::Utf8Bytes;
 
 use stoa_domain::model::Message;
 use stoa_domain::{RoomId, Seq};
@@ -24,17 +26,49 @@ use tokio_util::sync::CancellationToken;
 /// Identifies one WebSocket connection within this process.
 pub type ConnectionId = u64;
 
+/// A message as the hub hands it out: the message, and its frame once some connection has
+/// encoded it, so that a post to a room of 16,000 is encoded once rather than 16,000 times.
+pub struct Published {
+    pub message: Arc<Message>,
+    /// The encoded `message` frame and the room name it was encoded with.
+    frame: OnceLock<(String, Utf8Bytes)>,
+}
+
+impl Published {
+    pub fn new(message: Arc<Message>) -> Published {
+        Published {
+            message,
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// The message's frame as it is sent to subscribers who know its room as `room_name`:
+    /// encoded by `encode` the first time, then shared. A subscriber whose name for the room
+    /// differs (a rename is being re-checked) gets a frame of its own.
+    pub fn frame(&self, room_name: &str, encode: impl FnOnce() -> Utf8Bytes) -> Utf8Bytes {
+        if let Some((name, frame)) = self.frame.get() {
+            if name == room_name {
+                return frame.clone();
+            }
+            return encode();
+        }
+        let frame = encode();
+        let _ = self.frame.set((room_name.to_owned(), frame.clone()));
+        frame
+    }
+}
+
 /// The hub's end of one connection.
 #[derive(Clone)]
 struct Subscriber {
-    queue: mpsc::Sender<Arc<Message>>,
+    queue: mpsc::Sender<Arc<Published>>,
     overflowed: CancellationToken,
 }
 
 /// What a connection keeps to receive from the hub.
 pub struct Inbox {
     pub id: ConnectionId,
-    pub messages: mpsc::Receiver<Arc<Message>>,
+    pub messages: mpsc::Receiver<Arc<Published>>,
     /// Cancelled by the hub when the queue overflowed.
     pub overflowed: CancellationToken,
     subscriber: Subscriber,
@@ -96,9 +130,10 @@ impl Hub {
             return;
         };
         live.last_published = live.last_published.max(Some(message.seq));
+        let published = Arc::new(Published::new(message));
         for subscriber in live.subscribers.values() {
             if let Err(mpsc::error::TrySendError::Full(_)) =
-                subscriber.queue.try_send(Arc::clone(&message))
+                subscriber.queue.try_send(Arc::clone(&published))
             {
                 subscriber.overflowed.cancel();
             }
@@ -159,7 +194,7 @@ mod tests {
         hub.subscribe(RoomId(1), &design);
         hub.subscribe(RoomId(2), &lobby);
         hub.publish(message(1, 1));
-        assert_eq!(design.messages.try_recv().unwrap().seq, 1);
+        assert_eq!(design.messages.try_recv().unwrap().message.seq, 1);
         assert!(lobby.messages.try_recv().is_err());
     }
 
@@ -176,7 +211,7 @@ mod tests {
         assert!(slow.overflowed.is_cancelled());
         assert!(!fast.overflowed.is_cancelled());
         let received: Vec<i64> = std::iter::from_fn(|| fast.messages.try_recv().ok())
-            .map(|message| message.seq)
+            .map(|published| published.message.seq)
             .collect();
         assert_eq!(received, [1, 2, 3]);
     }
@@ -193,6 +228,23 @@ mod tests {
         assert!(!hub.wants(RoomId(1), 2));
         assert!(hub.wants(RoomId(1), 3));
         assert_eq!(hub.subscribed_rooms(), [(RoomId(1), Some(2))]);
+    }
+
+    #[test]
+    fn a_frame_is_encoded_once_for_every_subscriber_who_names_the_room_alike() {
+        let published = Published::new(message(1, 1));
+        let mut encodings = 0;
+        let mut encode = |text: &str| {
+            encodings += 1;
+            Utf8Bytes::from(text.to_owned())
+        };
+        assert_eq!(published.frame("Design", || encode("one")).as_str(), "one");
+        assert_eq!(published.frame("Design", || encode("two")).as_str(), "one");
+        assert_eq!(
+            published.frame("Renamed", || encode("three")).as_str(),
+            "three"
+        );
+        assert_eq!(encodings, 2);
     }
 
     #[test]

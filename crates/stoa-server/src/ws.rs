@@ -19,7 +19,7 @@ use stoa_compliance::EventKind;
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
@@ -34,7 +34,7 @@ use crate::access::{RoomAndCategory, room_for};
 use crate::auth::{Caller, bearer_token};
 use crate::convert::message_view;
 use crate::error::ApiError;
-use crate::hub::Inbox;
+use crate::hub::{Inbox, Published};
 use crate::state::AppState;
 use crate::time::now;
 
@@ -393,24 +393,19 @@ impl Connection {
     /// fills): frames that pile up under load leave in one write.
     async fn queue(&mut self, frame: &ServerFrame) -> Result<(), Stop> {
         let text = serde_json::to_string(frame).map_err(|_| Stop::Gone)?;
+        self.queue_text(text.into()).await
+    }
+
+    async fn queue_text(&mut self, text: Utf8Bytes) -> Result<(), Stop> {
         self.unflushed = true;
-        match tokio::time::timeout(
-            self.state.settings.write_timeout,
-            self.socket.feed(WsMessage::Text(text.into())),
-        )
-        .await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(Stop::Gone),
-        }
+        let write_timeout = self.state.settings.write_timeout;
+        within(write_timeout, self.socket.feed(WsMessage::Text(text))).await
     }
 
     async fn flush(&mut self) -> Result<(), Stop> {
         self.unflushed = false;
-        match tokio::time::timeout(self.state.settings.write_timeout, self.socket.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(Stop::Gone),
-        }
+        let write_timeout = self.state.settings.write_timeout;
+        within(write_timeout, self.socket.flush()).await
     }
 
     async fn send_error(&mut self, error: ApiError, room: Option<String>) -> Result<(), Stop> {
@@ -712,11 +707,11 @@ impl Connection {
 
     /// Delivers `first` and whatever else is already waiting in the inbox (up to a bound,
     /// so that commands are not starved), to leave in one write.
-    async fn deliver_queued(&mut self, first: Arc<Message>) -> Result<(), Stop> {
+    async fn deliver_queued(&mut self, first: Arc<Published>) -> Result<(), Stop> {
         self.deliver(first).await?;
         for _ in 1..DELIVERIES_PER_WRITE {
             match self.inbox.messages.try_recv() {
-                Ok(message) => self.deliver(message).await?,
+                Ok(published) => self.deliver(published).await?,
                 Err(_) => break,
             }
         }
@@ -724,7 +719,8 @@ impl Connection {
     }
 
     /// Delivers a live message, first filling any gap before it from the store.
-    async fn deliver(&mut self, message: Arc<Message>) -> Result<(), Stop> {
+    async fn deliver(&mut self, published: Arc<Published>) -> Result<(), Stop> {
+        let message = &published.message;
         let Some(subscription) = self.subscriptions.get(&message.room_id) else {
             return Ok(());
         };
@@ -734,15 +730,27 @@ impl Connection {
         if message.seq > subscription.delivered + 1 {
             self.catch_up(message.room_id, Some(message.seq)).await?;
         }
-        self.send_message(&message).await
+        let Some(subscription) = self.subscriptions.get(&message.room_id) else {
+            return Ok(());
+        };
+        // Encoded once per post for all its subscribers, not once per subscriber.
+        let frame = published.frame(&subscription.room_name, || {
+            encode_message(&subscription.room_name, message)
+        });
+        self.queue_text(frame).await?;
+        if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
+            subscription.delivered = message.seq;
+        }
+        Ok(())
     }
 
+    /// Sends a stored message (catching up) to its subscription.
     async fn send_message(&mut self, message: &Message) -> Result<(), Stop> {
         let Some(subscription) = self.subscriptions.get(&message.room_id) else {
             return Ok(());
         };
-        let frame = ServerFrame::Message(message_view(&subscription.room_name, message));
-        self.queue(&frame).await?;
+        let frame = encode_message(&subscription.room_name, message);
+        self.queue_text(frame).await?;
         if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
             subscription.delivered = message.seq;
         }
@@ -875,4 +883,30 @@ async fn check_post(
             Ok((room.id, room.name))
         }
     }
+}
+
+/// The `message` frame of a message, as a subscriber who knows its room as `room_name`
+/// receives it.
+fn encode_message(room_name: &str, message: &Message) -> Utf8Bytes {
+    let frame = ServerFrame::Message(message_view(room_name, message));
+    // A frame of plain strings and numbers always encodes.
+    serde_json::to_string(&frame).unwrap_or_default().into()
+}
+
+/// Completes a write to the socket, or gives up on the peer after `limit`. Most writes
+/// complete at once (into the buffer, or the kernel's), and those need no timer: a timer per
+/// write is a measurable share of a large room's fan-out.
+async fn within<F>(limit: std::time::Duration, write: F) -> Result<(), Stop>
+where
+    F: std::future::Future<Output = Result<(), axum::Error>>,
+{
+    let mut write = std::pin::pin!(write);
+    let outcome = match futures_util::FutureExt::now_or_never(write.as_mut()) {
+        Some(outcome) => outcome,
+        None => match tokio::time::timeout(limit, write).await {
+            Ok(outcome) => outcome,
+            Err(_) => return Err(Stop::Gone),
+        },
+    };
+    outcome.map_err(|_| Stop::Gone)
 }
