@@ -312,7 +312,7 @@ async fn websocket_posts(
     }
     Ok(Sample {
         name: format!(
-            "post over WebSocket ({} clients, {in_flight} in flight each)",
+            "post over WebSocket ({} × {in_flight} in flight)",
             posters.len()
         ),
         operations: latencies.len(),
