@@ -180,6 +180,9 @@ impl Server {
         let state = AppState {
             store,
             hub: Arc::new(Hub::default()),
+            live_post_slots: Arc::new(tokio::sync::Semaphore::new(
+                options.settings.max_live_posts_in_flight,
+            )),
             settings: Arc::new(options.settings),
             placement: Arc::new(placement),
             shutdown: CancellationToken::new(),

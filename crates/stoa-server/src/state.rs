@@ -37,6 +37,10 @@ pub struct Settings {
     /// How often the compliance service seals captured events and looks for adapters due
     /// to run.
     pub compliance_tick: Duration,
+    /// Posts sent over WebSockets that this node holds at once, from reading them until
+    /// answering them; past it, posts are refused `overloaded` (bounding the memory that
+    /// 64 KiB bodies from many connections can take).
+    pub max_live_posts_in_flight: usize,
 }
 
 impl Default for Settings {
@@ -52,6 +56,7 @@ impl Default for Settings {
             pool_heartbeat_interval: Duration::from_secs(1),
             pool_node_lost_after: Duration::from_secs(4),
             compliance_tick: Duration::from_secs(1),
+            max_live_posts_in_flight: 4096,
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct AppState {
     /// Bumped whenever something that access decisions depend on changes (users, groups,
     /// categories, rooms, policies, roles), so live connections re-check what they may see.
     pub access_epoch: Arc<watch::Sender<u64>>,
+    /// Room for posts sent over WebSockets (`Settings::max_live_posts_in_flight`).
+    pub live_post_slots: Arc<tokio::sync::Semaphore>,
     /// Rooms as loaded since the latest access change, for the re-checks it sets off.
     pub rooms_since_access_change: Arc<crate::access::RoomSnapshots>,
     /// The pool's settings as of this node's last heartbeat (or its own last change).

@@ -50,7 +50,7 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// How much a connection gathers before writing, between flushes.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Posts a connection may have queued before reading its next frame waits for them.
-const POST_QUEUE: usize = 256;
+const POST_QUEUE: usize = 64;
 /// Longest `ref` a client may attach to a post.
 const MAX_POST_REF_CHARS: usize = 64;
 /// How long a client that did not authenticate on upgrade has to send its `auth` frame.
@@ -143,6 +143,8 @@ struct PendingPost {
     room_name: String,
     body: String,
     reference: Option<String>,
+    /// Its place among the node's posts in flight, given back once it is answered.
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 struct Connection {
@@ -497,6 +499,15 @@ impl Connection {
             }
         };
         let (room_id, room_name) = checked;
+        let Ok(slot) = Arc::clone(&self.state.live_post_slots).try_acquire_owned() else {
+            let frame = ServerFrame::Error {
+                code: error_code::OVERLOADED.to_owned(),
+                message: "this server holds too many posts in flight; retry in a moment".to_owned(),
+                room: None,
+                reference,
+            };
+            return self.send(&frame).await;
+        };
         let queue = match &self.posts {
             Some(queue) => queue.clone(),
             None => {
@@ -510,6 +521,7 @@ impl Connection {
             room_name,
             body,
             reference,
+            _slot: slot,
         };
         // A full queue holds this connection's reading until the poster catches up, which
         // slows this client alone.

@@ -402,6 +402,7 @@ fn app_state(store: Store) -> anyhow::Result<AppState> {
         shutdown: CancellationToken::new(),
         access_epoch: Arc::new(tokio::sync::watch::Sender::new(0)),
         rooms_since_access_change: Arc::default(),
+        live_post_slots: Arc::new(tokio::sync::Semaphore::new(1)),
         pool: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
     })
 }

@@ -218,6 +218,43 @@ async fn posts_over_the_websocket_are_stored_in_order_answered_and_delivered() {
 }
 
 #[tokio::test]
+async fn posts_beyond_the_servers_room_in_flight_are_refused_as_overloaded() {
+    // No room at all for posts in flight: every WebSocket post is refused, nothing is stored,
+    // and the connection (and HTTP posting) carry on.
+    let server = TestServer::start_with(Settings {
+        max_live_posts_in_flight: 0,
+        ..Settings::default()
+    })
+    .await;
+    create_room(&server, "Design").await;
+    let alice = server.user("alice@contoso.com").await;
+    let mut live = alice.connect_live().await.unwrap();
+    live.post("Design", "too much?", Some("o1".to_owned()))
+        .await
+        .unwrap();
+    match next(&mut live).await {
+        ServerFrame::Error {
+            code,
+            room,
+            reference,
+            ..
+        } => assert_eq!(
+            (code.as_str(), room, reference.as_deref()),
+            ("overloaded", None, Some("o1"))
+        ),
+        other => panic!("expected overloaded, got {other:?}"),
+    }
+    live.send(&ClientFrame::Ping).await.unwrap();
+    assert_eq!(next(&mut live).await, ServerFrame::Pong);
+    let history = alice
+        .history("Design", stoa_client::HistoryQuery::default())
+        .await
+        .unwrap();
+    assert!(history.is_empty());
+    alice.post_message("Design", "over HTTP").await.unwrap();
+}
+
+#[tokio::test]
 async fn concurrent_posters_are_delivered_exactly_once_in_order() {
     let server = TestServer::start().await;
     create_room(&server, "Busy").await;
