@@ -43,6 +43,8 @@ pub(crate) const SERIALIZED_WRITE_LOCK: Option<&str> =
     Some("SELECT pg_advisory_xact_lock(5370617)");
 /// The database's clock in milliseconds since the Unix epoch, as an SQL expression.
 pub(crate) const NOW_MILLIS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+/// A new room's id: the identity column's next value, which is never given twice.
+pub(crate) const NEW_ROOM_ID: &str = "DEFAULT";
 /// Tells every node listening on the pool channel that a post committed, as part of the
 /// posting transaction: PostgreSQL delivers the notification only if, and once, it commits.
 pub(crate) const ANNOUNCE_POST: Option<&str> = Some("SELECT pg_notify('stoa_pool', $1)");

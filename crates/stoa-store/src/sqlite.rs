@@ -20,6 +20,9 @@ pub(crate) const SERIALIZED_WRITE_LOCK: Option<&str> = None;
 /// The database's clock in milliseconds since the Unix epoch, as an SQL expression.
 pub(crate) const NOW_MILLIS: &str =
     "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
+/// A new room's id: one past the highest ever given (migration 0005), so that the id of a
+/// deleted room is never given again. The single writer makes reading and using it atomic.
+pub(crate) const NEW_ROOM_ID: &str = "(SELECT last_id + 1 FROM id_high_water WHERE name = 'rooms')";
 /// SQLite serves one node, which publishes its own posts; there is no one else to tell.
 pub(crate) const ANNOUNCE_POST: Option<&str> = None;
 

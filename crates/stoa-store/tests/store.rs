@@ -193,6 +193,24 @@ async fn categories_with_rooms_and_the_root_category_are_not_removed(backend: Ba
     ));
 }
 
+async fn a_removed_rooms_id_is_never_given_again(backend: Backend) {
+    // Compliance output groups events by room id: a new room must not take a removed one's.
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let older = room_in_default(&store, "Older").await;
+    let newest = room_in_default(&store, "Newest").await;
+    assert!(newest.id.0 > older.id.0);
+    store.remove_room(&ACT, "Newest").await.unwrap();
+    let next = room_in_default(&store, "Next").await;
+    assert!(next.id.0 > newest.id.0, "{next:?} after {newest:?}");
+    // And after reopening the database.
+    drop(store);
+    let store = database.open().await;
+    store.remove_room(&ACT, "Next").await.unwrap();
+    let after_reopening = room_in_default(&store, "After").await;
+    assert!(after_reopening.id.0 > next.id.0);
+}
+
 async fn category_edits_are_written_back_atomically(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
@@ -394,6 +412,7 @@ on_both_backends!(
     history_pages_by_sequence_in_both_directions,
     categories_with_rooms_and_the_root_category_are_not_removed,
     category_edits_are_written_back_atomically,
+    a_removed_rooms_id_is_never_given_again,
     identities_expand_nested_groups_even_in_cycles,
     removed_users_free_their_login_but_keep_their_messages,
 );

@@ -128,24 +128,26 @@ impl Queries {
         write_transaction!(self, connection, {
             // Fails with "not found" if the category was removed since the caller looked.
             load_category_by_id(connection, new.category_id).await?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO rooms (name, name_key, description, category_id, privacy, room_type,
-                 invitations, addin, disabled, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            )
-            .bind(&new.name)
-            .bind(name_key(&new.name))
-            .bind(&new.description)
-            .bind(new.category_id.0)
-            .bind(new.privacy.as_str())
-            .bind(new.room_type.as_str())
-            .bind(new.invitations.as_str())
-            .bind(&new.addin)
-            .bind(new.disabled)
-            .bind(now.millis())
-            .fetch_one(&mut *connection)
-            .await
-            .map_err(|error| conflict_on_unique(error, || name_taken(&new.name)))?;
+            let insert = format!(
+                "INSERT INTO rooms (id, name, name_key, description, category_id, privacy,
+                 room_type, invitations, addin, disabled, created_at)
+                 VALUES ({}, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                super::NEW_ROOM_ID
+            );
+            let id: i64 = sqlx::query_scalar(&insert)
+                .bind(&new.name)
+                .bind(name_key(&new.name))
+                .bind(&new.description)
+                .bind(new.category_id.0)
+                .bind(new.privacy.as_str())
+                .bind(new.room_type.as_str())
+                .bind(new.invitations.as_str())
+                .bind(&new.addin)
+                .bind(new.disabled)
+                .bind(now.millis())
+                .fetch_one(&mut *connection)
+                .await
+                .map_err(|error| conflict_on_unique(error, || name_taken(&new.name)))?;
             ROOM_LISTS
                 .store(
                     connection,
