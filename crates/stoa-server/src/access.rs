@@ -73,7 +73,15 @@ pub type RoomAndCategory = Arc<(Room, Category)>;
 /// reading under an older epoch than the current one is not shared.
 #[derive(Default)]
 pub struct RoomSnapshots {
-    current: std::sync::Mutex<(u64, HashMap<RoomId, Arc<RoomSnapshot>>)>,
+    current: std::sync::Mutex<Filed>,
+}
+
+/// The readings filed under one epoch, by room id and by name key.
+#[derive(Default)]
+struct Filed {
+    epoch: u64,
+    by_id: HashMap<RoomId, Arc<RoomSnapshot>>,
+    by_name: HashMap<String, RoomId>,
 }
 
 /// A room and its category, or `None` once it is gone.
@@ -82,17 +90,46 @@ type RoomSnapshot = tokio::sync::OnceCell<Option<RoomAndCategory>>;
 impl RoomSnapshots {
     /// The cell for room `id` under `epoch`, or `None` when `epoch` is already out of date.
     fn cell(&self, epoch: u64, id: RoomId) -> Option<Arc<RoomSnapshot>> {
-        let mut current = self
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if current.0 > epoch {
+        let mut current = self.lock();
+        if current.epoch > epoch {
             return None;
         }
-        if current.0 < epoch {
-            *current = (epoch, HashMap::new());
+        if current.epoch < epoch {
+            *current = Filed {
+                epoch,
+                ..Filed::default()
+            };
         }
-        Some(Arc::clone(current.1.entry(id).or_default()))
+        Some(Arc::clone(current.by_id.entry(id).or_default()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Filed> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Notes the name a reading filed under `epoch` goes by.
+    fn name(&self, epoch: u64, reading: &RoomAndCategory) {
+        let mut current = self.lock();
+        if current.epoch == epoch {
+            current.by_name.insert(
+                stoa_domain::validation::name_key(&reading.0.name),
+                reading.0.id,
+            );
+        }
+    }
+
+    /// The reading of the room named `name` filed under `epoch`, if there is one.
+    pub fn find(&self, epoch: u64, name: &str) -> Option<RoomAndCategory> {
+        let current = self.lock();
+        if current.epoch != epoch {
+            return None;
+        }
+        let id = current
+            .by_name
+            .get(&stoa_domain::validation::name_key(name))?;
+        current.by_id.get(id)?.get()?.clone()
     }
 
     /// Room `id` and its category as of access epoch `epoch` or later; `None` if it is gone.
@@ -112,7 +149,13 @@ impl RoomSnapshots {
             Ok(Some(Arc::new((room, category))))
         };
         match self.cell(epoch, id) {
-            Some(cell) => Ok(cell.get_or_try_init(read).await?.clone()),
+            Some(cell) => {
+                let reading = cell.get_or_try_init(read).await?.clone();
+                if let Some(reading) = &reading {
+                    self.name(epoch, reading);
+                }
+                Ok(reading)
+            }
             None => read().await,
         }
     }
@@ -128,7 +171,10 @@ impl RoomSnapshots {
             return Arc::clone(filed);
         }
         match cell.set(Some(Arc::clone(&reading))) {
-            Ok(()) => reading,
+            Ok(()) => {
+                self.name(epoch, &reading);
+                reading
+            }
             Err(_) => match cell.get() {
                 Some(Some(filed)) => Arc::clone(filed),
                 _ => reading,
@@ -231,6 +277,15 @@ mod tests {
         let second = snapshots.share(1, room, category);
         assert!(Arc::ptr_eq(&first, &second), "the first reading is shared");
         assert_eq!(second.0.description, "first");
+        let found = snapshots
+            .find(1, "ROOM7")
+            .expect("found by its name, in any case");
+        assert!(Arc::ptr_eq(&found, &first));
+        assert!(snapshots.find(1, "room8").is_none());
+        assert!(
+            snapshots.find(2, "room7").is_none(),
+            "not under a newer epoch"
+        );
 
         // A reading under an older epoch than the current one is not shared: it may predate
         // the latest change.
@@ -244,6 +299,11 @@ mod tests {
         let (room, category) = reading(7, "after the change");
         let fresh = snapshots.share(2, room, category);
         assert_eq!(fresh.0.description, "after the change");
+        assert!(
+            snapshots.find(1, "room7").is_none(),
+            "readings of an older epoch are forgotten"
+        );
+        assert!(Arc::ptr_eq(&snapshots.find(2, "room7").unwrap(), &fresh));
         let (room, category) = reading(8, "another room");
         assert_eq!(snapshots.share(2, room, category).0.id, RoomId(8));
     }

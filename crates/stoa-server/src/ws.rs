@@ -602,67 +602,57 @@ impl Connection {
         }
         // Read before the room, so that the room's reading can be shared under it.
         let epoch = *self.access_epoch.borrow();
-        let (room, category) =
-            match room_for(&self.state, &self.caller, &room_name, Action::ReadRoom).await {
-                Ok(found) => found,
-                Err(error) => return self.send_error(error, Some(room_name)).await,
-            };
+        let found = find_room(&self.state, &self.caller, epoch, &room_name).await;
+        let (shared, last_seq) = match found {
+            Ok(found) => found,
+            Err(error) => return self.send_error(error, Some(room_name)).await,
+        };
+        let (room, category) = (&shared.0, &shared.1);
         // With ChatHistory off in the category, members receive messages live only.
         let history_allowed = stoa_domain::access::decide(
             &self.caller.subject(),
             Action::ReadHistory,
-            stoa_domain::access::Target::Room {
-                room: &room,
-                category: &category,
-            },
+            stoa_domain::access::Target::Room { room, category },
         )
         .is_allowed();
         let default_history = Seq::from(self.state.settings.default_chat_history);
         let start = match since {
-            _ if !history_allowed => room.last_seq,
+            _ if !history_allowed => last_seq,
             // A client that claims more than the room holds (say, of a room since recreated)
             // resumes from the room's end.
-            Some(since) => since.min(room.last_seq),
-            None => (room.last_seq - default_history).max(0),
+            Some(since) => since.min(last_seq),
+            None => (last_seq - default_history).max(0),
         };
         // Joining, and reading the history that comes with it, are compliance events; the
         // subscription only starts once they are recorded. Subscribing again to a room is
         // no new join, but any history it replays is a new read.
-        let joining = !self.subscriptions.contains_key(&room.id);
-        if let Err(error) = Self::record_join(
-            &self.state,
-            &self.caller,
-            room.id,
-            joining,
-            start,
-            room.last_seq,
-        )
-        .await
+        let room_id = room.id;
+        let joining = !self.subscriptions.contains_key(&room_id);
+        if let Err(error) =
+            Self::record_join(&self.state, &self.caller, room_id, joining, start, last_seq).await
         {
             return self.send_error(error, Some(room_name)).await;
         }
         // Register before reading the backlog, so that nothing posted in between is missed;
         // anything delivered twice is dropped by sequence number.
-        self.state.hub.subscribe(room.id, &self.inbox);
+        self.state.hub.subscribe(room_id, &self.inbox);
+        let name = shared.0.name.clone();
         self.subscriptions.insert(
-            room.id,
+            room_id,
             Subscription {
-                room_name: room.name.clone(),
-                room: self
-                    .state
-                    .rooms_since_access_change
-                    .share(epoch, room.clone(), category),
+                room_name: name.clone(),
+                room: shared,
                 delivered: start,
             },
         );
-        tracing::debug!(room = %room.name, since = start, "subscribed");
+        tracing::debug!(room = %name, since = start, "subscribed");
         let subscribed = ServerFrame::Subscribed {
-            room: room.name.clone(),
-            room_id: room.id.0,
-            last_seq: room.last_seq,
+            room: name,
+            room_id: room_id.0,
+            last_seq,
         };
         self.send(&subscribed).await?;
-        self.catch_up(room.id, None).await
+        self.catch_up(room_id, None).await
     }
 
     async fn unsubscribe(&mut self, room_name: String) -> Result<(), Stop> {
@@ -921,4 +911,33 @@ where
         },
     };
     outcome.map_err(|_| Stop::Gone)
+}
+
+/// The room `name` and its category, shared with its other subscribers, once the caller
+/// may read it, and the room's newest `seq`. A reading filed since the latest access
+/// change is as good as a fresh one for deciding, and saves reading the room and its
+/// category again for each of its subscribers (10,000 users subscribing to ~57 rooms
+/// each after a restart); only the newest `seq` is read afresh.
+async fn find_room(
+    state: &AppState,
+    caller: &Caller,
+    epoch: u64,
+    name: &str,
+) -> Result<(RoomAndCategory, Seq), ApiError> {
+    let snapshots = &state.rooms_since_access_change;
+    if let Some(shared) = snapshots.find(epoch, name) {
+        crate::access::require_in_room(caller, &shared.0, &shared.1, Action::ReadRoom, name)?;
+        let last_seq = match state.store.room_last_seq(shared.0.id).await {
+            Ok(last_seq) => last_seq,
+            // Removed since: the access change announcing it is on its way.
+            Err(stoa_store::StoreError::NotFound(_)) => {
+                return Err(ApiError::not_found(crate::access::Named("room", name)));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        return Ok((shared, last_seq));
+    }
+    let (room, category) = room_for(state, caller, name, Action::ReadRoom).await?;
+    let last_seq = room.last_seq;
+    Ok((snapshots.share(epoch, room, category), last_seq))
 }

@@ -9,7 +9,7 @@ use stoa_domain::model::{
 };
 use stoa_domain::policy::{Policy, PolicyIdentity};
 use stoa_domain::principal::GroupName;
-use stoa_domain::{CategoryId, Login, PrincipalRef, RoomId, Timestamp, UserId, UserIdentity};
+use stoa_domain::{CategoryId, Login, PrincipalRef, RoomId, Seq, Timestamp, UserId, UserIdentity};
 
 use stoa_compliance::{Event, EventKind};
 
@@ -138,6 +138,8 @@ dispatch_to_backend! { backend;
     /// The room with this name (case-insensitive).
     pub async fn room(&self, name: &str) -> StoreResult<Room>;
     pub async fn room_by_id(&self, id: RoomId) -> StoreResult<Room>;
+    /// The `seq` of a room's newest message (0 for none), without the rest of the room.
+    pub async fn room_last_seq(&self, id: RoomId) -> StoreResult<Seq>;
     /// Every room, optionally only those of one category, ordered by name.
     pub async fn list_rooms(&self, category: Option<CategoryId>) -> StoreResult<Vec<Room>>;
     /// Reads a room, lets `change` edit it, and writes it back, all in one transaction.

@@ -2,7 +2,7 @@
 
 use stoa_domain::model::{NewRoom, Room, RoomInvitations, RoomPrivacy, RoomType};
 use stoa_domain::validation::name_key;
-use stoa_domain::{CategoryId, RoomId, Timestamp};
+use stoa_domain::{CategoryId, RoomId, Seq, Timestamp};
 
 use super::categories::{PrincipalLists, load_category_by_id};
 use super::compliance::capture_admin;
@@ -183,6 +183,14 @@ impl Queries {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("room {id}")))?;
         complete_room(&mut connection, row).await
+    }
+
+    pub async fn room_last_seq(&self, id: RoomId) -> StoreResult<Seq> {
+        sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("room {id}")))
     }
 
     pub async fn list_rooms(&self, category: Option<CategoryId>) -> StoreResult<Vec<Room>> {
