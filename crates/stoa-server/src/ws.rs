@@ -129,6 +129,8 @@ impl Stop {
 /// Where one room's subscription stands.
 struct Subscription {
     room_name: String,
+    /// `room_name`'s key (`validation::name_key`), to find the subscription by name.
+    room_key: String,
     /// The room and its category as of the last access check (subscribing, or the latest
     /// access change), against which posts to the room are decided without a store read;
     /// shared with the room's other subscribers.
@@ -640,6 +642,7 @@ impl Connection {
         self.subscriptions.insert(
             room_id,
             Subscription {
+                room_key: validation::name_key(&name),
                 room_name: name.clone(),
                 room: shared,
                 delivered: start,
@@ -656,13 +659,11 @@ impl Connection {
     }
 
     async fn unsubscribe(&mut self, room_name: String) -> Result<(), Stop> {
-        let key = stoa_domain::validation::name_key(&room_name);
+        let key = validation::name_key(&room_name);
         let found = self
             .subscriptions
             .iter()
-            .find(|(_, subscription)| {
-                stoa_domain::validation::name_key(&subscription.room_name) == key
-            })
+            .find(|(_, subscription)| subscription.room_key == key)
             .map(|(room, subscription)| (*room, subscription.room_name.clone()));
         match found {
             Some((room, name)) => {
@@ -797,6 +798,7 @@ impl Connection {
             match verdict {
                 Ok(room) => {
                     if let Some(subscription) = self.subscriptions.get_mut(&room_id) {
+                        subscription.room_key = validation::name_key(&room.0.name);
                         subscription.room_name = room.0.name.clone();
                         subscription.room = room;
                     }
@@ -868,7 +870,7 @@ async fn check_post(
     let key = validation::name_key(room_name);
     let subscribed = subscriptions
         .values()
-        .find(|subscription| validation::name_key(&subscription.room_name) == key);
+        .find(|subscription| subscription.room_key == key);
     match subscribed {
         Some(subscription) => {
             let target = Target::Room {
