@@ -122,3 +122,25 @@ fn saturating_and_big_room_modes_run() {
     assert_complete(&big, false);
     assert_eq!(number(&big, "/sessions/held"), 60.0, "{big:#}");
 }
+
+#[test]
+fn nonsense_options_are_refused_before_anything_runs() {
+    for (arguments, complaint) in [
+        (&["--scale", "0"][..], "must be more than 0"),
+        (&["--posts-per-second=-5"][..], "must be more than 0"),
+        (&["--duration", "0s"][..], "is not a positive duration"),
+        (&["--big-room", "1"][..], "is not in 2.."),
+        (&["--body-bytes", "70000"][..], "is not in 1..=65536"),
+        (&["--joiner-fraction", "1.5"][..], "below 1"),
+        (&["--saturate", "--posters", "0"][..], "1 or more"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_stoa-load"))
+            .args(["--stoa", "/nonexistent/stoa"])
+            .args(arguments)
+            .output()
+            .expect("stoa-load runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{arguments:?}: {stderr}");
+        assert!(stderr.contains(complaint), "{arguments:?}: {stderr}");
+    }
+}

@@ -130,16 +130,16 @@ Examples:\
 )]
 struct Args {
     /// Fraction of Lync's 20,000-user server to model.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = positive)]
     scale: f64,
     /// How long to post and join after the sessions are connected (e.g. `30s`, `2m`, `500ms`).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     duration: Duration,
     /// Multiplies Lync's model chat rate of 24 posts a second per pool.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = positive)]
     rate_factor: f64,
     /// Posts per second; overrides 24 × --rate-factor (default 2 with --big-room).
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     posts_per_second: Option<f64>,
     /// How the fixed-rate load picks each post's room: `by-user` (a random connected user,
     /// then one of their rooms) or `by-room` (a random room, then one of its connected
@@ -151,11 +151,11 @@ struct Args {
     post_via: PostVia,
     /// Joins per second during the run (sign-in, WebSocket, subscriptions, history); default
     /// 2, or 0 with --saturate and --big-room.
-    #[arg(long)]
+    #[arg(long, value_parser = not_negative)]
     joins_per_second: Option<f64>,
     /// Fraction of users held back from the initial connections to join during the run;
     /// default 0.05, or 0 with --saturate and --big-room.
-    #[arg(long)]
+    #[arg(long, value_parser = fraction)]
     joiner_fraction: Option<f64>,
     /// Most rooms of 30 members to create.
     #[arg(long, default_value_t = 400)]
@@ -170,35 +170,37 @@ struct Args {
     #[arg(long, conflicts_with = "big_room")]
     saturate: bool,
     /// With --saturate: how many users post, each into a room of its own.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     posters: usize,
     /// With --saturate: members of each poster's room (the poster included), so the
     /// deliveries each post makes.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     saturate_fanout: usize,
     /// N users all in one room and all connected, posting into it (N = 16,000 if omitted).
-    #[arg(long, num_args = 0..=1, default_missing_value = BIG_ROOM_DEFAULT)]
+    #[arg(long, num_args = 0..=1, default_missing_value = BIG_ROOM_DEFAULT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..))]
     big_room: Option<usize>,
     /// Message body size in bytes (the timestamp and post id are inside it).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
     body_bytes: usize,
     /// Most posts in flight at once. At a fixed rate a post due beyond it is skipped and
     /// counted; saturating, this many are kept in flight, spread over the posters
     /// (default 256, or 1,024 with --saturate).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     max_in_flight: Option<usize>,
     /// How to create users, sessions and rooms: seed the store before the server starts, or
     /// use the HTTP API.
     #[arg(long, value_enum, default_value_t = SetupMode::Seed)]
     setup: SetupMode,
     /// Concurrent store writes or requests while setting up.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     setup_concurrency: usize,
     /// WebSocket sessions connecting and subscribing at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     connect_concurrency: usize,
     /// Seconds each baseline runs.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_parser = positive)]
     baseline_seconds: f64,
     /// Skip the WebSocket fan-out baseline.
     #[arg(long)]
@@ -281,7 +283,50 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         _ => return Err(format!("unknown unit in {text} (use ms, s, m or h)")),
     };
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!("{text} is not a positive duration"));
+    }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+fn number(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|value| value.is_finite())
+        .ok_or_else(|| format!("not a number: {text}"))
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    number(text).and_then(|value| {
+        (value > 0.0)
+            .then_some(value)
+            .ok_or_else(|| format!("{text} must be more than 0"))
+    })
+}
+
+fn not_negative(text: &str) -> Result<f64, String> {
+    number(text).and_then(|value| {
+        (value >= 0.0)
+            .then_some(value)
+            .ok_or_else(|| format!("{text} must be 0 or more"))
+    })
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    number(text).and_then(|value| {
+        (0.0..1.0)
+            .contains(&value)
+            .then_some(value)
+            .ok_or_else(|| format!("{text} must be at least 0 and below 1"))
+    })
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(value) if value >= 1 => Ok(value),
+        _ => Err(format!("{text} must be a whole number of 1 or more")),
+    }
 }
 
 #[tokio::main]
