@@ -128,8 +128,7 @@ impl Stop {
 
 /// Where one room's subscription stands.
 struct Subscription {
-    room_name: String,
-    /// `room_name`'s key (`validation::name_key`), to find the subscription by name.
+    /// The room's name's key (`validation::name_key`), to find the subscription by name.
     room_key: String,
     /// The room and its category as of the last access check (subscribing, or the latest
     /// access change), against which posts to the room are decided without a store read;
@@ -137,6 +136,13 @@ struct Subscription {
     room: RoomAndCategory,
     /// The last `seq` delivered to the client.
     delivered: Seq,
+}
+
+impl Subscription {
+    /// The room's current name, as the subscriber's frames carry it.
+    fn name(&self) -> &str {
+        &self.room.0.name
+    }
 }
 
 /// A post on its way to the store, from a connection to its poster task.
@@ -643,7 +649,6 @@ impl Connection {
             room_id,
             Subscription {
                 room_key: validation::name_key(&name),
-                room_name: name.clone(),
                 room: shared,
                 delivered: start,
             },
@@ -664,7 +669,7 @@ impl Connection {
             .subscriptions
             .iter()
             .find(|(_, subscription)| subscription.room_key == key)
-            .map(|(room, subscription)| (*room, subscription.room_name.clone()));
+            .map(|(room, subscription)| (*room, subscription.name().to_owned()));
         match found {
             Some((room, name)) => {
                 self.subscriptions.remove(&room);
@@ -737,8 +742,8 @@ impl Connection {
             return Ok(());
         };
         // Encoded once per post for all its subscribers, not once per subscriber.
-        let frame = published.frame(&subscription.room_name, || {
-            encode_message(&subscription.room_name, message)
+        let frame = published.frame(subscription.name(), || {
+            encode_message(subscription.name(), message)
         });
         self.queue_text(frame).await?;
         if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
@@ -752,7 +757,7 @@ impl Connection {
         let Some(subscription) = self.subscriptions.get(&message.room_id) else {
             return Ok(());
         };
-        let frame = encode_message(&subscription.room_name, message);
+        let frame = encode_message(subscription.name(), message);
         self.queue_text(frame).await?;
         if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
             subscription.delivered = message.seq;
@@ -774,7 +779,7 @@ impl Connection {
         let subscribed: Vec<(RoomId, String)> = self
             .subscriptions
             .iter()
-            .map(|(room, subscription)| (*room, subscription.room_name.clone()))
+            .map(|(room, subscription)| (*room, subscription.name().to_owned()))
             .collect();
         // The epoch was read before any room is, so what is read is at least that new.
         for (room_id, name) in subscribed {
@@ -799,7 +804,6 @@ impl Connection {
                 Ok(room) => {
                     if let Some(subscription) = self.subscriptions.get_mut(&room_id) {
                         subscription.room_key = validation::name_key(&room.0.name);
-                        subscription.room_name = room.0.name.clone();
                         subscription.room = room;
                     }
                 }

@@ -218,6 +218,51 @@ async fn posts_over_the_websocket_are_stored_in_order_answered_and_delivered() {
 }
 
 #[tokio::test]
+async fn a_renamed_room_reaches_its_subscribers_under_its_new_name() {
+    let server = TestServer::start().await;
+    create_room(&server, "Design").await;
+    let alice = server.user("alice@contoso.com").await;
+    let mut live = alice.connect_live().await.unwrap();
+    subscribed(&mut live, "Design", None).await;
+    server
+        .admin
+        .update_room(
+            "Design",
+            &stoa_wire::UpdateRoomRequest {
+                name: Some("Studio".to_owned()),
+                ..stoa_wire::UpdateRoomRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    // The re-check after the change renames the subscription; until then the old name may
+    // still be used, so post until the new one is taken.
+    let mut attempt = 0;
+    let mut delivered = Vec::new();
+    let posted = loop {
+        attempt += 1;
+        let reference = format!("r{attempt}");
+        live.post("Studio", "after the rename", Some(reference.clone()))
+            .await
+            .unwrap();
+        match answer_to(&mut live, &reference, &mut delivered).await {
+            ServerFrame::Posted { room, seq, .. } => break (room, seq),
+            ServerFrame::Error { code, .. } if code == "not_found" && attempt < 50 => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => panic!("expected posted, got {other:?}"),
+        }
+    };
+    assert_eq!(posted, ("Studio".to_owned(), 1));
+    // The poster's own subscription delivers the post, under the room's new name.
+    let message = match delivered.pop() {
+        Some(message) => message,
+        None => next_message(&mut live).await,
+    };
+    assert_eq!((message.room.as_str(), message.seq), ("Studio", 1));
+}
+
+#[tokio::test]
 async fn posts_beyond_the_servers_room_in_flight_are_refused_as_overloaded() {
     // No room at all for posts in flight: every WebSocket post is refused, nothing is stored,
     // and the connection (and HTTP posting) carry on.
