@@ -67,6 +67,16 @@ impl ApiError {
         )
     }
 
+    /// A write the storage could not take (answered 503 with `Retry-After`); `message` says
+    /// what is wrong and whether anything may have been stored.
+    pub fn storage_unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_code::STORAGE_UNAVAILABLE,
+            message,
+        )
+    }
+
     /// A server fault. `detail` goes to the log only.
     pub fn internal(detail: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(error = %detail, "request failed with an internal error");
@@ -125,6 +135,10 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, error_code::CONFLICT, message)
             }
             StoreError::Invalid(validation) => validation.into(),
+            StoreError::Storage { .. } => {
+                tracing::warn!(error = %DisplayChain(&error), "a write failed in the storage");
+                ApiError::storage_unavailable(error.to_string())
+            }
             StoreError::Database(_) if error.is_unavailable() => {
                 tracing::warn!(error = %DisplayChain(&error), "the database is unavailable");
                 ApiError::new(

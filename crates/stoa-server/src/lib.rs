@@ -17,6 +17,7 @@ pub mod hub;
 pub mod pool;
 pub mod routes;
 pub mod state;
+pub mod storage;
 pub mod time;
 pub mod ws;
 
@@ -211,6 +212,7 @@ impl Server {
         let address = format!("http://{}", listener.local_addr()?);
         let pool_service = tokio::spawn(pool::run(self.state.clone(), address));
         let compliance_service = tokio::spawn(compliance::run(self.state.clone()));
+        let storage_watchdog = tokio::spawn(storage::run(self.state.clone()));
         let router = self.router();
         let signal_token = token.clone();
         // Frames are gathered into writes by the connections themselves; Nagle's algorithm
@@ -236,6 +238,9 @@ impl Server {
         }
         if compliance_service.await.is_err() {
             tracing::error!("the compliance service panicked");
+        }
+        if storage_watchdog.await.is_err() {
+            tracing::error!("the storage watchdog panicked");
         }
         self.state.store.close().await;
         tracing::info!("stopped");

@@ -41,6 +41,9 @@ pub struct Settings {
     /// answering them; past it, posts are refused `overloaded` (bounding the memory that
     /// 64 KiB bodies from many connections can take).
     pub max_live_posts_in_flight: usize,
+    /// How often, while writes fail because of the storage, a probe write tries whether
+    /// they work again.
+    pub storage_probe_interval: Duration,
 }
 
 impl Default for Settings {
@@ -57,6 +60,7 @@ impl Default for Settings {
             pool_node_lost_after: Duration::from_secs(4),
             compliance_tick: Duration::from_secs(1),
             max_live_posts_in_flight: 4096,
+            storage_probe_interval: Duration::from_secs(1),
         }
     }
 }

@@ -41,6 +41,9 @@ macro_rules! dispatch_to_backend {
 dispatch_to_backend! { backend;
     /// Confirms the database answers; used by `/healthz`.
     pub async fn check_health(&self) -> StoreResult<()>;
+    /// Writes and durably commits a row kept for the purpose, to learn whether the storage
+    /// takes writes again after a fault; success ends the fault.
+    pub async fn probe_storage(&self) -> StoreResult<()>;
 
     // The pool.
     /// Registers this node (or re-registers it after a restart) as alive now.
@@ -267,6 +270,17 @@ dispatch_to_backend! { compliance;
 }
 
 impl Store {
+    /// The storage fault that writes (to the content database or the compliance store) have
+    /// been failing with, and since when; `None` once a write has committed since.
+    pub fn storage_fault(&self) -> Option<(crate::StorageFault, Timestamp)> {
+        [&self.backend, &self.compliance]
+            .into_iter()
+            .find_map(|backend| match backend {
+                Backend::Sqlite(queries) => queries.storage_fault(),
+                Backend::Postgres(queries) => queries.storage_fault(),
+            })
+    }
+
     /// Seals up to `limit` captured events into the compliance store's hash chain, oldest
     /// capture first, and returns how many were sealed. Safe to run on every node at once:
     /// sealing is serialized, and an event already sealed is never sealed again, even if a

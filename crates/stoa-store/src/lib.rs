@@ -19,7 +19,9 @@
 /// another was found. The body may therefore run more than once and must do nothing outside
 /// the transaction. A commit that may have happened is never retried: a broken connection
 /// during `COMMIT` ends the write. Only commits the database refused outright (SQLite busy,
-/// PostgreSQL serialization failure or deadlock) are tried again.
+/// PostgreSQL serialization failure or deadlock) are tried again. A failure of the storage
+/// (see [`health`]) comes back as [`StoreError::Storage`], saying whether the write may have
+/// been stored.
 ///
 /// `write_transaction!(self, connection, { … })` serializes the transaction against every
 /// other serialized one (see `Queries::begin_serialized`); `write_transaction!(concurrent self,
@@ -36,7 +38,7 @@ macro_rules! write_transaction {
     };
     (@run $store:expr, $begin:ident, $connection:ident, $body:block) => {{
         let mut attempt = 1;
-        loop {
+        let (result, committing) = loop {
             let mut committing = false;
             let result: $crate::StoreResult<_> = async {
                 let mut transaction = $store.$begin().await?;
@@ -60,22 +62,27 @@ macro_rules! write_transaction {
                 _ => false,
             };
             if !retry {
-                break result;
+                break (result, committing);
             }
             tracing::warn!(attempt, "retrying a write transaction");
             tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
             attempt += 1;
-        }
+        };
+        // A storage fault becomes `StoreError::Storage` and is remembered for `/healthz`; a
+        // commit ends any fault remembered.
+        $store.health.settle(result, committing)
     }};
 }
 
 mod api;
+mod health;
 mod postgres;
 mod records;
 mod sqlite;
 
 use stoa_domain::ValidationError;
 
+pub use health::{StorageFault, WriteOutcome};
 pub use postgres::redact as redact_database_url;
 pub use records::{
     ADMINISTRATOR_ROLE, Act, AdapterProgress, AdapterRecord, ApplicablePolicies, ExportLease,
@@ -101,6 +108,15 @@ pub enum StoreError {
     /// The database failed. Never shown to clients.
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// A write failed because of the storage (see [`StorageFault`]); the text is safe to
+    /// show and says whether the write may have been stored.
+    #[error("{}", describe_storage_failure(*.fault, *.outcome))]
+    Storage {
+        fault: StorageFault,
+        outcome: WriteOutcome,
+        #[source]
+        source: sqlx::Error,
+    },
     /// Applying migrations failed at start-up.
     #[error("database migration failed")]
     Migration(#[source] sqlx::migrate::MigrateError),
@@ -124,15 +140,29 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
-    /// Whether the database could not be reached (rather than refusing the request), as
-    /// during a failover: worth trying again shortly.
+    /// Whether a read failed because the database could not be reached or read (rather than
+    /// refusing the request), as during a failover: worth trying again shortly. Failed writes
+    /// say so with [`StoreError::Storage`] instead.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            )
-        )
+        match self {
+            StoreError::Database(error) => health::StorageFault::of(error).is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// The message of [`StoreError::Storage`].
+fn describe_storage_failure(fault: StorageFault, outcome: WriteOutcome) -> String {
+    match outcome {
+        WriteOutcome::NotStored => format!(
+            "{}; nothing was stored, try again shortly",
+            fault.describe()
+        ),
+        WriteOutcome::Unknown => format!(
+            "{} while committing; the change may or may not have been stored \
+             (a post retried with the same idempotency key is never stored twice)",
+            fault.describe()
+        ),
     }
 }
 

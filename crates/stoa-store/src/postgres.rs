@@ -176,7 +176,7 @@ pub async fn open(url: &str, chains: Chains) -> StoreResult<Queries> {
         // for the new one after a failed write); queries hold connections for milliseconds,
         // so a healthy pool never waits this long.
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .before_acquire(move |_, metadata| {
+        .before_acquire(move |connection, metadata| {
             // After a switch, connections to the old server must not be reused: a demoted
             // primary still answers, but refuses writes.
             let fresh = switches
@@ -184,7 +184,10 @@ pub async fn open(url: &str, chains: Chains) -> StoreResult<Queries> {
                 .lock()
                 .map(|switched_at| switched_at.is_none_or(|at| metadata.age < at.elapsed()))
                 .unwrap_or(true);
-            Box::pin(async move { Ok(fresh) })
+            // A connection whose transaction could not be ended (see SQLite's
+            // `outside_any_transaction`) is never handed out again.
+            let settled = !sqlx::Connection::is_in_transaction(connection);
+            Box::pin(async move { Ok(fresh && settled) })
         })
         .connect_lazy_with(primary);
     // The content chain and the compliance store's chain may share this database; each
@@ -205,6 +208,7 @@ pub async fn open(url: &str, chains: Chains) -> StoreResult<Queries> {
         failover,
         leases: Default::default(),
         posts: (),
+        health: Default::default(),
     })
 }
 

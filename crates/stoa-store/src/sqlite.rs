@@ -84,6 +84,9 @@ pub async fn open(data_dir: &Path) -> StoreResult<Queries> {
         .max_connections(1)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
+        .before_acquire(|connection, _| {
+            Box::pin(async move { Ok(outside_any_transaction(connection)) })
+        })
         .connect_with(options.clone())
         .await?;
     let reader = SqlitePoolOptions::new()
@@ -102,13 +105,32 @@ pub async fn open(data_dir: &Path) -> StoreResult<Queries> {
         .run(&writer)
         .await
         .map_err(StoreError::Migration)?;
+    let health = std::sync::Arc::<crate::health::StorageHealth>::default();
     Ok(Queries {
         reader,
         failover: (),
         leases: Default::default(),
-        posts: PostWriter::start(writer.clone()),
+        posts: PostWriter::start(writer.clone(), health.clone()),
         writer,
+        health,
     })
+}
+
+/// Whether the writer connection is outside any transaction, as a connection handed out
+/// for a new write must be. After a failed `COMMIT` (a full disk, an I/O error) SQLite may
+/// already have rolled the transaction back, so the driver's `ROLLBACK` fails and the driver
+/// still counts the connection as inside a transaction: its next `BEGIN` would become a
+/// `SAVEPOINT`, and once a savepoint's release failed too, every later write would be
+/// released into an outer transaction that never commits, acknowledged but never stored. A
+/// connection in that state is closed instead (closing rolls back whatever SQLite still
+/// holds) and the pool opens a fresh one.
+fn outside_any_transaction(connection: &mut DbConnection) -> bool {
+    use sqlx::Connection;
+    if connection.is_in_transaction() {
+        tracing::warn!("discarding a writer connection left inside a failed transaction");
+        return false;
+    }
+    true
 }
 
 impl Queries {
@@ -180,7 +202,7 @@ impl PostWriter {
         }
     }
 
-    fn start(writer: DbPool) -> PostWriter {
+    fn start(writer: DbPool, health: std::sync::Arc<crate::health::StorageHealth>) -> PostWriter {
         let (queue, mut pending) =
             tokio::sync::mpsc::channel::<PendingPost>(4 * MAX_POSTS_PER_COMMIT);
         tokio::spawn(async move {
@@ -192,7 +214,7 @@ impl PostWriter {
                         Err(_) => break,
                     }
                 }
-                let answers = commit_posts(&writer, &batch).await;
+                let answers = commit_posts(&writer, &health, &batch).await;
                 for (post, answer) in batch.into_iter().zip(answers) {
                     // The poster may have gone (its request was cancelled); the post stands.
                     let _ = post.answer.send(answer);
@@ -234,12 +256,13 @@ enum GroupFailure {
     /// Before `COMMIT`: nothing was stored, and each post may be tried on its own.
     BeforeCommit,
     /// During `COMMIT`: the posts may or may not be stored, so none is tried again.
-    AtCommit(String),
+    AtCommit(sqlx::Error),
 }
 
 /// One answer per post of `batch`, in order.
 async fn commit_posts(
     writer: &DbPool,
+    health: &std::sync::Arc<crate::health::StorageHealth>,
     batch: &[PendingPost],
 ) -> Vec<StoreResult<stoa_domain::model::Message>> {
     let mut answers = Vec::with_capacity(batch.len());
@@ -273,22 +296,28 @@ async fn commit_posts(
             queries::messages::PostOutcome::Stored(message) => Ok(message),
             queries::messages::PostOutcome::Refused(error) => Err(error),
         }));
-        transaction
-            .commit()
-            .await
-            .map_err(|error| GroupFailure::AtCommit(error.to_string()))
+        transaction.commit().await.map_err(GroupFailure::AtCommit)
     }
     .await;
     match outcome {
-        Ok(()) => answers,
+        Ok(()) => {
+            health.wrote();
+            answers
+        }
         Err(GroupFailure::AtCommit(error)) => {
             tracing::error!(%error, posts = batch.len(), "a group commit of posts failed");
+            let fault =
+                crate::StorageFault::of(&error).unwrap_or(crate::StorageFault::CommitFailed);
+            health.failed(fault);
+            let message = error.to_string();
             batch
                 .iter()
                 .map(|_| {
-                    Err(StoreError::Database(sqlx::Error::Protocol(
-                        "the commit of this post failed; it may or may not be stored".to_owned(),
-                    )))
+                    Err(StoreError::Storage {
+                        fault,
+                        outcome: crate::WriteOutcome::Unknown,
+                        source: sqlx::Error::Protocol(message.clone()),
+                    })
                 })
                 .collect()
         }
@@ -300,6 +329,7 @@ async fn commit_posts(
                 failover: (),
                 leases: Default::default(),
                 posts: PostWriter::without_grouping(),
+                health: health.clone(),
             };
             let mut answers = Vec::with_capacity(batch.len());
             for post in batch {

@@ -1,6 +1,6 @@
 //! Test-only helpers shared by the store tests and the end-to-end suite: a throwaway database
-//! on either backend, and (for failover tests) whole PostgreSQL clusters run through
-//! `scripts/pg-cluster`.
+//! on either backend, (for failover tests) whole PostgreSQL clusters run through
+//! `scripts/pg-cluster`, and small file systems to fill up.
 //!
 //! PostgreSQL tests need a server. `scripts/test` starts a throwaway one and sets
 //! `STOA_TEST_DATABASE_URL`; point that variable at any PostgreSQL 15 server whose user may
@@ -15,6 +15,9 @@ use std::process::Command;
 
 use sqlx::Connection;
 use stoa_store::Store;
+
+mod small_filesystem;
+pub use small_filesystem::{Ballast, SmallFilesystem};
 
 /// Names the PostgreSQL server the tests may create databases on.
 pub const DATABASE_URL_VARIABLE: &str = "STOA_TEST_DATABASE_URL";

@@ -44,6 +44,10 @@ pub mod error_code {
     pub const NODE_INACTIVE: &str = "node_inactive";
     /// The database cannot be reached right now (for example during a failover).
     pub const UNAVAILABLE: &str = "unavailable";
+    /// A write could not be stored because of the storage (a full disk, an I/O error, a
+    /// read-only database, a lost connection): nothing was acknowledged; retry shortly (with
+    /// the same idempotency key, which is always safe).
+    pub const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
     pub const INTERNAL: &str = "internal";
     pub const SLOW_CONSUMER: &str = "slow_consumer";
     pub const SHUTTING_DOWN: &str = "shutting_down";

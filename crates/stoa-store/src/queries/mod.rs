@@ -46,6 +46,8 @@ pub(crate) struct Queries {
     /// How posts reach the database (SQLite's group commit; nothing on PostgreSQL).
     #[allow(dead_code)]
     pub(crate) posts: PostWriter,
+    /// The storage fault the latest failed write showed, until a write commits.
+    pub(crate) health: std::sync::Arc<crate::health::StorageHealth>,
 }
 
 impl Queries {
@@ -70,6 +72,23 @@ impl Queries {
     pub async fn check_health(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+
+    /// The storage fault that writes have been failing with, and since when; `None` when
+    /// the latest write committed.
+    pub(crate) fn storage_fault(&self) -> Option<(crate::StorageFault, stoa_domain::Timestamp)> {
+        self.health.fault()
+    }
+
+    /// Writes and commits (with the database's durable commit) one row kept for the purpose,
+    /// to learn whether the storage takes writes again; success clears the standing fault.
+    pub async fn probe_storage(&self) -> StoreResult<()> {
+        write_transaction!(concurrent self, connection, {
+            sqlx::query("UPDATE storage_probe SET probes = probes + 1 WHERE id = 1")
+                .execute(&mut *connection)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Closes every connection.

@@ -59,8 +59,9 @@ pub struct TestServer {
     pub admin: Client,
     /// The PostgreSQL database, when the server runs on one.
     pub database: Option<String>,
-    /// Kept so that the directory lives as long as the server.
-    _data_dir: tempfile::TempDir,
+    data_dir: PathBuf,
+    /// Kept so that a temporary data directory lives as long as the server.
+    _temporary_data_dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -73,7 +74,12 @@ impl TestServer {
     pub async fn start_with(settings: Settings) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let database = database_for(data_dir.path()).await;
-        TestServer::start_on(data_dir, database, TEST_NODE, settings).await
+        let options = ServerOptions {
+            database,
+            settings,
+            ..ServerOptions::new(data_dir.path().to_owned())
+        };
+        TestServer::start_on(options, Some(data_dir)).await
     }
 
     /// Starts a node called `node` of a pool on the PostgreSQL database at `database_url`
@@ -81,25 +87,37 @@ impl TestServer {
     #[allow(dead_code)]
     pub async fn start_node(database_url: &str, node: &str, settings: Settings) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temporary directory");
-        TestServer::start_on(data_dir, Some(database_url.to_owned()), node, settings).await
+        let options = ServerOptions {
+            database: Some(database_url.to_owned()),
+            node: node.to_owned(),
+            settings,
+            ..ServerOptions::new(data_dir.path().to_owned())
+        };
+        TestServer::start_on(options, Some(data_dir)).await
+    }
+
+    /// Starts a server with `options` (the test node and site unless they name others, and
+    /// [`ADMIN_PASSWORD`]) on a data directory the caller keeps, such as one on a small file
+    /// system.
+    #[allow(dead_code)]
+    pub async fn start_with_options(options: ServerOptions) -> TestServer {
+        TestServer::start_on(options, None).await
     }
 
     async fn start_on(
-        data_dir: tempfile::TempDir,
-        database: Option<String>,
-        node: &str,
-        settings: Settings,
+        mut options: ServerOptions,
+        temporary_data_dir: Option<tempfile::TempDir>,
     ) -> TestServer {
-        let server = Server::open(ServerOptions {
-            database: database.clone(),
-            admin_password: Some(ADMIN_PASSWORD.to_owned()),
-            settings,
-            node: node.to_owned(),
-            site: TEST_SITE.to_owned(),
-            ..ServerOptions::new(data_dir.path().to_owned())
-        })
-        .await
-        .expect("server opens");
+        if options.node == stoa_server::default_node_name() {
+            options.node = TEST_NODE.to_owned();
+        }
+        if options.site == stoa_server::DEFAULT_SITE {
+            options.site = TEST_SITE.to_owned();
+        }
+        options.admin_password = Some(ADMIN_PASSWORD.to_owned());
+        let database = options.database.clone();
+        let data_dir = options.data_dir.clone();
+        let server = Server::open(options).await.expect("server opens");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
@@ -113,7 +131,8 @@ impl TestServer {
             url,
             admin,
             database,
-            _data_dir: data_dir,
+            data_dir,
+            _temporary_data_dir: temporary_data_dir,
             stop: Some(stop),
             task: Some(task),
         }
@@ -135,7 +154,7 @@ impl TestServer {
     /// Where the server keeps its files (and, on SQLite, its database `stoa.db`).
     #[allow(dead_code)]
     pub fn data_dir(&self) -> &Path {
-        self._data_dir.path()
+        &self.data_dir
     }
 
     /// A client that is not signed in.

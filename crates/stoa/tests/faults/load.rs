@@ -1,0 +1,372 @@
+//! A posting load through every path users post by, and the ledger of what it was told:
+//! several HTTP posters at once (which SQLite commits in groups) and pipelined WebSocket
+//! posters, while a live reader records what it receives.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stoa_client::{Client, LiveConnection};
+use stoa_wire::{MessageView, ServerFrame, error_code};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// What the posters were told.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// Acknowledged posts: body to `seq`.
+    pub acknowledged: BTreeMap<String, i64>,
+    /// Posts refused with `storage_unavailable`, by body, and whether the refusal said the
+    /// post may have been stored anyway (a failed commit).
+    pub refused: BTreeMap<String, bool>,
+    /// Posts whose answer never came (the connection broke): they may or may not be stored.
+    pub unanswered: HashSet<String>,
+    /// Refusals with any other code: a test fails on these.
+    pub other_errors: Vec<(String, String)>,
+}
+
+impl Ledger {
+    pub fn refusals(&self) -> usize {
+        self.refused.len()
+    }
+
+    /// Checks a room's whole history against the ledger: sequence numbers run 1..=n without
+    /// a gap, every acknowledged post is there exactly once at the `seq` it was given, and
+    /// anything else stored is a post whose fate its poster was not told.
+    pub fn check_history(&self, history: &[MessageView]) {
+        assert!(
+            self.other_errors.is_empty(),
+            "posts refused with unexpected errors: {:?}",
+            &self.other_errors[..self.other_errors.len().min(5)]
+        );
+        let seqs: Vec<i64> = history.iter().map(|message| message.seq).collect();
+        let expected: Vec<i64> = (1..=i64::try_from(history.len()).unwrap()).collect();
+        assert_eq!(seqs, expected, "the history's sequence numbers are gapless");
+        let mut stored: BTreeMap<&str, i64> = BTreeMap::new();
+        for message in history {
+            if let Some(earlier) = stored.insert(&message.body, message.seq) {
+                panic!(
+                    "post {:?} is stored twice, at {earlier} and {}",
+                    message.body, message.seq
+                );
+            }
+        }
+        for (body, seq) in &self.acknowledged {
+            assert_eq!(
+                stored.get(body.as_str()),
+                Some(seq),
+                "acknowledged post {body:?} (seq {seq}) is in the history at its seq"
+            );
+        }
+        for body in stored.keys() {
+            let told_not_stored = self.refused.get(*body) == Some(&false);
+            assert!(
+                !told_not_stored,
+                "post {body:?} was refused as not stored, yet it is stored"
+            );
+        }
+    }
+}
+
+/// Posters running until stopped.
+pub struct PostLoad {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    ledger: Arc<Mutex<Ledger>>,
+    acknowledged: Arc<AtomicUsize>,
+}
+
+impl PostLoad {
+    /// Starts, for each client, `http_posters` HTTP posters and one WebSocket poster that
+    /// keeps up to eight posts in flight, all posting to `room`.
+    pub async fn start(clients: &[Client], room: &str, http_posters: usize) -> PostLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let acknowledged = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for (index, client) in clients.iter().enumerate() {
+            for poster in 0..http_posters {
+                let (client, room) = (client.clone(), room.to_owned());
+                let (stop, ledger, acknowledged) =
+                    (stop.clone(), ledger.clone(), acknowledged.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut sent = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let body = format!("http {index}.{poster} #{sent}");
+                        sent += 1;
+                        let answer = client.post_message(&room, &body).await;
+                        let refused = answer.is_err();
+                        {
+                            let mut ledger = ledger.lock().unwrap();
+                            match answer {
+                                Ok(message) => {
+                                    ledger.acknowledged.insert(body, message.seq);
+                                    acknowledged.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(error) => record_refusal(&mut ledger, body, &error),
+                            }
+                        }
+                        if refused {
+                            // As a client honouring `Retry-After` would, only much sooner, so
+                            // that the test sees the recovery promptly.
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    }
+                }));
+            }
+            let live = client.connect_live().await.unwrap();
+            let (room, stop, ledger, acknowledged) = (
+                room.to_owned(),
+                stop.clone(),
+                ledger.clone(),
+                acknowledged.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                websocket_poster(live, index, &room, &stop, &ledger, &acknowledged).await;
+            }));
+        }
+        PostLoad {
+            stop,
+            tasks,
+            ledger,
+            acknowledged,
+        }
+    }
+
+    /// How many posts have been acknowledged so far.
+    pub fn acknowledged(&self) -> usize {
+        self.acknowledged.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `more` further posts are acknowledged.
+    pub async fn until_acknowledged(&self, more: usize) {
+        let target = self.acknowledged() + more;
+        tokio::time::timeout(PATIENCE, async {
+            while self.acknowledged() < target {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("posts are acknowledged again");
+    }
+
+    /// Waits until the ledger holds `count` refusals.
+    pub async fn until_refused(&self, count: usize) {
+        tokio::time::timeout(PATIENCE, async {
+            while self.ledger.lock().unwrap().refusals() < count {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("posts are refused while the fault lasts");
+    }
+
+    /// Stops the posters, lets each finish what it has in flight, and hands back the ledger.
+    pub async fn stop(self) -> Ledger {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        Arc::try_unwrap(self.ledger).unwrap().into_inner().unwrap()
+    }
+}
+
+fn record_refusal(ledger: &mut Ledger, body: String, error: &stoa_client::ClientError) {
+    match error.code() {
+        Some(error_code::STORAGE_UNAVAILABLE) => {
+            let maybe_stored = error.to_string().contains("may or may not");
+            ledger.refused.insert(body, maybe_stored);
+        }
+        _ if matches!(error, stoa_client::ClientError::Transport(_)) => {
+            ledger.unanswered.insert(body);
+        }
+        _ => ledger.other_errors.push((body, error.to_string())),
+    }
+}
+
+/// Posts over one live connection with up to eight posts in flight, pairing each answer
+/// with its post by `ref`.
+async fn websocket_poster(
+    mut live: LiveConnection,
+    index: usize,
+    room: &str,
+    stop: &AtomicBool,
+    ledger: &Mutex<Ledger>,
+    acknowledged: &AtomicUsize,
+) {
+    let mut in_flight: BTreeMap<String, String> = BTreeMap::new();
+    let mut sent = 0;
+    loop {
+        while !stop.load(Ordering::Relaxed) && in_flight.len() < 8 {
+            let body = format!("ws {index} #{sent}");
+            let reference = format!("{index}-{sent}");
+            sent += 1;
+            if live
+                .post(room, &body, Some(reference.clone()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            in_flight.insert(reference, body);
+        }
+        if in_flight.is_empty() {
+            return;
+        }
+        let frame = match tokio::time::timeout(PATIENCE, live.next_frame()).await {
+            Ok(Ok(frame)) => frame,
+            _ => {
+                let mut ledger = ledger.lock().unwrap();
+                ledger.unanswered.extend(in_flight.into_values());
+                return;
+            }
+        };
+        let refused = {
+            let mut ledger = ledger.lock().unwrap();
+            match frame {
+                ServerFrame::Posted {
+                    reference: Some(reference),
+                    seq,
+                    ..
+                } => {
+                    let body = in_flight.remove(&reference).unwrap();
+                    ledger.acknowledged.insert(body, seq);
+                    acknowledged.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+                ServerFrame::Error {
+                    reference: Some(reference),
+                    code,
+                    message,
+                    ..
+                } => {
+                    let body = in_flight.remove(&reference).unwrap();
+                    if code == error_code::STORAGE_UNAVAILABLE {
+                        ledger
+                            .refused
+                            .insert(body, message.contains("may or may not"));
+                    } else {
+                        ledger
+                            .other_errors
+                            .push((body, format!("{code}: {message}")));
+                    }
+                    true
+                }
+                other => panic!("unexpected frame for a poster: {other:?}"),
+            }
+        };
+        if refused {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// A live subscriber to one room from its first message, recording every message it gets.
+pub struct LiveReader {
+    received: Arc<Mutex<Vec<MessageView>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LiveReader {
+    pub async fn start(client: &Client, room: &str) -> LiveReader {
+        let mut live = client.connect_live().await.unwrap();
+        live.subscribe(room, Some(0)).await.unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let sink = received.clone();
+        let task = tokio::spawn(async move {
+            while let Ok(frame) = live.next_frame().await {
+                match frame {
+                    ServerFrame::Message(message) => sink.lock().unwrap().push(message),
+                    ServerFrame::Subscribed { .. } | ServerFrame::Pong => {}
+                    other => panic!("unexpected frame for a reader: {other:?}"),
+                }
+            }
+        });
+        LiveReader { received, task }
+    }
+
+    /// Waits until the reader has received every post the ledger says was acknowledged,
+    /// then checks that it received each message once, in order.
+    pub async fn check_received(&self, ledger: &Ledger) {
+        let wanted: HashSet<i64> = ledger.acknowledged.values().copied().collect();
+        let last = wanted.iter().copied().max().unwrap_or(0);
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                if self.received.lock().unwrap().last().map(|m| m.seq) >= Some(last) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!("the live reader receives every acknowledged post through seq {last}")
+        });
+        let received = self.received.lock().unwrap();
+        let seqs: Vec<i64> = received.iter().map(|message| message.seq).collect();
+        let expected: Vec<i64> = (1..=i64::try_from(seqs.len()).unwrap()).collect();
+        assert_eq!(seqs, expected, "live messages arrive once each, in order");
+        let bodies: HashSet<&str> = received.iter().map(|m| m.body.as_str()).collect();
+        for (body, seq) in &ledger.acknowledged {
+            assert!(
+                bodies.contains(body.as_str()),
+                "the live reader received acknowledged post {body:?} (seq {seq})"
+            );
+        }
+    }
+}
+
+impl Drop for LiveReader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Every message of `room`, in `seq` order, read page by page.
+pub async fn whole_history(client: &Client, room: &str) -> Vec<MessageView> {
+    let mut messages: Vec<MessageView> = Vec::new();
+    loop {
+        let page = client
+            .history(
+                room,
+                stoa_client::HistoryQuery {
+                    after: Some(messages.last().map_or(0, |message| message.seq)),
+                    limit: Some(500),
+                    ..stoa_client::HistoryQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        if page.is_empty() {
+            return messages;
+        }
+        messages.extend(page);
+    }
+}
+
+/// Waits until `/healthz` answers `ok` again.
+pub async fn until_healthy(client: &Client) {
+    tokio::time::timeout(PATIENCE, async {
+        while client.health().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("/healthz answers ok again once the fault clears");
+}
+
+/// Checks that `/healthz` reports the storage fault, naming it.
+pub async fn assert_health_reports(client: &Client, fault: &str) {
+    let error = client
+        .health()
+        .await
+        .expect_err("/healthz reports the storage fault");
+    assert_eq!(error.status(), Some(503), "{error}");
+    assert_eq!(
+        error.code(),
+        Some(error_code::STORAGE_UNAVAILABLE),
+        "{error}"
+    );
+    assert!(error.to_string().contains(fault), "{error} names {fault}");
+}
