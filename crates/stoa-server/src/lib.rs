@@ -15,6 +15,7 @@ pub mod convert;
 pub mod error;
 pub mod hub;
 pub mod pool;
+pub mod posting;
 pub mod routes;
 pub mod state;
 pub mod storage;

@@ -1,6 +1,5 @@
 //! Posting messages and reading history.
 
-use std::sync::Arc;
 use stoa_compliance::EventKind;
 
 use axum::Json;
@@ -69,7 +68,9 @@ pub async fn history(
     }))
 }
 
-/// Post a message. The answer comes once the message is on stable storage.
+/// Post a message. The answer comes once the message is on stable storage. Once the server
+/// has read the request, the post is checked and then stored and delivered live, or refused,
+/// even if the client goes away before the answer (see `posting::complete_once_read`).
 #[utoipa::path(post, path = "/api/v1/rooms/{name}/messages", tag = "messages", security(("bearer" = [])),
     params(("name" = String, Path)),
     request_body = PostMessageRequest,
@@ -89,14 +90,12 @@ pub async fn post(
     caller.require_chat()?;
     validation::message_body(&request.body)?;
     let (room, _) = room_for(&state, &caller, &name, Action::PostInRoom).await?;
-    let message = state
-        .store
-        .post_message(room.id, &caller.act(&state, ""), &request.body)
-        .await?;
-    tracing::debug!(room = %room.name, seq = message.seq, "message posted");
-    let view = message_view(&room.name, &message);
-    state.hub.publish(Arc::new(message));
-    Ok((StatusCode::CREATED, Json(view)))
+    let message =
+        crate::posting::store_and_publish(&state, room.id, caller.user.id, &request.body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(message_view(&room.name, &message)),
+    ))
 }
 
 /// What a history read returned, for its BACKCHAT event: the range of sequence numbers.

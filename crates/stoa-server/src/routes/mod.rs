@@ -98,7 +98,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/rooms/{name}/messages",
-            get(messages::history).post(messages::post),
+            get(messages::history)
+                .post(messages::post)
+                .layer(axum::middleware::from_fn(
+                    crate::posting::complete_once_read,
+                )),
         )
         .route("/compliance", get(compliance::get))
         .route(

@@ -13,3 +13,4 @@ mod compliance;
 mod harness;
 mod live;
 mod matrix;
+mod posting;
