@@ -145,14 +145,27 @@ impl Subscription {
     }
 }
 
-/// A post on its way to the store, from a connection to its poster task.
+/// A post on its way to its answer, from a connection to its poster tasks. Refused posts
+/// take the same way as accepted ones, so that every post is answered in the order it was
+/// sent, whatever becomes of it.
 struct PendingPost {
-    room_id: RoomId,
-    room_name: String,
-    body: String,
     reference: Option<String>,
-    /// Its place among the node's posts in flight, given back once it is answered.
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    fate: PostFate,
+}
+
+/// What is to become of a post.
+enum PostFate {
+    /// Checked and admitted: to be stored.
+    Store {
+        room_id: RoomId,
+        room_name: String,
+        body: String,
+        /// Its place among the node's posts in flight, given back once it is answered.
+        _slot: tokio::sync::OwnedSemaphorePermit,
+    },
+    /// Refused by its checks (or for want of room in flight): answered with this error
+    /// once every earlier post is answered.
+    Refuse(ApiError),
 }
 
 struct Connection {
@@ -478,8 +491,9 @@ impl Connection {
         }
     }
 
-    /// Checks a post and queues it for this connection's poster task, which stores it and
-    /// answers `posted`. A refusal is answered at once, with the post's `ref`.
+    /// Checks a post and queues it for this connection's poster tasks, which store it and
+    /// answer `posted`, or answer its refusal with the post's `ref`; either way, in the order
+    /// the posts were sent.
     async fn post(
         &mut self,
         room_name: String,
@@ -494,27 +508,23 @@ impl Connection {
             &body,
             reference.as_deref(),
         );
-        let checked = match checked.await {
-            Ok(checked) => checked,
-            Err(error) => {
-                let frame = ServerFrame::Error {
-                    code: error.code.to_owned(),
-                    message: error.message,
-                    room: None,
-                    reference,
-                };
-                return self.send(&frame).await;
+        let fate = match checked.await {
+            Ok((room_id, room_name)) => {
+                match Arc::clone(&self.state.live_post_slots).try_acquire_owned() {
+                    Ok(slot) => PostFate::Store {
+                        room_id,
+                        room_name,
+                        body,
+                        _slot: slot,
+                    },
+                    Err(_) => PostFate::Refuse(ApiError::new(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        error_code::OVERLOADED,
+                        "this server holds too many posts in flight; retry in a moment",
+                    )),
+                }
             }
-        };
-        let (room_id, room_name) = checked;
-        let Ok(slot) = Arc::clone(&self.state.live_post_slots).try_acquire_owned() else {
-            let frame = ServerFrame::Error {
-                code: error_code::OVERLOADED.to_owned(),
-                message: "this server holds too many posts in flight; retry in a moment".to_owned(),
-                room: None,
-                reference,
-            };
-            return self.send(&frame).await;
+            Err(error) => PostFate::Refuse(error),
         };
         let queue = match &self.posts {
             Some(queue) => queue.clone(),
@@ -524,16 +534,12 @@ impl Connection {
                 queue
             }
         };
-        let pending = PendingPost {
-            room_id,
-            room_name,
-            body,
-            reference,
-            _slot: slot,
-        };
         // A full queue holds this connection's reading until the poster catches up, which
         // slows this client alone.
-        queue.send(pending).await.map_err(|_| Stop::Gone)
+        queue
+            .send(PendingPost { reference, fate })
+            .await
+            .map_err(|_| Stop::Gone)
     }
 
     /// Starts the tasks that store this connection's posts in order and publish them: one
@@ -547,15 +553,26 @@ impl Connection {
         // Posts already queued when the connection ends are still stored: each was
         // accepted, even if its answer can no longer be sent.
         let hand_over = async move {
-            while let Some(post) = pending.recv().await {
-                let act = stoa_store::Act {
-                    user: Some(author),
-                    node: &state.placement.node_name,
-                    at: now(),
-                    details: "",
+            while let Some(PendingPost { reference, fate }) = pending.recv().await {
+                let handed_over = match fate {
+                    PostFate::Store {
+                        room_id,
+                        room_name,
+                        body,
+                        _slot,
+                    } => {
+                        let act = stoa_store::Act {
+                            user: Some(author),
+                            node: &state.placement.node_name,
+                            at: now(),
+                            details: "",
+                        };
+                        let receipt = state.store.queue_post(room_id, &act, &body).await;
+                        (reference, Ok((room_name, receipt, _slot)))
+                    }
+                    PostFate::Refuse(error) => (reference, Err(error)),
                 };
-                let receipt = state.store.queue_post(post.room_id, &act, &post.body).await;
-                if handed.send((post, receipt)).await.is_err() {
+                if handed.send(handed_over).await.is_err() {
                     break;
                 }
             }
@@ -563,10 +580,16 @@ impl Connection {
         let state = self.state.clone();
         let answers = self.post_answers_sender.clone();
         let answer = async move {
-            while let Some((post, receipt)) = in_store.recv().await {
-                let stored = match receipt {
-                    Ok(receipt) => receipt.stored().await,
-                    Err(error) => Err(error),
+            while let Some((reference, handed_over)) = in_store.recv().await {
+                let (room_name, stored) = match handed_over {
+                    Ok((room_name, receipt, _slot)) => {
+                        let stored = match receipt {
+                            Ok(receipt) => receipt.stored().await,
+                            Err(error) => Err(error),
+                        };
+                        (room_name, stored.map_err(ApiError::from))
+                    }
+                    Err(error) => (String::new(), Err(error)),
                 };
                 match stored {
                     Ok(message) => {
@@ -578,8 +601,8 @@ impl Connection {
                         // The poster hears first: publishing to a large room wakes every
                         // subscriber's connection, and the answer would wait behind them.
                         let _ = answers.send(ServerFrame::Posted {
-                            reference: post.reference,
-                            room: post.room_name,
+                            reference,
+                            room: room_name,
                             room_id: message.room_id.0,
                             seq: message.seq,
                             created_at: crate::time::format(message.created_at),
@@ -587,12 +610,11 @@ impl Connection {
                         state.hub.publish(Arc::new(message));
                     }
                     Err(error) => {
-                        let error = ApiError::from(error);
                         let _ = answers.send(ServerFrame::Error {
                             code: error.code.to_owned(),
                             message: error.message,
                             room: None,
-                            reference: post.reference,
+                            reference,
                         });
                     }
                 }

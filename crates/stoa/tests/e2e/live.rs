@@ -520,3 +520,43 @@ async fn live_connections_end_with_their_session_and_with_the_server() {
         "{frame:?}"
     );
 }
+
+/// Issue 11, finding 3: a refused post (unknown room, empty body, `overloaded`) was answered
+/// at once, ahead of earlier posts still being stored, so a client pairing answers with
+/// posts by order (`ref` is optional) paired them wrongly.
+#[tokio::test]
+async fn issue_11_refused_posts_are_answered_in_the_order_sent_behind_earlier_posts() {
+    let server = TestServer::start().await;
+    create_room(&server, "Design").await;
+    let alice = server.user("alice@contoso.com").await;
+    let mut live = alice.connect_live().await.unwrap();
+    let mut expected = Vec::new();
+    for round in 0..5 {
+        live.post("Design", &format!("first {round}"), None)
+            .await
+            .unwrap();
+        live.post("Nowhere", "lost", None).await.unwrap();
+        live.post("Design", "   ", None).await.unwrap();
+        live.post("Design", &format!("last {round}"), None)
+            .await
+            .unwrap();
+        expected.extend(["posted", "not_found", "invalid_request", "posted"]);
+    }
+    let mut answers = Vec::new();
+    let mut seqs = Vec::new();
+    while answers.len() < expected.len() {
+        match next(&mut live).await {
+            ServerFrame::Posted { seq, .. } => {
+                answers.push("posted".to_owned());
+                seqs.push(seq);
+            }
+            ServerFrame::Error { code, .. } => answers.push(code),
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    assert_eq!(
+        answers, expected,
+        "every post is answered in the order sent"
+    );
+    assert_eq!(seqs, (1..=10).collect::<Vec<i64>>());
+}
