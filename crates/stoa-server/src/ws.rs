@@ -55,6 +55,9 @@ const POST_QUEUE: usize = 64;
 const MAX_POST_REF_CHARS: usize = 64;
 /// How long a client that did not authenticate on upgrade has to send its `auth` frame.
 const AUTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a connection cut for not reading (`write_timeout`) is kept so that the client,
+/// should it read again, finds everything sent so far followed by the `closing` frame.
+const STALLED_READER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long to wait for a peer to answer the server's close frame.
 const CLOSE_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// WebSocket close code for the server going away.
@@ -318,20 +321,29 @@ impl Connection {
                 code: code.to_owned(),
                 message,
             };
-            if self.send(&closing).await.is_ok() {
-                let close_code = if code == error_code::SHUTTING_DOWN {
-                    CLOSE_GOING_AWAY
-                } else {
-                    CLOSE_POLICY
-                };
-                let _ = tokio::time::timeout(
-                    self.state.settings.write_timeout,
-                    self.socket.send(WsMessage::Close(Some(CloseFrame {
+            let close_code = if code == error_code::SHUTTING_DOWN {
+                CLOSE_GOING_AWAY
+            } else {
+                CLOSE_POLICY
+            };
+            // A reader that stalled gets longer to read its goodbye: it may only have paused.
+            let grace = if code == error_code::WRITE_TIMEOUT {
+                STALLED_READER_GRACE
+            } else {
+                self.state.settings.write_timeout
+            };
+            let goodbye = async {
+                let text = serde_json::to_string(&closing).map_err(axum::Error::new)?;
+                self.socket.feed(WsMessage::Text(text.into())).await?;
+                self.socket
+                    .feed(WsMessage::Close(Some(CloseFrame {
                         code: close_code,
                         reason: code.into(),
-                    }))),
-                )
-                .await;
+                    })))
+                    .await?;
+                self.socket.flush().await
+            };
+            if let Ok(Ok(())) = tokio::time::timeout(grace, goodbye).await {
                 self.await_close_reply().await;
             }
         }
@@ -445,8 +457,20 @@ impl Connection {
         &mut self,
         frame: Option<Result<WsMessage, axum::Error>>,
     ) -> Result<(), Stop> {
-        let Some(Ok(frame)) = frame else {
-            return Err(Stop::Gone);
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            None => return Err(Stop::Gone),
+            Some(Err(error)) if broke_the_connection(&error) => return Err(Stop::Gone),
+            // The peer sent something the WebSocket layer cannot read past (a frame over the
+            // size limit, a protocol violation): say so before closing.
+            Some(Err(error)) => {
+                tracing::info!(%error, "unreadable frame from the client");
+                return Err(Stop::close(
+                    error_code::INVALID_REQUEST,
+                    "the connection sent a frame the server cannot read (frames are at most \
+                     160 KiB of JSON text); reconnect and resume by seq",
+                ));
+            }
         };
         self.last_heard = Instant::now();
         match frame {
@@ -539,7 +563,13 @@ impl Connection {
         queue
             .send(PendingPost { reference, fate })
             .await
-            .map_err(|_| Stop::Gone)
+            .map_err(|_| {
+                tracing::error!("a connection's poster tasks stopped");
+                Stop::close(
+                    error_code::INTERNAL,
+                    "this connection can no longer post; reconnect and resume by seq",
+                )
+            })
     }
 
     /// Starts the tasks that store this connection's posts in order and publish them: one
@@ -864,15 +894,12 @@ impl Connection {
             }
             Err(error) => tracing::warn!(error = %error, "could not re-check a live session"),
         }
-        match tokio::time::timeout(
-            self.state.settings.write_timeout,
+        let write_timeout = self.state.settings.write_timeout;
+        within(
+            write_timeout,
             self.socket.send(WsMessage::Ping(Vec::new().into())),
         )
         .await
-        {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(Stop::Gone),
-        }
     }
 }
 
@@ -926,6 +953,11 @@ fn encode_message(room_name: &str, message: &Message) -> Utf8Bytes {
 /// Completes a write to the socket, or gives up on the peer after `limit`. Most writes
 /// complete at once (into the buffer, or the kernel's), and those need no timer: a timer per
 /// write is a measurable share of a large room's fan-out.
+///
+/// A peer that has not read for `limit` is told `write_timeout` before the connection ends:
+/// what it has not read stays queued, with the `closing` frame after it, and the closing
+/// handshake waits up to `limit` again for it to be read. A client that only paused reads it
+/// all and knows why it was cut.
 async fn within<F>(limit: std::time::Duration, write: F) -> Result<(), Stop>
 where
     F: std::future::Future<Output = Result<(), axum::Error>>,
@@ -935,10 +967,33 @@ where
         Some(outcome) => outcome,
         None => match tokio::time::timeout(limit, write).await {
             Ok(outcome) => outcome,
-            Err(_) => return Err(Stop::Gone),
+            Err(_) => {
+                return Err(Stop::close(
+                    error_code::WRITE_TIMEOUT,
+                    format!(
+                        "this connection did not read what the server sent for {} s; \
+                         reconnect and resume by seq",
+                        limit.as_secs_f64()
+                    ),
+                ));
+            }
         },
     };
     outcome.map_err(|_| Stop::Gone)
+}
+
+/// Whether a read error means the connection itself broke (reset, closed), after which
+/// nothing can be sent, rather than that the peer sent something unreadable (a frame over
+/// the size limit, invalid UTF-8, a protocol violation).
+fn broke_the_connection(error: &axum::Error) -> bool {
+    use tungstenite::error::{Error, ProtocolError};
+    let inner = std::error::Error::source(error);
+    match inner.and_then(|inner| inner.downcast_ref::<Error>()) {
+        Some(Error::Capacity(_) | Error::Utf8(_) | Error::AttackAttempt) => false,
+        Some(Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => true,
+        Some(Error::Protocol(_)) => false,
+        _ => true,
+    }
 }
 
 /// The room `name` and its category, shared with its other subscribers, once the caller

@@ -50,6 +50,8 @@ pub mod error_code {
     pub const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
     pub const INTERNAL: &str = "internal";
     pub const SLOW_CONSUMER: &str = "slow_consumer";
+    /// A live connection did not read what the server sent for the write timeout.
+    pub const WRITE_TIMEOUT: &str = "write_timeout";
     pub const SHUTTING_DOWN: &str = "shutting_down";
     pub const HEARTBEAT_TIMEOUT: &str = "heartbeat_timeout";
 }

@@ -560,3 +560,77 @@ async fn issue_11_refused_posts_are_answered_in_the_order_sent_behind_earlier_po
     );
     assert_eq!(seqs, (1..=10).collect::<Vec<i64>>());
 }
+
+/// Issue 11, finding 4: a reader that stopped reading for longer than the write timeout was
+/// cut off with neither a `closing` frame nor a close frame, so it could not tell why.
+#[tokio::test]
+async fn issue_11_a_reader_that_stops_reading_is_told_write_timeout_before_it_is_cut() {
+    let server = TestServer::start_with(Settings {
+        write_timeout: Duration::from_secs(1),
+        ..Settings::default()
+    })
+    .await;
+    create_room(&server, "Design").await;
+    let alice = server.user("alice@contoso.com").await;
+    let bob = server.user("bob@contoso.com").await;
+    let mut stalled = bob.connect_live().await.unwrap();
+    subscribed(&mut stalled, "Design", Some(0)).await;
+
+    // Far more than the sockets' buffers hold, far less than the connection's queue: the
+    // server's writes to the reader stall, and nothing else cuts it first.
+    let posts = 300;
+    let body = "x".repeat(60_000);
+    let mut posting = futures_util::stream::iter(0..posts)
+        .map(|_| alice.post_message("Design", &body))
+        .buffer_unordered(8);
+    while let Some(posted) = posting.next().await {
+        posted.unwrap();
+    }
+    drop(posting);
+    // Longer than the write timeout, shorter than the grace after it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut last = 0;
+    loop {
+        match next(&mut stalled).await {
+            ServerFrame::Message(message) => {
+                assert_eq!(message.seq, last + 1);
+                last = message.seq;
+            }
+            ServerFrame::Closing { code, .. } => {
+                assert_eq!(code, "write_timeout");
+                break;
+            }
+            other => panic!("expected messages, then closing, got {other:?}"),
+        }
+    }
+    assert!(last < posts, "the stalled reader was cut before the end");
+    assert!(
+        stalled.next_frame().await.is_err(),
+        "the connection ends after closing"
+    );
+
+    let mut resumed = bob.connect_live().await.unwrap();
+    subscribed(&mut resumed, "Design", Some(last)).await;
+    for seq in last + 1..=posts {
+        assert_eq!(next_message(&mut resumed).await.seq, seq);
+    }
+}
+
+/// Issue 11, delivery 5: every server-side disconnect that can send a frame says why first;
+/// a frame over the size limit cannot be read past, so the connection ends, with a reason.
+#[tokio::test]
+async fn a_frame_over_the_size_limit_ends_the_connection_with_a_closing_frame() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice@contoso.com").await;
+    let mut live = alice.connect_live().await.unwrap();
+    live.send_raw_text(&"x".repeat(200 * 1024)).await.unwrap();
+    match next(&mut live).await {
+        ServerFrame::Closing { code, message } => {
+            assert_eq!(code, "invalid_request");
+            assert!(message.contains("160 KiB"), "{message}");
+        }
+        other => panic!("expected closing, got {other:?}"),
+    }
+    assert!(live.next_frame().await.is_err());
+}
