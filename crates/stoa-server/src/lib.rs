@@ -139,20 +139,48 @@ pub enum ServerError {
     Placement(String),
     #[error("{0}")]
     Configuration(String),
+    #[error(
+        "another node named {name} is running at {address}; give this node a name of its own with --node"
+    )]
+    NodeNameTaken { name: String, address: String },
 }
 
 /// An opened server, ready to serve.
 pub struct Server {
     state: AppState,
     pub bootstrap: AdminBootstrap,
+    /// Whether this process holds its node name in the pool (see [`Server::claim_node_name`]).
+    claimed_node_name: bool,
+    /// On PostgreSQL, the lock on the data directory (SQLite's store holds its own).
+    _data_directory_lock: Option<std::fs::File>,
 }
 
 impl Server {
     /// Opens the data directory and database, applying migrations, and creates the first
     /// administrator on a fresh install.
     pub async fn open(options: ServerOptions) -> Result<Server, ServerError> {
+        let store = match &options.database {
+            Some(url) => {
+                let lock = stoa_store::lock_data_directory(&options.data_dir)?;
+                let store = Store::open_postgres_with_compliance(
+                    url,
+                    options.compliance_database.as_deref(),
+                )
+                .await?;
+                (store, Some(lock))
+            }
+            None if options.compliance_database.is_some() => {
+                return Err(ServerError::Configuration(
+                    "a separate compliance database needs --database (PostgreSQL) too".to_owned(),
+                ));
+            }
+            // SQLite's store locks its data directory itself.
+            None => (Store::open_sqlite(&options.data_dir).await?, None),
+        };
+        let (store, data_directory_lock) = store;
         let placement = Placement {
             node_name: options.node.clone(),
+            instance: node_instance(&options.data_dir)?,
             site_name: options.site.clone(),
             node: format!("node:{}", options.node).parse().map_err(
                 |error: stoa_domain::ValidationError| ServerError::Placement(error.to_string()),
@@ -160,22 +188,6 @@ impl Server {
             site: format!("site:{}", options.site).parse().map_err(
                 |error: stoa_domain::ValidationError| ServerError::Placement(error.to_string()),
             )?,
-        };
-        let store = match &options.database {
-            Some(url) => {
-                std::fs::create_dir_all(&options.data_dir).map_err(|source| ServerError::Io {
-                    context: format!("cannot create {}", options.data_dir.display()),
-                    source,
-                })?;
-                Store::open_postgres_with_compliance(url, options.compliance_database.as_deref())
-                    .await?
-            }
-            None if options.compliance_database.is_some() => {
-                return Err(ServerError::Configuration(
-                    "a separate compliance database needs --database (PostgreSQL) too".to_owned(),
-                ));
-            }
-            None => Store::open_sqlite(&options.data_dir).await?,
         };
         let bootstrap =
             bootstrap_administrator(&store, &options.data_dir, options.admin_password).await?;
@@ -194,7 +206,23 @@ impl Server {
         };
         let settings = state.store.pool_settings().await?;
         state.pool.send_replace(settings);
-        Ok(Server { state, bootstrap })
+        Ok(Server {
+            state,
+            bootstrap,
+            claimed_node_name: false,
+            _data_directory_lock: data_directory_lock,
+        })
+    }
+
+    /// Registers this node in the pool under its name, serving at `address`, unless a node
+    /// of that name is already running: two processes given one name (the host name, by
+    /// default) must not merge into one node. A name whose holder stopped heartbeating (it
+    /// was killed, say) is taken over once it is seen to be silent, which takes up to
+    /// `Settings::pool_node_lost_after`.
+    pub async fn claim_node_name(&mut self, address: &str) -> Result<(), ServerError> {
+        pool::claim_node_name(&self.state, address).await?;
+        self.claimed_node_name = true;
+        Ok(())
     }
 
     /// The complete HTTP application, for serving or for driving in tests.
@@ -205,12 +233,17 @@ impl Server {
     /// Serves on `listener` until `shutdown` completes, then tells live clients the server is
     /// going away, waits briefly for them, and closes the database.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let token = self.state.shutdown.clone();
         let address = format!("http://{}", listener.local_addr()?);
+        if !self.claimed_node_name {
+            self.claim_node_name(&address)
+                .await
+                .map_err(std::io::Error::other)?;
+        }
         let pool_service = tokio::spawn(pool::run(self.state.clone(), address));
         let compliance_service = tokio::spawn(compliance::run(self.state.clone()));
         let storage_watchdog = tokio::spawn(storage::run(self.state.clone()));
@@ -247,6 +280,31 @@ impl Server {
         tracing::info!("stopped");
         result
     }
+}
+
+/// The file in the data directory that names the node's instance.
+const NODE_INSTANCE_FILE: &str = "node-instance";
+
+/// The identity of the node that keeps its files in `data_dir`: made once, kept in the
+/// directory, so that a node restarted on its directory (after `kill -9`, say) is known as
+/// itself and takes its name back at once, while another process given the same name, on
+/// another directory, is refused for as long as the first one lives. The caller holds the
+/// directory's lock, so no other process reads or writes this file meanwhile.
+fn node_instance(data_dir: &Path) -> Result<String, ServerError> {
+    let file = data_dir.join(NODE_INSTANCE_FILE);
+    let io_error = |source| ServerError::Io {
+        context: format!("cannot read or write {}", file.display()),
+        source,
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(instance) if !instance.trim().is_empty() => return Ok(instance.trim().to_owned()),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(io_error(error)),
+    }
+    let instance = uuid::Uuid::new_v4().to_string();
+    write_private_file(&file, &format!("{instance}\n")).map_err(io_error)?;
+    Ok(instance)
 }
 
 async fn bootstrap_administrator(

@@ -18,49 +18,117 @@ use crate::state::AppState;
 /// Messages fetched per page when catching up on a room.
 const CATCH_UP_LIMIT: u32 = 500;
 
-/// Runs until the server shuts down, then takes this node out of the pool.
-pub async fn run(state: AppState, address: String) {
-    let node = state.placement.node_name.clone();
-    let site = state.placement.site_name.clone();
-    if let Err(error) = state.store.join_pool(&node, &address, &site).await {
-        tracing::warn!(%error, "could not register this node in the pool");
+/// Claims the node's name in the pool (see `Server::claim_node_name`): at once when this
+/// node (its data directory's instance) held it last; refused while another instance holding
+/// it keeps heartbeating; taken over once such a holder is silent.
+pub async fn claim_node_name(state: &AppState, address: &str) -> Result<(), crate::ServerError> {
+    let placement = &state.placement;
+    let lost_after = lost_after_millis(state);
+    let mut first_seen = None;
+    loop {
+        let holder = state
+            .store
+            .claim_node_name(
+                &placement.node_name,
+                &placement.instance,
+                address,
+                &placement.site_name,
+                lost_after,
+            )
+            .await?;
+        let Some(holder) = holder else {
+            tracing::info!(node = placement.node_name, address, "joined the pool");
+            return Ok(());
+        };
+        // A holder whose heartbeat moves on is alive; one killed a moment ago is not, and
+        // its name is free once its last heartbeat is older than `pool_node_lost_after`.
+        match first_seen {
+            None => {
+                tracing::info!(
+                    node = placement.node_name,
+                    holder = holder.address,
+                    "another process holds this node's name; waiting to see whether it lives"
+                );
+                first_seen = Some(holder.heartbeat_at);
+            }
+            Some(seen) if holder.heartbeat_at > seen => {
+                return Err(crate::ServerError::NodeNameTaken {
+                    name: placement.node_name.clone(),
+                    address: holder.address,
+                });
+            }
+            Some(_) => {}
+        }
+        tokio::time::sleep(state.settings.pool_heartbeat_interval / 4).await;
     }
-    tracing::info!(node, address, "joined the pool");
+}
+
+fn lost_after_millis(state: &AppState) -> i64 {
+    i64::try_from(state.settings.pool_node_lost_after.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Runs until the server shuts down, then takes this node out of the pool. The node has
+/// claimed its name already.
+pub async fn run(state: AppState, address: String) {
     let events = state.store.pool_events().map(|events| {
         let state = state.clone();
         tokio::spawn(async move { relay(state, events).await })
     });
-    heartbeat(&state, &node, &address, &site).await;
+    heartbeat(&state, &address).await;
     if let Some(events) = events {
         events.abort();
     }
-    if let Err(error) = state.store.leave_pool(&node).await {
+    let placement = &state.placement;
+    if let Err(error) = state
+        .store
+        .leave_pool(&placement.node_name, &placement.instance)
+        .await
+    {
         tracing::warn!(%error, "could not take this node out of the pool");
     }
 }
 
-async fn heartbeat(state: &AppState, node: &str, address: &str, site: &str) {
-    let lost_after =
-        i64::try_from(state.settings.pool_node_lost_after.as_millis()).unwrap_or(i64::MAX);
+async fn heartbeat(state: &AppState, address: &str) {
+    let placement = &state.placement;
+    let lost_after = lost_after_millis(state);
     let mut ticks = tokio::time::interval(state.settings.pool_heartbeat_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut name_lost = false;
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        match state
+        let beat = state
             .store
-            .pool_heartbeat(node, address, site, lost_after)
-            .await
-        {
-            Ok(settings) => {
+            .pool_heartbeat(
+                &placement.node_name,
+                &placement.instance,
+                address,
+                &placement.site_name,
+                lost_after,
+            )
+            .await;
+        match beat {
+            Ok(Some(settings)) => {
+                name_lost = false;
                 state.pool.send_if_modified(|current| {
                     let changed = *current != settings;
                     *current = settings;
                     changed
                 });
             }
+            Ok(None) if !name_lost => {
+                // This node fell silent for longer than the pool waits (paused, cut off) and
+                // another process took its name meanwhile.
+                tracing::error!(
+                    node = placement.node_name,
+                    "another process now holds this node's name; this node no longer \
+                     heartbeats under it"
+                );
+                name_lost = true;
+            }
+            Ok(None) => {}
             Err(error) => tracing::warn!(%error, "pool heartbeat failed"),
         }
     }

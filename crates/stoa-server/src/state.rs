@@ -70,6 +70,9 @@ impl Default for Settings {
 pub struct Placement {
     /// This node's name in the pool.
     pub node_name: String,
+    /// Which node holds `node_name`: the identity kept in its data directory. A name is
+    /// held by one instance at a time.
+    pub instance: String,
     /// This node's site.
     pub site_name: String,
     /// `node:NAME`.

@@ -46,19 +46,24 @@ dispatch_to_backend! { backend;
     pub async fn probe_storage(&self) -> StoreResult<()>;
 
     // The pool.
-    /// Registers this node (or re-registers it after a restart) as alive now.
-    pub async fn join_pool(&self, name: &str, address: &str, site: &str) -> StoreResult<()>;
+    /// Registers this process, `instance`, as the node `name`, alive now, unless another
+    /// process holds that name and was heard from within `lost_after_millis`: then nothing
+    /// changes and that node is returned. A name whose holder fell silent is taken over.
+    pub async fn claim_node_name(&self, name: &str, instance: &str, address: &str, site: &str, lost_after_millis: i64) -> StoreResult<Option<PoolNode>>;
     /// Records that this node is alive, forgets nodes not heard from for
-    /// `lost_after_millis`, and returns the pool's settings, in one transaction.
+    /// `lost_after_millis`, and returns the pool's settings, in one transaction; `None` when
+    /// another process has claimed this node's name meanwhile.
     pub async fn pool_heartbeat(
         &self,
         name: &str,
+        instance: &str,
         address: &str,
         site: &str,
         lost_after_millis: i64,
-    ) -> StoreResult<PoolSettings>;
-    /// Removes this node from the pool, on a clean shutdown.
-    pub async fn leave_pool(&self, name: &str) -> StoreResult<()>;
+    ) -> StoreResult<Option<PoolSettings>>;
+    /// Removes this node from the pool, on a clean shutdown (unless another process holds
+    /// its name by now).
+    pub async fn leave_pool(&self, name: &str, instance: &str) -> StoreResult<()>;
     /// The nodes heard from within `lost_after_millis`, by name.
     pub async fn pool_nodes(&self, lost_after_millis: i64) -> StoreResult<Vec<PoolNode>>;
     /// The pool's state and active servers.

@@ -23,6 +23,8 @@
 /// (see [`health`]) comes back as [`StoreError::Storage`], saying whether the write may have
 /// been stored.
 ///
+/// `return` inside the body returns the body's value: `Ok` is committed, `Err` rolled back.
+///
 /// `write_transaction!(self, connection, { … })` serializes the transaction against every
 /// other serialized one (see `Queries::begin_serialized`); `write_transaction!(concurrent self,
 /// …)` does not, for changes that lock what they touch themselves.
@@ -44,7 +46,9 @@ macro_rules! write_transaction {
                 let mut transaction = $store.$begin().await?;
                 let value = {
                     let $connection = &mut *transaction;
-                    let outcome: $crate::StoreResult<_> = $body;
+                    // A block of its own, so that `return` in the body hands back the body's
+                    // value, which is then committed, rather than skipping the commit.
+                    let outcome: $crate::StoreResult<_> = async { $body }.await;
                     outcome
                 }?;
                 committing = true;
@@ -89,6 +93,7 @@ pub use records::{
     PendingInvitation, PoolEvent, PostReceipt,
 };
 use records::{CapturedRow, LocalLeases};
+pub use sqlite::lock_data_directory;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

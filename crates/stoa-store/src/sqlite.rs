@@ -39,7 +39,9 @@ const LOCK_FILE: &str = "stoa.lock";
 /// Readers run in parallel; two cores rarely need more than a handful.
 const READER_CONNECTIONS: u32 = 8;
 
-/// Creates the data directory if needed and takes an exclusive lock on it.
+/// Creates the data directory if needed and takes an exclusive lock on it, held as long as
+/// the returned file is open; the operating system releases it when the process dies. One
+/// process at a time uses a data directory, whichever database it runs on.
 pub fn lock_data_directory(data_dir: &Path) -> StoreResult<File> {
     std::fs::create_dir_all(data_dir).map_err(|error| {
         StoreError::DataDirectory(format!(

@@ -395,6 +395,7 @@ fn app_state(store: Store) -> anyhow::Result<AppState> {
         settings: Arc::new(Settings::default()),
         placement: Arc::new(Placement {
             node_name: "bench".to_owned(),
+            instance: "bench".to_owned(),
             site_name: "default".to_owned(),
             node: "node:bench".parse()?,
             site: "site:default".parse()?,

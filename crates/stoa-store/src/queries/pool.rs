@@ -23,24 +23,40 @@ fn parse_settings((state, active): (String, Option<String>)) -> StoreResult<Pool
     })
 }
 
+fn pool_node(
+    (name, address, site, started_at, heartbeat_at): (String, String, String, i64, i64),
+) -> PoolNode {
+    PoolNode {
+        name,
+        address,
+        site,
+        started_at: Timestamp(started_at),
+        heartbeat_at: Timestamp(heartbeat_at),
+    }
+}
+
 impl Queries {
     pub async fn pool_heartbeat(
         &self,
         name: &str,
+        instance: &str,
         address: &str,
         site: &str,
         lost_after_millis: i64,
-    ) -> StoreResult<PoolSettings> {
+    ) -> StoreResult<Option<PoolSettings>> {
         let now = super::NOW_MILLIS;
         write_transaction!(concurrent self, connection, {
-            // A node that was presumed lost (paused too long) and comes back simply rejoins.
-            sqlx::query(&format!(
-                "INSERT INTO pool_nodes (name, address, site, started_at, heartbeat_at)
-                 VALUES ($1, $2, $3, {now}, {now})
+            // A node that was presumed lost (paused too long) and comes back simply rejoins,
+            // unless another process has claimed its name meanwhile.
+            let beat = sqlx::query(&format!(
+                "INSERT INTO pool_nodes (name, instance, address, site, started_at, heartbeat_at)
+                 VALUES ($1, $2, $3, $4, {now}, {now})
                  ON CONFLICT (name) DO UPDATE
-                 SET address = excluded.address, site = excluded.site, heartbeat_at = {now}"
+                 SET address = excluded.address, site = excluded.site, heartbeat_at = {now}
+                 WHERE pool_nodes.instance = excluded.instance"
             ))
             .bind(name)
+            .bind(instance)
             .bind(address)
             .bind(site)
             .execute(&mut *connection)
@@ -51,38 +67,63 @@ impl Queries {
             .bind(lost_after_millis)
             .execute(&mut *connection)
             .await?;
+            if beat.rows_affected() == 0 {
+                return Ok(None);
+            }
             let settings = sqlx::query_as::<_, (String, Option<String>)>(
                 "SELECT state, active_servers FROM pool_settings WHERE id = 1",
             )
             .fetch_one(&mut *connection)
             .await?;
-            parse_settings(settings)
+            parse_settings(settings).map(Some)
         })
     }
 
-    pub async fn join_pool(&self, name: &str, address: &str, site: &str) -> StoreResult<()> {
+    pub async fn claim_node_name(
+        &self,
+        name: &str,
+        instance: &str,
+        address: &str,
+        site: &str,
+        lost_after_millis: i64,
+    ) -> StoreResult<Option<PoolNode>> {
         let now = super::NOW_MILLIS;
         write_transaction!(concurrent self, connection, {
-            sqlx::query(&format!(
-                "INSERT INTO pool_nodes (name, address, site, started_at, heartbeat_at)
-                 VALUES ($1, $2, $3, {now}, {now})
+            let claimed = sqlx::query(&format!(
+                "INSERT INTO pool_nodes (name, instance, address, site, started_at, heartbeat_at)
+                 VALUES ($1, $2, $3, $4, {now}, {now})
                  ON CONFLICT (name) DO UPDATE
-                 SET address = excluded.address, site = excluded.site,
-                     started_at = {now}, heartbeat_at = {now}"
+                 SET instance = excluded.instance, address = excluded.address,
+                     site = excluded.site, started_at = {now}, heartbeat_at = {now}
+                 WHERE pool_nodes.instance = excluded.instance
+                    OR pool_nodes.heartbeat_at < {now} - $5"
             ))
             .bind(name)
+            .bind(instance)
             .bind(address)
             .bind(site)
+            .bind(lost_after_millis)
             .execute(&mut *connection)
             .await?;
-            Ok(())
+            if claimed.rows_affected() > 0 {
+                return Ok(None);
+            }
+            let holder = sqlx::query_as::<_, (String, String, String, i64, i64)>(
+                "SELECT name, address, site, started_at, heartbeat_at FROM pool_nodes
+                 WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_one(&mut *connection)
+            .await?;
+            Ok(Some(pool_node(holder)))
         })
     }
 
-    pub async fn leave_pool(&self, name: &str) -> StoreResult<()> {
+    pub async fn leave_pool(&self, name: &str, instance: &str) -> StoreResult<()> {
         write_transaction!(concurrent self, connection, {
-            sqlx::query("DELETE FROM pool_nodes WHERE name = $1")
+            sqlx::query("DELETE FROM pool_nodes WHERE name = $1 AND instance = $2")
                 .bind(name)
+                .bind(instance)
                 .execute(&mut *connection)
                 .await?;
             Ok(())
@@ -98,16 +139,7 @@ impl Queries {
         .bind(lost_after_millis)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, address, site, started_at, heartbeat_at)| PoolNode {
-                name,
-                address,
-                site,
-                started_at: Timestamp(started_at),
-                heartbeat_at: Timestamp(heartbeat_at),
-            })
-            .collect())
+        Ok(rows.into_iter().map(pool_node).collect())
     }
 
     pub async fn pool_settings(&self) -> StoreResult<PoolSettings> {

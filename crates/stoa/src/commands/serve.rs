@@ -50,11 +50,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     options.database = args.database;
     options.compliance_database = args.compliance_database;
-    let server = Server::open(options).await.context(opening)?;
+    let mut server = Server::open(options).await.context(opening)?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    // Before the URL is printed: a second node under a name already running is refused.
+    server.claim_node_name(&format!("http://{address}")).await?;
 
     let mut stdout = std::io::stdout().lock();
     if let AdminBootstrap::CreatedWithGeneratedPassword { password, file } = &server.bootstrap {

@@ -546,3 +546,67 @@ async fn an_access_change_on_one_node_cuts_off_subscribers_on_another() {
     a.shut_down().await;
     b.shut_down().await;
 }
+
+/// Issue 11, finding 5: two `stoa serve` given one node name (the host name, by default)
+/// joined the pool as one node: `stoa pool nodes` showed one, and active-server choices
+/// applied to both.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_a_second_node_under_a_running_nodes_name_is_refused() {
+    let database = stoa_test_support::fresh_postgres_database().await;
+    let first_dir = tempfile::tempdir().unwrap();
+    let first = BinaryServer::start_with(
+        first_dir.path(),
+        Some(ADMIN_PASSWORD),
+        Some(&database),
+        &["--node", "chat1"],
+    )
+    .await;
+
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = tokio::time::timeout(
+        PATIENCE,
+        tokio::process::Command::new(crate::harness::stoa_binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--node", "chat1"])
+            .arg("--data")
+            .arg(second_dir.path())
+            .arg("--database")
+            .arg(&database)
+            .env_remove("STOA_DATABASE")
+            .output(),
+    )
+    .await
+    .expect("the second node gives up in time")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second chat1 is refused");
+    assert!(
+        stderr.contains(&format!(
+            "another node named chat1 is running at {}",
+            first.url
+        )),
+        "the refusal names the running node's address: {stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&second.stdout).contains("Stoa is serving at"),
+        "the refused node never served"
+    );
+    let admin = sign_in(&first.url, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(pool_node_names(&admin, &first.url).await, ["chat1"]);
+
+    // A node killed stops heartbeating: its name is free for a restart once it falls silent.
+    first.kill_9().await;
+    let restarted = BinaryServer::start_with(
+        second_dir.path(),
+        Some(ADMIN_PASSWORD),
+        Some(&database),
+        &["--node", "chat1"],
+    )
+    .await;
+    let admin = sign_in(&restarted.url, "admin", ADMIN_PASSWORD).await;
+    let output = cli(&admin, &restarted.url, &["pool", "nodes", "--json"]).await;
+    let nodes = output.json();
+    let nodes = nodes.as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    assert_eq!(nodes[0]["name"], "chat1");
+    assert_eq!(nodes[0]["address"], restarted.url.as_str());
+}
