@@ -376,7 +376,7 @@ async fn fill(data_dir: &std::path::Path) -> (Store, RoomId) {
             ..act
         };
         store
-            .post_message(room.id, &posted, &body)
+            .post_message(room.id, &posted, stoa_store::NewPost::text(&body))
             .await
             .expect("the post is stored");
     }

@@ -64,6 +64,37 @@ impl ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
+/// How many times [`Client::post_message`] tries a post whose answer is lost or deferred.
+pub const POST_ATTEMPTS: u32 = 5;
+/// The header that carries a post's idempotency key.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// The header the server sets on the answer to a post whose key it already knew.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// A fresh idempotency key for one post: a random UUID.
+pub fn new_idempotency_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A stored post, as the server acknowledged it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostedMessage {
+    pub message: MessageView,
+    /// The server already knew the post's idempotency key: this is the post first stored
+    /// under it, and nothing was stored now.
+    pub replayed: bool,
+}
+
+/// Whether a failed post is worth sending again (with the same key): its answer was lost,
+/// or the server asked to retry later.
+fn worth_retrying(error: &ClientError) -> bool {
+    match error {
+        ClientError::Transport(_) => true,
+        ClientError::Api { status, .. } => *status == 503,
+        ClientError::Protocol(_) | ClientError::InvalidUrl(_) => false,
+    }
+}
+
 /// Which slice of a room's history to read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HistoryQuery {
@@ -375,18 +406,75 @@ impl Client {
             .await
     }
 
-    /// Posts a message; returns once the server has stored it durably.
+    /// Posts a message; returns once the server has stored it durably. The post carries an
+    /// idempotency key of its own, and is tried again with the same key when its answer is
+    /// lost or the server asks to retry (503), so it is never stored twice (see
+    /// [`Client::post_message_retrying`]).
     pub async fn post_message(&self, room: &str, body: &str) -> ClientResult<MessageView> {
+        let key = new_idempotency_key();
+        Ok(self.post_message_retrying(room, body, &key).await?.message)
+    }
+
+    /// Posts a message under idempotency key `key`, trying up to [`POST_ATTEMPTS`] times
+    /// (waiting a little longer each time) while the answer is lost or the server answers
+    /// 503. Every try sends the same key, so however many reach the server, the message is
+    /// stored once; a script that retries across runs passes the same key each run.
+    pub async fn post_message_retrying(
+        &self,
+        room: &str,
+        body: &str,
+        key: &str,
+    ) -> ClientResult<PostedMessage> {
+        let mut attempt = 1;
+        loop {
+            match self.post_message_once(room, body, Some(key)).await {
+                Err(error) if attempt < POST_ATTEMPTS && worth_retrying(&error) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250 << (attempt - 1)))
+                        .await;
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    /// Posts a message once, with an idempotency key if given, and says whether the server
+    /// already knew the key (then it stored nothing and answered with the first post).
+    pub async fn post_message_once(
+        &self,
+        room: &str,
+        body: &str,
+        key: Option<&str>,
+    ) -> ClientResult<PostedMessage> {
         let request = PostMessageRequest {
             body: body.to_owned(),
         };
-        self.request(
-            Method::POST,
-            &["api", "v1", "rooms", room, "messages"],
-            None,
-            Some(&request),
-        )
-        .await
+        let mut http = self
+            .http
+            .post(self.url(&["api", "v1", "rooms", room, "messages"]))
+            .json(&request);
+        if let Some(token) = &self.token {
+            http = http.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            http = http.header(IDEMPOTENCY_KEY_HEADER, key);
+        }
+        let response = http
+            .send()
+            .await
+            .map_err(|error| ClientError::Transport(error_chain(&error)))?;
+        if !response.status().is_success() {
+            return Err(api_error(response).await);
+        }
+        let replayed = response
+            .headers()
+            .get(REPLAYED_HEADER)
+            .is_some_and(|value| value == "true");
+        let message = response
+            .json()
+            .await
+            .map_err(|error| ClientError::Protocol(error.to_string()))?;
+        Ok(PostedMessage { message, replayed })
     }
 
     /// A page of a room's history, in ascending `seq` order.
@@ -733,10 +821,23 @@ impl LiveConnection {
         body: &str,
         reference: Option<String>,
     ) -> ClientResult<()> {
+        self.post_with_key(room, body, reference, None).await
+    }
+
+    /// [`LiveConnection::post`] with an idempotency key, so that sending the post again (on
+    /// this connection or another, after a lost answer) never stores it twice.
+    pub async fn post_with_key(
+        &mut self,
+        room: &str,
+        body: &str,
+        reference: Option<String>,
+        idempotency_key: Option<String>,
+    ) -> ClientResult<()> {
         self.send(&ClientFrame::Post {
             room: room.to_owned(),
             body: body.to_owned(),
             reference,
+            idempotency_key,
         })
         .await
     }

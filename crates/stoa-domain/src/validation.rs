@@ -128,6 +128,27 @@ pub fn message_body(text: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Longest idempotency key a client may send with a post.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
+
+/// An idempotency key sent with a post: 1 to 128 visible ASCII characters (a UUID, say), so
+/// that it travels unchanged in an HTTP header.
+pub fn idempotency_key(key: &str) -> Result<(), ValidationError> {
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_CHARS {
+        return Err(invalid(
+            "idempotency key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"),
+        ));
+    }
+    if !key.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(invalid(
+            "idempotency key",
+            "may hold only visible ASCII characters (no spaces)",
+        ));
+    }
+    Ok(())
+}
+
 /// An add-in name or similar short identifier used as a reference.
 pub fn optional_reference(
     field: &'static str,
@@ -143,6 +164,16 @@ pub fn optional_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idempotency_keys_are_short_visible_ascii() {
+        assert!(idempotency_key("0b6f8f5e-3c1d-4a2b-9e7f-1a2b3c4d5e6f").is_ok());
+        assert!(idempotency_key(&"k".repeat(MAX_IDEMPOTENCY_KEY_CHARS)).is_ok());
+        assert!(idempotency_key(&"k".repeat(MAX_IDEMPOTENCY_KEY_CHARS + 1)).is_err());
+        assert!(idempotency_key("").is_err());
+        assert!(idempotency_key("two words").is_err());
+        assert!(idempotency_key("clé").is_err());
+    }
 
     #[test]
     fn message_bodies_follow_the_spec() {

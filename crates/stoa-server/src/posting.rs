@@ -14,9 +14,8 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use stoa_domain::model::Message;
 use stoa_domain::{RoomId, UserId};
-use stoa_store::StoreResult;
+use stoa_store::{NewPost, Posted, StoreResult};
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -32,23 +31,44 @@ pub async fn complete_once_read(request: Request, next: Next) -> Response {
     }
 }
 
-/// Stores `body` in `room` as `author`'s post, durably, then publishes it to this node's
-/// live subscribers. Callers that may be cancelled run it where their cancellation cannot
-/// reach (see [`complete_once_read`]).
+/// The HTTP header that carries a post's idempotency key.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// The HTTP header set on the answer to a post whose key was already known.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Stores `post` in `room` as `author`'s post, durably, then publishes it to this node's
+/// live subscribers; a post whose idempotency key was already known stores and publishes
+/// nothing and answers with the message first stored under it. Callers that may be
+/// cancelled run it where their cancellation cannot reach (see [`complete_once_read`]).
 pub async fn store_and_publish(
     state: &AppState,
     room: RoomId,
     author: UserId,
-    body: &str,
-) -> StoreResult<Message> {
+    post: NewPost<'_>,
+) -> StoreResult<Posted> {
     let act = stoa_store::Act {
         user: Some(author),
         node: &state.placement.node_name,
         at: crate::time::now(),
         details: "",
     };
-    let message = state.store.post_message(room, &act, body).await?;
-    tracing::debug!(room = room.0, seq = message.seq, "message posted");
+    let posted = state.store.post_message(room, &act, post).await?;
+    publish(state, &posted);
+    Ok(posted)
+}
+
+/// Hands a stored post to this node's live subscribers, unless it is a replay of one
+/// published when it was first stored.
+pub fn publish(state: &AppState, posted: &Posted) {
+    let message = &posted.message;
+    if posted.replayed {
+        tracing::debug!(room = message.room_id.0, seq = message.seq, "post replayed");
+        return;
+    }
+    tracing::debug!(
+        room = message.room_id.0,
+        seq = message.seq,
+        "message posted"
+    );
     state.hub.publish(Arc::new(message.clone()));
-    Ok(message)
 }

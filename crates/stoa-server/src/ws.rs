@@ -163,6 +163,7 @@ enum PostFate {
         room_id: RoomId,
         room_name: String,
         body: String,
+        idempotency_key: Option<String>,
         /// Its place among the node's posts in flight, given back once it is answered.
         _slot: tokio::sync::OwnedSemaphorePermit,
     },
@@ -511,7 +512,8 @@ impl Connection {
                 room,
                 body,
                 reference,
-            } => self.post(room, body, reference).await,
+                idempotency_key,
+            } => self.post(room, body, reference, idempotency_key).await,
         }
     }
 
@@ -523,6 +525,7 @@ impl Connection {
         room_name: String,
         body: String,
         reference: Option<String>,
+        idempotency_key: Option<String>,
     ) -> Result<(), Stop> {
         let checked = check_post(
             &self.state,
@@ -531,6 +534,7 @@ impl Connection {
             &room_name,
             &body,
             reference.as_deref(),
+            idempotency_key.as_deref(),
         );
         let fate = match checked.await {
             Ok((room_id, room_name)) => {
@@ -539,6 +543,7 @@ impl Connection {
                         room_id,
                         room_name,
                         body,
+                        idempotency_key,
                         _slot: slot,
                     },
                     Err(_) => PostFate::Refuse(ApiError::new(
@@ -589,6 +594,7 @@ impl Connection {
                         room_id,
                         room_name,
                         body,
+                        idempotency_key,
                         _slot,
                     } => {
                         let act = stoa_store::Act {
@@ -597,7 +603,11 @@ impl Connection {
                             at: now(),
                             details: "",
                         };
-                        let receipt = state.store.queue_post(room_id, &act, &body).await;
+                        let post = stoa_store::NewPost {
+                            body: &body,
+                            idempotency_key: idempotency_key.as_deref(),
+                        };
+                        let receipt = state.store.queue_post(room_id, &act, post).await;
                         (reference, Ok((room_name, receipt, _slot)))
                     }
                     PostFate::Refuse(error) => (reference, Err(error)),
@@ -622,12 +632,8 @@ impl Connection {
                     Err(error) => (String::new(), Err(error)),
                 };
                 match stored {
-                    Ok(message) => {
-                        tracing::debug!(
-                            room = message.room_id.0,
-                            seq = message.seq,
-                            "message posted"
-                        );
+                    Ok(posted) => {
+                        let message = &posted.message;
                         // The poster hears first: publishing to a large room wakes every
                         // subscriber's connection, and the answer would wait behind them.
                         let _ = answers.send(ServerFrame::Posted {
@@ -636,8 +642,9 @@ impl Connection {
                             room_id: message.room_id.0,
                             seq: message.seq,
                             created_at: crate::time::format(message.created_at),
+                            replayed: posted.replayed,
                         });
-                        state.hub.publish(Arc::new(message));
+                        crate::posting::publish(&state, &posted);
                     }
                     Err(error) => {
                         let _ = answers.send(ServerFrame::Error {
@@ -913,6 +920,7 @@ async fn check_post(
     room_name: &str,
     body: &str,
     reference: Option<&str>,
+    idempotency_key: Option<&str>,
 ) -> Result<(RoomId, String), ApiError> {
     if reference.is_some_and(|reference| reference.chars().count() > MAX_POST_REF_CHARS) {
         return Err(ApiError::invalid(format!(
@@ -920,6 +928,9 @@ async fn check_post(
         )));
     }
     validation::message_body(body)?;
+    if let Some(key) = idempotency_key {
+        validation::idempotency_key(key)?;
+    }
     let key = validation::name_key(room_name);
     let subscribed = subscriptions
         .values()

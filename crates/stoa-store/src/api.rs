@@ -14,8 +14,8 @@ use stoa_domain::{CategoryId, Login, PrincipalRef, RoomId, Seq, Timestamp, UserI
 use stoa_compliance::{Event, EventKind};
 
 use crate::{
-    Act, AdapterProgress, AdapterRecord, ApplicablePolicies, Backend, ExportLease,
-    PendingInvitation, PoolEvent, PostReceipt, Store, StoreError, StoreResult,
+    Act, AdapterProgress, AdapterRecord, ApplicablePolicies, Backend, ExportLease, NewPost,
+    PendingInvitation, PoolEvent, PostReceipt, Posted, Store, StoreError, StoreResult,
 };
 
 /// Declares `Store` methods that forward to the same method of the backend in `self.$field`:
@@ -164,12 +164,18 @@ dispatch_to_backend! { backend;
     /// The room's counter is bumped and the message inserted in one transaction. Because the
     /// counter row stays locked until commit, message `n + 1` can only be numbered after
     /// message `n` is committed: whoever sees a message also finds every earlier one stored.
-    pub async fn post_message(&self, room_id: RoomId, act: &Act<'_>, body: &str) -> StoreResult<Message>;
+    ///
+    /// With an idempotency key, a post whose key the author sent within the last 24 hours
+    /// stores nothing and returns the message first stored under it (`replayed`); a key
+    /// sent again with another room or text is refused as a conflict.
+    pub async fn post_message(&self, room_id: RoomId, act: &Act<'_>, post: NewPost<'_>) -> StoreResult<Posted>;
     /// Hands a post to the store and returns as soon as its place in line is taken, for a
     /// caller that keeps several posts in flight: posts queued one after another by one caller
     /// are stored in that order, and each receipt says when its post is stored. On SQLite the
     /// post joins the group commit's queue; on PostgreSQL it is stored before this returns.
-    pub async fn queue_post(&self, room_id: RoomId, act: &Act<'_>, body: &str) -> StoreResult<PostReceipt>;
+    pub async fn queue_post(&self, room_id: RoomId, act: &Act<'_>, post: NewPost<'_>) -> StoreResult<PostReceipt>;
+    /// Forgets the idempotency keys of posts older than the 24-hour window; returns how many.
+    pub async fn forget_expired_post_keys(&self, now: Timestamp) -> StoreResult<u64>;
     /// One page of a room's history, in ascending `seq` order.
     pub async fn history(&self, room_id: RoomId, page: HistoryPage) -> StoreResult<Vec<Message>>;
 

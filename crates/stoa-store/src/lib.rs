@@ -90,7 +90,7 @@ pub use health::{StorageFault, WriteOutcome};
 pub use postgres::redact as redact_database_url;
 pub use records::{
     ADMINISTRATOR_ROLE, Act, AdapterProgress, AdapterRecord, ApplicablePolicies, ExportLease,
-    PendingInvitation, PoolEvent, PostReceipt,
+    IDEMPOTENCY_WINDOW_MILLIS, NewPost, PendingInvitation, PoolEvent, PostReceipt, Posted,
 };
 use records::{CapturedRow, LocalLeases};
 pub use sqlite::lock_data_directory;

@@ -25,9 +25,9 @@ pub(crate) async fn queue_post(
     queries: &Queries,
     room_id: stoa_domain::RoomId,
     act: &crate::Act<'_>,
-    body: &str,
+    post: crate::NewPost<'_>,
 ) -> StoreResult<crate::PostReceipt> {
-    let answer = queries.post_alone(room_id, act, body).await;
+    let answer = queries.post_alone(room_id, act, post).await;
     Ok(crate::PostReceipt(crate::records::ReceiptState::Answered(
         answer,
     )))

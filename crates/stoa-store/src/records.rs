@@ -103,20 +103,52 @@ pub struct AdapterProgress {
 /// The adapters a process is exporting for, shared by its store's clones.
 pub(crate) type LocalLeases = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
+/// How long a post's idempotency key is remembered: a retry within this window of the
+/// first post answers with that post and stores nothing.
+pub const IDEMPOTENCY_WINDOW_MILLIS: i64 = 24 * 60 * 60 * 1000;
+
+/// A post to store: its text, and the key its client may send so that retrying it (after a
+/// lost answer, say) never stores it twice.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPost<'a> {
+    pub body: &'a str,
+    /// Chosen by the client, unique among its own posts of the last 24 hours.
+    pub idempotency_key: Option<&'a str>,
+}
+
+impl<'a> NewPost<'a> {
+    /// A post without an idempotency key.
+    pub fn text(body: &'a str) -> NewPost<'a> {
+        NewPost {
+            body,
+            idempotency_key: None,
+        }
+    }
+}
+
+/// A post the store holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub message: stoa_domain::model::Message,
+    /// The post's key was already known: this is the message first stored under it, and
+    /// nothing was stored now.
+    pub replayed: bool,
+}
+
 /// A post handed to the store, to await until it is stored (see `Store::queue_post`).
 #[must_use = "a post's answer says whether it was stored"]
 pub struct PostReceipt(pub(crate) ReceiptState);
 
 pub(crate) enum ReceiptState {
     /// In the group commit's queue; the answer comes once its commit is done.
-    Queued(tokio::sync::oneshot::Receiver<crate::StoreResult<stoa_domain::model::Message>>),
+    Queued(tokio::sync::oneshot::Receiver<crate::StoreResult<Posted>>),
     /// Already answered.
-    Answered(crate::StoreResult<stoa_domain::model::Message>),
+    Answered(crate::StoreResult<Posted>),
 }
 
 impl PostReceipt {
     /// Waits until the post is on stable storage (or refused).
-    pub async fn stored(self) -> crate::StoreResult<stoa_domain::model::Message> {
+    pub async fn stored(self) -> crate::StoreResult<Posted> {
         match self.0 {
             ReceiptState::Answered(answer) => answer,
             ReceiptState::Queued(answer) => answer.await.map_err(|_| {

@@ -172,7 +172,8 @@ struct PendingPost {
     node: String,
     at: stoa_domain::Timestamp,
     body: String,
-    answer: tokio::sync::oneshot::Sender<StoreResult<stoa_domain::model::Message>>,
+    idempotency_key: Option<String>,
+    answer: tokio::sync::oneshot::Sender<StoreResult<crate::Posted>>,
 }
 
 /// Group commit for posts. SQLite has one writer and each commit costs an fsync, so posts
@@ -232,7 +233,7 @@ pub(crate) async fn queue_post(
     queries: &Queries,
     room_id: stoa_domain::RoomId,
     act: &crate::Act<'_>,
-    body: &str,
+    post: crate::NewPost<'_>,
 ) -> StoreResult<crate::PostReceipt> {
     let (answer, answered) = tokio::sync::oneshot::channel();
     let post = PendingPost {
@@ -240,7 +241,8 @@ pub(crate) async fn queue_post(
         user: act.user,
         node: act.node.to_owned(),
         at: act.at,
-        body: body.to_owned(),
+        body: post.body.to_owned(),
+        idempotency_key: post.idempotency_key.map(str::to_owned),
         answer,
     };
     if queries.posts.queue.send(post).await.is_err() {
@@ -266,7 +268,7 @@ async fn commit_posts(
     writer: &DbPool,
     health: &std::sync::Arc<crate::health::StorageHealth>,
     batch: &[PendingPost],
-) -> Vec<StoreResult<stoa_domain::model::Message>> {
+) -> Vec<StoreResult<crate::Posted>> {
     let mut answers = Vec::with_capacity(batch.len());
     let outcome: Result<(), GroupFailure> = async {
         let mut transaction = writer
@@ -288,16 +290,16 @@ async fn commit_posts(
                     at: post.at,
                     details: "",
                 },
-                body: &post.body,
+                post: crate::NewPost {
+                    body: &post.body,
+                    idempotency_key: post.idempotency_key.as_deref(),
+                },
             })
             .collect();
         let outcomes = queries::messages::insert_posts(&mut transaction, &grouped, capture_events)
             .await
             .map_err(|_| GroupFailure::BeforeCommit)?;
-        answers.extend(outcomes.into_iter().map(|outcome| match outcome {
-            queries::messages::PostOutcome::Stored(message) => Ok(message),
-            queries::messages::PostOutcome::Refused(error) => Err(error),
-        }));
+        answers.extend(outcomes.into_iter().map(|outcome| outcome.into_result()));
         transaction.commit().await.map_err(GroupFailure::AtCommit)
     }
     .await;
@@ -341,7 +343,11 @@ async fn commit_posts(
                     at: post.at,
                     details: "",
                 };
-                answers.push(queries.post_alone(post.room_id, &act, &post.body).await);
+                let new_post = crate::NewPost {
+                    body: &post.body,
+                    idempotency_key: post.idempotency_key.as_deref(),
+                };
+                answers.push(queries.post_alone(post.room_id, &act, new_post).await);
             }
             answers
         }

@@ -9,7 +9,7 @@ use stoa_domain::model::{
 };
 use stoa_domain::principal::GroupName;
 use stoa_domain::{Login, PrincipalRef, Timestamp, UserId};
-use stoa_store::{Act, Store, StoreError};
+use stoa_store::{Act, NewPost, Store, StoreError};
 use stoa_test_support::{Backend, TestDatabase};
 
 const NOW: Timestamp = Timestamp(1_700_000_000_000);
@@ -81,9 +81,11 @@ async fn posts_get_gapless_sequence_numbers_and_survive_reopening(backend: Backe
             .unwrap();
         let room = room_in_default(&store, "Design").await;
         for (index, body) in ["one", "two", "three"].iter().enumerate() {
-            let message = assert_send(store.post_message(room.id, &by(alice.id), body))
-                .await
-                .unwrap();
+            let message =
+                assert_send(store.post_message(room.id, &by(alice.id), NewPost::text(body)))
+                    .await
+                    .unwrap()
+                    .message;
             assert_eq!(message.seq, index as i64 + 1);
         }
         store.close().await;
@@ -116,7 +118,7 @@ async fn history_pages_by_sequence_in_both_directions(backend: Backend) {
     let room = room_in_default(&store, "Paging").await;
     for n in 1..=10 {
         store
-            .post_message(room.id, &by(alice.id), &format!("m{n}"))
+            .post_message(room.id, &by(alice.id), NewPost::text(&format!("m{n}")))
             .await
             .unwrap();
     }
@@ -291,7 +293,7 @@ async fn removed_users_free_their_login_but_keep_their_messages(backend: Backend
     let bob = store.create_user(&ACT, &new_user("bob")).await.unwrap();
     let room = room_in_default(&store, "Lobby").await;
     store
-        .post_message(room.id, &by(bob.id), "hi")
+        .post_message(room.id, &by(bob.id), NewPost::text("hi"))
         .await
         .unwrap();
     store
@@ -354,8 +356,9 @@ async fn concurrent_posts_stay_gapless_and_a_failing_post_fails_alone(backend: B
         let room = rooms[n % 2].id;
         posts.spawn(async move {
             store
-                .post_message(room, &by(alice.id), &format!("post {n}"))
+                .post_message(room, &by(alice.id), NewPost::text(&format!("post {n}")))
                 .await
+                .map(|posted| posted.message)
         });
     }
     // A post to a room that does not exist fails on its own, whatever it is committed with.
@@ -363,7 +366,11 @@ async fn concurrent_posts_stay_gapless_and_a_failing_post_fails_alone(backend: B
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .post_message(stoa_domain::RoomId(999_999), &by(alice.id), "nowhere")
+                .post_message(
+                    stoa_domain::RoomId(999_999),
+                    &by(alice.id),
+                    NewPost::text("nowhere"),
+                )
                 .await
         })
     };
@@ -388,6 +395,118 @@ async fn concurrent_posts_stay_gapless_and_a_failing_post_fails_alone(backend: B
     }
 }
 
+fn keyed<'a>(body: &'a str, key: &'a str) -> NewPost<'a> {
+    NewPost {
+        body,
+        idempotency_key: Some(key),
+    }
+}
+
+async fn a_post_sent_again_with_its_key_is_stored_once(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let alice = store.create_user(&ACT, &new_user("alice")).await.unwrap();
+    let bob = store.create_user(&ACT, &new_user("bob")).await.unwrap();
+    let room = room_in_default(&store, "Lobby").await;
+    let other = room_in_default(&store, "Other").await;
+
+    let first = store
+        .post_message(room.id, &by(alice.id), keyed("hello", "k1"))
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+    // Again, later: the first post comes back and nothing is stored.
+    let later = Act {
+        at: Timestamp(NOW.0 + 60_000),
+        ..by(alice.id)
+    };
+    let again = store
+        .post_message(room.id, &later, keyed("hello", "k1"))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.message, first.message);
+    // Keys are the author's own: bob's k1 is another post.
+    let bobs = store
+        .post_message(room.id, &by(bob.id), keyed("hello", "k1"))
+        .await
+        .unwrap();
+    assert!(!bobs.replayed);
+    assert_eq!(bobs.message.seq, 2);
+    // The key with another text, or in another room, is refused and stores nothing.
+    for (room_id, body) in [(room.id, "hello!"), (other.id, "hello")] {
+        let refused = store
+            .post_message(room_id, &later, keyed(body, "k1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, StoreError::Conflict(_)), "{refused:?}");
+    }
+    // Past the 24-hour window the key is new again.
+    let next_day = Act {
+        at: Timestamp(NOW.0 + 25 * 60 * 60 * 1000),
+        ..by(alice.id)
+    };
+    let renewed = store
+        .post_message(room.id, &next_day, keyed("hello", "k1"))
+        .await
+        .unwrap();
+    assert!(!renewed.replayed);
+    assert_eq!(renewed.message.seq, 3);
+
+    // Many copies of one keyed post at once (one group commit on SQLite, concurrent
+    // transactions on PostgreSQL) store it once; unkeyed posts beside them all go in.
+    let mut posts = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let store = store.clone();
+        posts.spawn(async move {
+            let post = if n % 2 == 0 {
+                keyed("burst", "k2")
+            } else {
+                NewPost::text("plain")
+            };
+            store
+                .post_message(room.id, &by(alice.id), post)
+                .await
+                .unwrap()
+        });
+    }
+    let mut burst_seqs = std::collections::BTreeSet::new();
+    let mut replays = 0;
+    while let Some(posted) = posts.join_next().await {
+        let posted = posted.unwrap();
+        if posted.message.body == "burst" {
+            burst_seqs.insert(posted.message.seq);
+            replays += usize::from(posted.replayed);
+        }
+    }
+    assert_eq!(
+        burst_seqs.len(),
+        1,
+        "one message for the key: {burst_seqs:?}"
+    );
+    assert_eq!(replays, 19);
+    let history = store
+        .history(room.id, HistoryPage::new(None, None, Some(100)).unwrap())
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = history.iter().map(|message| message.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=24).collect::<Vec<i64>>(),
+        "3 earlier, 1 burst, 20 plain"
+    );
+
+    // Forgetting expired keys keeps the live ones.
+    let forgotten = store
+        .forget_expired_post_keys(Timestamp(NOW.0 + 25 * 60 * 60 * 1000))
+        .await
+        .unwrap();
+    assert_eq!(
+        forgotten, 2,
+        "bob's k1 and the burst's k2 are past their window"
+    );
+}
+
 /// Runs each named test once per backend, as `sqlite::NAME` and `postgres::NAME`.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -407,6 +526,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    a_post_sent_again_with_its_key_is_stored_once,
     concurrent_posts_stay_gapless_and_a_failing_post_fails_alone,
     posts_get_gapless_sequence_numbers_and_survive_reopening,
     history_pages_by_sequence_in_both_directions,

@@ -636,6 +636,11 @@ pub enum ClientFrame {
         /// answers to posts when several are in flight.
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
+        /// Makes retrying the post safe, on this connection or another: the same key from
+        /// the same user within 24 hours is answered with the post first stored under it,
+        /// and nothing is stored (1 to 128 visible ASCII characters, such as a UUID).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
     },
     /// Ask for a `pong`, for clients that cannot send WebSocket pings.
     Ping,
@@ -667,6 +672,10 @@ pub enum ServerFrame {
         room_id: i64,
         seq: i64,
         created_at: String,
+        /// `true` when the post's idempotency key was already known: this is the post first
+        /// stored under it, and nothing was stored now.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        replayed: bool,
     },
     Pong,
     /// A request failed; the connection stays open. With `room`, the connection is not (or

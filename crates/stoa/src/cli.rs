@@ -569,12 +569,18 @@ pub struct RoomSetArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum MessageCommand {
-    /// Post a message to a room.
+    /// Post a message to a room. The post is retried (with the same idempotency key) while
+    /// its answer is lost or the server asks to retry, so it is stored once.
     Post {
         #[arg(long)]
         room: String,
         /// The message; `-` reads it from standard input.
         text: String,
+        /// Makes running the command again safe: the same key (1-128 visible ASCII
+        /// characters, such as a UUID) within 24 hours stores nothing and prints the message
+        /// first stored under it. Without it, each run uses a key of its own.
+        #[arg(long)]
+        idempotency_key: Option<String>,
     },
     /// Read a room's history, oldest first.
     History {

@@ -319,6 +319,7 @@ impl Session {
             room: self.context.model.rooms[room].name.clone(),
             body: post.body,
             reference: Some(reference(post.id)),
+            idempotency_key: None,
         })
         .await
     }

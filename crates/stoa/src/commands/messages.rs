@@ -10,7 +10,11 @@ use crate::output::{print_json, print_table};
 
 pub async fn run(client: &Client, command: MessageCommand, json: bool) -> anyhow::Result<()> {
     match command {
-        MessageCommand::Post { room, text } => {
+        MessageCommand::Post {
+            room,
+            text,
+            idempotency_key,
+        } => {
             let body = if text == "-" {
                 let mut body = String::new();
                 std::io::stdin()
@@ -20,9 +24,17 @@ pub async fn run(client: &Client, command: MessageCommand, json: bool) -> anyhow
             } else {
                 text
             };
-            let message = client.post_message(&room, &body).await?;
+            let key = idempotency_key.unwrap_or_else(stoa_client::new_idempotency_key);
+            let posted = client.post_message_retrying(&room, &body, &key).await?;
+            let message = posted.message;
             if json {
                 print_json(&message)
+            } else if posted.replayed {
+                println!(
+                    "Message {} in {} was already posted with this idempotency key; nothing new was stored.",
+                    message.seq, message.room
+                );
+                Ok(())
             } else {
                 println!("Posted message {} to {}.", message.seq, message.room);
                 Ok(())

@@ -108,3 +108,112 @@ async fn issue_11_a_post_whose_client_hangs_up_is_still_delivered_live() {
     );
     assert_eq!(delivered, stored);
 }
+
+/// Issue 11, delivery 4: a client may send an idempotency key with a post; sending the same
+/// key again (after a lost answer, say) returns the first acknowledgement and stores nothing,
+/// over HTTP, over the WebSocket, and from the CLI.
+#[tokio::test]
+async fn a_post_sent_again_with_its_idempotency_key_is_stored_once_on_every_path() {
+    let server = TestServer::start().await;
+    open_room(&server).await;
+    let alice = server.user("alice@contoso.com").await;
+
+    let first = alice
+        .post_message_once(ROOM, "hello", Some("key-1"))
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+    let again = alice
+        .post_message_once(ROOM, "hello", Some("key-1"))
+        .await
+        .unwrap();
+    assert!(again.replayed, "the answer says the post was replayed");
+    assert_eq!(again.message, first.message);
+
+    // The same key over a WebSocket, on a connection that never saw the first post.
+    let mut live = alice.connect_live().await.unwrap();
+    live.post_with_key(
+        ROOM,
+        "hello",
+        Some("r".to_owned()),
+        Some("key-1".to_owned()),
+    )
+    .await
+    .unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), live.next_frame())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        ServerFrame::Posted { seq, replayed, .. } => {
+            assert_eq!((seq, replayed), (first.message.seq, true));
+        }
+        other => panic!("expected posted, got {other:?}"),
+    }
+    // A new key over the WebSocket, sent twice: stored once.
+    for _ in 0..2 {
+        live.post_with_key(ROOM, "again", None, Some("key-2".to_owned()))
+            .await
+            .unwrap();
+    }
+    let mut seqs = Vec::new();
+    while seqs.len() < 2 {
+        match live.next_frame().await.unwrap() {
+            ServerFrame::Posted { seq, .. } => seqs.push(seq),
+            other => panic!("expected posted, got {other:?}"),
+        }
+    }
+    assert_eq!(seqs, [2, 2]);
+
+    // A key used for another post, or a key that is no key, is refused and stores nothing.
+    let reused = alice
+        .post_message_once(ROOM, "something else", Some("key-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (reused.status(), reused.code()),
+        (Some(409), Some("conflict"))
+    );
+    for bad in ["", "two words", &"k".repeat(129)] {
+        let refused = alice
+            .post_message_once(ROOM, "hello", Some(bad))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), Some(400), "{bad:?}: {refused}");
+    }
+
+    // The CLI, run twice with one key, as a script that retries would.
+    let config = tempfile::tempdir().unwrap();
+    let token = alice.token().unwrap().to_owned();
+    let env = [("STOA_SERVER", server.url.as_str()), ("STOA_TOKEN", &token)];
+    let args = [
+        "message",
+        "post",
+        "--room",
+        ROOM,
+        "--idempotency-key",
+        "cli-1",
+        "from a script",
+    ];
+    let first_run = crate::harness::stoa_cli_with_env(config.path(), &args, "", &env).await;
+    assert!(first_run.success, "{}", first_run.stderr);
+    assert!(
+        first_run.stdout.contains("Posted message 3"),
+        "{}",
+        first_run.stdout
+    );
+    let second_run = crate::harness::stoa_cli_with_env(config.path(), &args, "", &env).await;
+    assert!(second_run.success, "{}", second_run.stderr);
+    assert!(
+        second_run.stdout.contains("already posted"),
+        "{}",
+        second_run.stdout
+    );
+
+    let history = alice.history(ROOM, HistoryQuery::default()).await.unwrap();
+    let bodies: Vec<&str> = history
+        .iter()
+        .map(|message| message.body.as_str())
+        .collect();
+    assert_eq!(bodies, ["hello", "again", "from a script"]);
+}

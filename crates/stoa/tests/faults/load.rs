@@ -12,23 +12,43 @@ use stoa_wire::{MessageView, ServerFrame, error_code};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// What the posters were told.
+/// What the posters were told. Each post carries an idempotency key, and a poster sends a
+/// refused or unanswered post again, with the same key, until it is acknowledged (or the
+/// load stops first).
 #[derive(Debug, Default)]
 pub struct Ledger {
     /// Acknowledged posts: body to `seq`.
     pub acknowledged: BTreeMap<String, i64>,
-    /// Posts refused with `storage_unavailable`, by body, and whether the refusal said the
-    /// post may have been stored anyway (a failed commit).
+    /// Posts whose last try was refused with `storage_unavailable` when the load stopped, by
+    /// body, and whether the refusal said the post may have been stored anyway.
     pub refused: BTreeMap<String, bool>,
-    /// Posts whose answer never came (the connection broke): they may or may not be stored.
+    /// Posts whose last answer never came (the connection broke).
     pub unanswered: HashSet<String>,
     /// Refusals with any other code: a test fails on these.
     pub other_errors: Vec<(String, String)>,
+    /// Every `storage_unavailable` answer, retried or not.
+    pub refusal_count: usize,
+    /// Acknowledgements that were replays: a retry whose first try had been stored.
+    pub replays: usize,
 }
 
 impl Ledger {
     pub fn refusals(&self) -> usize {
-        self.refused.len()
+        self.refusal_count
+    }
+
+    fn acknowledge(&mut self, body: String, seq: i64, replayed: bool) {
+        self.refused.remove(&body);
+        self.unanswered.remove(&body);
+        self.replays += usize::from(replayed);
+        if let Some(earlier) = self.acknowledged.insert(body.clone(), seq) {
+            assert_eq!(earlier, seq, "post {body:?} acknowledged at two places");
+        }
+    }
+
+    fn refuse(&mut self, body: String, maybe_stored: bool) {
+        self.refusal_count += 1;
+        self.refused.insert(body, maybe_stored);
     }
 
     /// Checks a room's whole history against the ledger: sequence numbers run 1..=n without
@@ -94,20 +114,32 @@ impl PostLoad {
                     let mut sent = 0;
                     while !stop.load(Ordering::Relaxed) {
                         let body = format!("http {index}.{poster} #{sent}");
+                        let key = format!("http-{index}.{poster}-{sent}");
                         sent += 1;
-                        let answer = client.post_message(&room, &body).await;
-                        let refused = answer.is_err();
-                        {
-                            let mut ledger = ledger.lock().unwrap();
-                            match answer {
-                                Ok(message) => {
-                                    ledger.acknowledged.insert(body, message.seq);
-                                    acknowledged.fetch_add(1, Ordering::Relaxed);
+                        // Until acknowledged, or the load stops with the post still refused.
+                        loop {
+                            let answer = client.post_message_once(&room, &body, Some(&key)).await;
+                            let try_again = {
+                                let mut ledger = ledger.lock().unwrap();
+                                match answer {
+                                    Ok(posted) => {
+                                        ledger.acknowledge(
+                                            body.clone(),
+                                            posted.message.seq,
+                                            posted.replayed,
+                                        );
+                                        acknowledged.fetch_add(1, Ordering::Relaxed);
+                                        false
+                                    }
+                                    Err(error) => {
+                                        record_refusal(&mut ledger, body.clone(), &error)
+                                            && !stop.load(Ordering::Relaxed)
+                                    }
                                 }
-                                Err(error) => record_refusal(&mut ledger, body, &error),
+                            };
+                            if !try_again {
+                                break;
                             }
-                        }
-                        if refused {
                             // As a client honouring `Retry-After` would, only much sooner, so
                             // that the test sees the recovery promptly.
                             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -172,16 +204,22 @@ impl PostLoad {
     }
 }
 
-fn record_refusal(ledger: &mut Ledger, body: String, error: &stoa_client::ClientError) {
+/// Records a failed try; says whether the post is worth sending again.
+fn record_refusal(ledger: &mut Ledger, body: String, error: &stoa_client::ClientError) -> bool {
     match error.code() {
         Some(error_code::STORAGE_UNAVAILABLE) => {
             let maybe_stored = error.to_string().contains("may or may not");
-            ledger.refused.insert(body, maybe_stored);
+            ledger.refuse(body, maybe_stored);
+            true
         }
         _ if matches!(error, stoa_client::ClientError::Transport(_)) => {
             ledger.unanswered.insert(body);
+            true
         }
-        _ => ledger.other_errors.push((body, error.to_string())),
+        _ => {
+            ledger.other_errors.push((body, error.to_string()));
+            false
+        }
     }
 }
 
@@ -195,21 +233,24 @@ async fn websocket_poster(
     ledger: &Mutex<Ledger>,
     acknowledged: &AtomicUsize,
 ) {
-    let mut in_flight: BTreeMap<String, String> = BTreeMap::new();
+    // By `ref`: the post's body and key. Refused posts wait in `again` to be sent anew.
+    let mut in_flight: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut again: Vec<(String, String)> = Vec::new();
     let mut sent = 0;
     loop {
         while !stop.load(Ordering::Relaxed) && in_flight.len() < 8 {
-            let body = format!("ws {index} #{sent}");
+            let (body, key) = again
+                .pop()
+                .unwrap_or_else(|| (format!("ws {index} #{sent}"), format!("ws-{index}-{sent}")));
             let reference = format!("{index}-{sent}");
             sent += 1;
-            if live
-                .post(room, &body, Some(reference.clone()))
-                .await
-                .is_err()
-            {
+            let sending = live
+                .post_with_key(room, &body, Some(reference.clone()), Some(key.clone()))
+                .await;
+            if sending.is_err() {
                 break;
             }
-            in_flight.insert(reference, body);
+            in_flight.insert(reference, (body, key));
         }
         if in_flight.is_empty() {
             return;
@@ -218,7 +259,9 @@ async fn websocket_poster(
             Ok(Ok(frame)) => frame,
             _ => {
                 let mut ledger = ledger.lock().unwrap();
-                ledger.unanswered.extend(in_flight.into_values());
+                ledger
+                    .unanswered
+                    .extend(in_flight.into_values().map(|(body, _)| body));
                 return;
             }
         };
@@ -228,10 +271,11 @@ async fn websocket_poster(
                 ServerFrame::Posted {
                     reference: Some(reference),
                     seq,
+                    replayed,
                     ..
                 } => {
-                    let body = in_flight.remove(&reference).unwrap();
-                    ledger.acknowledged.insert(body, seq);
+                    let (body, _) = in_flight.remove(&reference).unwrap();
+                    ledger.acknowledge(body, seq, replayed);
                     acknowledged.fetch_add(1, Ordering::Relaxed);
                     false
                 }
@@ -241,11 +285,10 @@ async fn websocket_poster(
                     message,
                     ..
                 } => {
-                    let body = in_flight.remove(&reference).unwrap();
+                    let (body, key) = in_flight.remove(&reference).unwrap();
                     if code == error_code::STORAGE_UNAVAILABLE {
-                        ledger
-                            .refused
-                            .insert(body, message.contains("may or may not"));
+                        ledger.refuse(body.clone(), message.contains("may or may not"));
+                        again.push((body, key));
                     } else {
                         ledger
                             .other_errors
