@@ -63,6 +63,9 @@ pub struct ServerOptions {
     pub node: String,
     /// This node's site: `site:NAME` policies apply to users it serves.
     pub site: String,
+    /// The SQLite VFS to open the embedded database through; `None` (the platform's own)
+    /// but in fault-injection tests.
+    pub sqlite_vfs: Option<String>,
 }
 
 impl ServerOptions {
@@ -77,6 +80,7 @@ impl ServerOptions {
             settings: Settings::default(),
             node: default_node_name(),
             site: DEFAULT_SITE.to_owned(),
+            sqlite_vfs: None,
         }
     }
 }
@@ -175,7 +179,11 @@ impl Server {
                 ));
             }
             // SQLite's store locks its data directory itself.
-            None => (Store::open_sqlite(&options.data_dir).await?, None),
+            None => (
+                Store::open_sqlite_with_vfs(&options.data_dir, options.sqlite_vfs.as_deref())
+                    .await?,
+                None,
+            ),
         };
         let (store, data_directory_lock) = store;
         let placement = Placement {

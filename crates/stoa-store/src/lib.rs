@@ -199,8 +199,17 @@ impl Store {
     /// Opens (creating if needed) the embedded SQLite database in `data_dir` and applies
     /// migrations.
     pub async fn open_sqlite(data_dir: &std::path::Path) -> StoreResult<Store> {
+        Store::open_sqlite_with_vfs(data_dir, None).await
+    }
+
+    /// [`Store::open_sqlite`] through the SQLite VFS registered as `vfs` (the platform's
+    /// default when `None`), such as a test's fault-injecting one.
+    pub async fn open_sqlite_with_vfs(
+        data_dir: &std::path::Path,
+        vfs: Option<&str>,
+    ) -> StoreResult<Store> {
         let lock = sqlite::lock_data_directory(data_dir)?;
-        let backend = Backend::Sqlite(sqlite::open(data_dir).await?);
+        let backend = Backend::Sqlite(sqlite::open(data_dir, vfs).await?);
         Ok(Store {
             compliance: backend.clone(),
             backend,

@@ -68,9 +68,9 @@ pub fn lock_data_directory(data_dir: &Path) -> StoreResult<File> {
 }
 
 /// Opens the single-connection write pool and the read pool, and applies migrations.
-pub async fn open(data_dir: &Path) -> StoreResult<Queries> {
+pub async fn open(data_dir: &Path, vfs: Option<&str>) -> StoreResult<Queries> {
     let path = data_dir.join(DATABASE_FILE);
-    let options = SqliteConnectOptions::from_str("sqlite:")
+    let mut options = SqliteConnectOptions::from_str("sqlite:")
         .map_err(StoreError::Database)?
         .filename(&path)
         .create_if_missing(true)
@@ -82,6 +82,9 @@ pub async fn open(data_dir: &Path) -> StoreResult<Queries> {
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5))
         .pragma("temp_store", "memory");
+    if let Some(vfs) = vfs {
+        options = options.vfs(vfs.to_owned());
+    }
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)

@@ -183,6 +183,11 @@ impl PostLoad {
         .expect("posts are acknowledged again");
     }
 
+    /// How many refusals the posters have had so far.
+    pub fn refusals(&self) -> usize {
+        self.ledger.lock().unwrap().refusals()
+    }
+
     /// Waits until the ledger holds `count` refusals.
     pub async fn until_refused(&self, count: usize) {
         tokio::time::timeout(PATIENCE, async {
@@ -207,7 +212,9 @@ impl PostLoad {
 /// Records a failed try; says whether the post is worth sending again.
 fn record_refusal(ledger: &mut Ledger, body: String, error: &stoa_client::ClientError) -> bool {
     match error.code() {
-        Some(error_code::STORAGE_UNAVAILABLE) => {
+        // Refused by the storage, or (reading the room before the post) by a database that
+        // cannot be read: both are 503s to retry.
+        Some(error_code::STORAGE_UNAVAILABLE | error_code::UNAVAILABLE) => {
             let maybe_stored = error.to_string().contains("may or may not");
             ledger.refuse(body, maybe_stored);
             true
@@ -286,7 +293,7 @@ async fn websocket_poster(
                     ..
                 } => {
                     let (body, key) = in_flight.remove(&reference).unwrap();
-                    if code == error_code::STORAGE_UNAVAILABLE {
+                    if code == error_code::STORAGE_UNAVAILABLE || code == error_code::UNAVAILABLE {
                         ledger.refuse(body.clone(), message.contains("may or may not"));
                         again.push((body, key));
                     } else {
