@@ -252,6 +252,9 @@ impl PrimaryFinder {
     /// time; callers that arrive during a search wait for it and return.
     async fn recover(&self, pool: &DbPool) {
         if self.candidates.len() < 2 {
+            // One server: nowhere else to go, but the pool's connections may be to it as it
+            // was (read-only, or cut off): new ones are opened for the next writes.
+            self.discard_connections_opened_before_now();
             return;
         }
         let Ok(_searching) = self.searching.try_lock() else {
@@ -269,9 +272,14 @@ impl PrimaryFinder {
                 "the writable database server changed; switching to it"
             );
             pool.set_connect_options(primary);
-            if let Ok(mut switched_at) = self.switched_at.lock() {
-                *switched_at = Some(Instant::now());
-            }
+            self.discard_connections_opened_before_now();
+        }
+    }
+
+    /// Makes the pool close, rather than hand out, every connection opened before now.
+    fn discard_connections_opened_before_now(&self) {
+        if let Ok(mut switched_at) = self.switched_at.lock() {
+            *switched_at = Some(Instant::now());
         }
     }
 }

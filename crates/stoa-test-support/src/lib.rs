@@ -1,7 +1,7 @@
 //! Test-only helpers shared by the store tests and the end-to-end suite: a throwaway database
 //! on either backend, (for failover tests) whole PostgreSQL clusters run through
-//! `scripts/pg-cluster`, small file systems to fill up, and a SQLite VFS that injects faults
-//! (`faulty_vfs`).
+//! `scripts/pg-cluster`, small file systems to fill up, a SQLite VFS that injects faults
+//! (`faulty_vfs`), and a TCP proxy that cuts database connections.
 //!
 //! PostgreSQL tests need a server. `scripts/test` starts a throwaway one and sets
 //! `STOA_TEST_DATABASE_URL`; point that variable at any PostgreSQL 15 server whose user may
@@ -17,8 +17,10 @@ use std::process::Command;
 use sqlx::Connection;
 use stoa_store::Store;
 
+mod cutting_proxy;
 pub mod faulty_vfs;
 mod small_filesystem;
+pub use cutting_proxy::CuttingProxy;
 pub use small_filesystem::{Ballast, SmallFilesystem};
 
 /// Names the PostgreSQL server the tests may create databases on.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stoa_client::{Client, LiveConnection};
+use stoa_client::Client;
 use stoa_wire::{MessageView, ServerFrame, error_code};
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -147,15 +147,15 @@ impl PostLoad {
                     }
                 }));
             }
-            let live = client.connect_live().await.unwrap();
-            let (room, stop, ledger, acknowledged) = (
+            let (client, room, stop, ledger, acknowledged) = (
+                client.clone(),
                 room.to_owned(),
                 stop.clone(),
                 ledger.clone(),
                 acknowledged.clone(),
             );
             tasks.push(tokio::spawn(async move {
-                websocket_poster(live, index, &room, &stop, &ledger, &acknowledged).await;
+                websocket_poster(&client, index, &room, &stop, &ledger, &acknowledged).await;
             }));
         }
         PostLoad {
@@ -230,47 +230,75 @@ fn record_refusal(ledger: &mut Ledger, body: String, error: &stoa_client::Client
     }
 }
 
-/// Posts over one live connection with up to eight posts in flight, pairing each answer
-/// with its post by `ref`.
+/// Posts over a live connection with up to eight posts in flight, pairing each answer with
+/// its post by `ref`. A refused post is sent again with its idempotency key; when the
+/// connection ends, the poster reconnects and sends every unanswered post again with its
+/// key, as a client that must not lose or duplicate a post does.
 async fn websocket_poster(
-    mut live: LiveConnection,
+    client: &Client,
     index: usize,
     room: &str,
     stop: &AtomicBool,
     ledger: &Mutex<Ledger>,
     acknowledged: &AtomicUsize,
 ) {
-    // By `ref`: the post's body and key. Refused posts wait in `again` to be sent anew.
+    // By `ref`: the post's body and key. Posts to send (again) wait in `again`.
     let mut in_flight: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut again: Vec<(String, String)> = Vec::new();
     let mut sent = 0;
+    let mut live = None;
     loop {
+        let connection = match &mut live {
+            Some(connection) => connection,
+            None => match client.connect_live().await {
+                Ok(connection) => live.insert(connection),
+                Err(_) if stop.load(Ordering::Relaxed) => break,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let mut broken = false;
         while !stop.load(Ordering::Relaxed) && in_flight.len() < 8 {
             let (body, key) = again
                 .pop()
                 .unwrap_or_else(|| (format!("ws {index} #{sent}"), format!("ws-{index}-{sent}")));
             let reference = format!("{index}-{sent}");
             sent += 1;
-            let sending = live
+            let sending = connection
                 .post_with_key(room, &body, Some(reference.clone()), Some(key.clone()))
                 .await;
             if sending.is_err() {
+                again.push((body, key));
+                broken = true;
                 break;
             }
             in_flight.insert(reference, (body, key));
         }
-        if in_flight.is_empty() {
-            return;
-        }
-        let frame = match tokio::time::timeout(PATIENCE, live.next_frame()).await {
-            Ok(Ok(frame)) => frame,
-            _ => {
-                let mut ledger = ledger.lock().unwrap();
-                ledger
-                    .unanswered
-                    .extend(in_flight.into_values().map(|(body, _)| body));
-                return;
+        if in_flight.is_empty() && (stop.load(Ordering::Relaxed) || !broken) {
+            if stop.load(Ordering::Relaxed) {
+                break;
             }
+            continue;
+        }
+        let frame = if broken {
+            None
+        } else {
+            match tokio::time::timeout(PATIENCE, connection.next_frame()).await {
+                Ok(Ok(ServerFrame::Closing { .. })) | Ok(Err(_)) | Err(_) => None,
+                Ok(Ok(frame)) => Some(frame),
+            }
+        };
+        let Some(frame) = frame else {
+            // The connection ended: what was unanswered is sent again on a new one.
+            live = None;
+            again.extend(std::mem::take(&mut in_flight).into_values());
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         };
         let refused = {
             let mut ledger = ledger.lock().unwrap();
@@ -310,6 +338,16 @@ async fn websocket_poster(
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+    // Whatever is left was sent but never answered, or refused at the end.
+    let mut ledger = ledger.lock().unwrap();
+    for (body, _) in in_flight.into_values() {
+        ledger.unanswered.insert(body);
+    }
+    for (body, _) in again {
+        if !ledger.refused.contains_key(&body) {
+            ledger.unanswered.insert(body);
+        }
+    }
 }
 
 /// A live subscriber to one room from its first message, recording every message it gets.
@@ -319,18 +357,35 @@ pub struct LiveReader {
 }
 
 impl LiveReader {
+    /// Subscribes from the room's first message. When the server ends the connection (it
+    /// may, while the database is away), the reader reconnects and resumes from the last
+    /// `seq` it has, as clients do.
     pub async fn start(client: &Client, room: &str) -> LiveReader {
-        let mut live = client.connect_live().await.unwrap();
-        live.subscribe(room, Some(0)).await.unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
+        let received = Arc::new(Mutex::new(Vec::<MessageView>::new()));
         let sink = received.clone();
+        let (client, room) = (client.clone(), room.to_owned());
         let task = tokio::spawn(async move {
-            while let Ok(frame) = live.next_frame().await {
-                match frame {
-                    ServerFrame::Message(message) => sink.lock().unwrap().push(message),
-                    ServerFrame::Subscribed { .. } | ServerFrame::Pong => {}
-                    other => panic!("unexpected frame for a reader: {other:?}"),
+            loop {
+                let since = sink.lock().unwrap().last().map_or(0, |message| message.seq);
+                let Ok(mut live) = client.connect_live().await else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                if live.subscribe(&room, Some(since)).await.is_err() {
+                    continue;
                 }
+                while let Ok(frame) = live.next_frame().await {
+                    match frame {
+                        ServerFrame::Message(message) => sink.lock().unwrap().push(message),
+                        ServerFrame::Subscribed { .. }
+                        | ServerFrame::Pong
+                        | ServerFrame::Closing { .. } => {}
+                        // Subscribing failed while the database was away: try again.
+                        ServerFrame::Error { .. } => break,
+                        other => panic!("unexpected frame for a reader: {other:?}"),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });
         LiveReader { received, task }

@@ -16,4 +16,5 @@
 mod harness;
 
 mod load;
+mod postgres;
 mod sqlite;
