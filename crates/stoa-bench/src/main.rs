@@ -152,9 +152,23 @@ async fn main() -> anyhow::Result<()> {
     );
     samples.push(
         timed("post a message (1 client)", operations, |_| async {
-            posters[0].post_message("Bench", &body).await?;
+            posters[0].post_message_once("Bench", &body, None).await?;
             Ok(())
         })
+        .await?,
+    );
+    samples.push(
+        timed(
+            "post with an idempotency key (1 client)",
+            operations,
+            |_| async {
+                let key = stoa_client::new_idempotency_key();
+                posters[0]
+                    .post_message_once("Bench", &body, Some(&key))
+                    .await?;
+                Ok(())
+            },
+        )
         .await?,
     );
     samples.push(concurrent_posts(&posters, operations, &body).await?);
