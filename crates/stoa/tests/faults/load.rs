@@ -8,9 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stoa_client::Client;
-use stoa_wire::{MessageView, ServerFrame, error_code};
+use stoa_wire::{
+    CreateRoomRequest, CreateUserRequest, MessageView, Privacy, ServerFrame, error_code,
+};
+
+use crate::harness::{ADMIN_PASSWORD, USER_PASSWORD, sign_in};
 
 const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The room every fault test posts to.
+pub const ROOM: &str = "Lobby";
 
 /// What the posters were told. Each post carries an idempotency key, and a poster sends a
 /// refused or unanswered post again, with the same key, until it is acknowledged (or the
@@ -474,4 +481,32 @@ pub async fn assert_health_reports(client: &Client, fault: &str) {
         "{error}"
     );
     assert!(error.to_string().contains(fault), "{error} names {fault}");
+}
+
+/// An open room and two users besides the administrator, signed in.
+pub async fn prepare(url: &str) -> (Client, Client, Client) {
+    let admin = sign_in(url, "admin", ADMIN_PASSWORD).await;
+    admin
+        .create_room(&CreateRoomRequest {
+            name: ROOM.to_owned(),
+            privacy: Some(Privacy::Open),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let mut users = Vec::new();
+    for login in ["alice@contoso.com", "bob@contoso.com"] {
+        admin
+            .create_user(&CreateUserRequest {
+                login: login.to_owned(),
+                password: Some(USER_PASSWORD.to_owned()),
+                ..CreateUserRequest::default()
+            })
+            .await
+            .unwrap();
+        users.push(sign_in(url, login, USER_PASSWORD).await);
+    }
+    let bob = users.pop().unwrap();
+    let alice = users.pop().unwrap();
+    (admin, alice, bob)
 }

@@ -8,12 +8,11 @@ use sqlx::Connection;
 use stoa_client::Client;
 use stoa_server::{ServerOptions, Settings};
 use stoa_test_support::CuttingProxy;
-use stoa_wire::{CreateRoomRequest, CreateUserRequest, Privacy};
 
-use crate::harness::{TestServer, USER_PASSWORD, sign_in};
-use crate::load::{LiveReader, PostLoad, assert_health_reports, until_healthy, whole_history};
-
-const ROOM: &str = "Lobby";
+use crate::harness::TestServer;
+use crate::load::{
+    LiveReader, PostLoad, ROOM, assert_health_reports, prepare, until_healthy, whole_history,
+};
 
 async fn start_node(data_dir: &std::path::Path, database: &str) -> TestServer {
     TestServer::start_with_options(ServerOptions {
@@ -25,29 +24,6 @@ async fn start_node(data_dir: &std::path::Path, database: &str) -> TestServer {
         ..ServerOptions::new(data_dir.to_owned())
     })
     .await
-}
-
-/// An open room and a user besides the administrator.
-async fn prepare(server: &TestServer) -> Client {
-    server
-        .admin
-        .create_room(&CreateRoomRequest {
-            name: ROOM.to_owned(),
-            privacy: Some(Privacy::Open),
-            ..CreateRoomRequest::default()
-        })
-        .await
-        .unwrap();
-    server
-        .admin
-        .create_user(&CreateUserRequest {
-            login: "alice@contoso.com".to_owned(),
-            password: Some(USER_PASSWORD.to_owned()),
-            ..CreateUserRequest::default()
-        })
-        .await
-        .unwrap();
-    sign_in(&server.url, "alice@contoso.com", USER_PASSWORD).await
 }
 
 /// `url` pointing at `address` instead of its own server.
@@ -91,8 +67,7 @@ async fn issue_11_database_connections_cut_mid_transaction_never_lose_an_acknowl
     let proxy = CuttingProxy::start(server_address(&database)).await;
     let data_dir = tempfile::tempdir().unwrap();
     let server = start_node(data_dir.path(), &through(&database, proxy.address())).await;
-    let alice = prepare(&server).await;
-    let admin = server.admin.clone();
+    let (admin, alice, _) = prepare(&server.url).await;
     let reader = LiveReader::start(&alice, ROOM).await;
     let load = PostLoad::start(&[alice.clone(), admin.clone()], ROOM, 3).await;
 
@@ -125,8 +100,7 @@ async fn issue_11_a_primary_that_stops_accepting_writes_refuses_posts_until_it_t
     let name = reqwest::Url::parse(&database).unwrap().path()[1..].to_owned();
     let data_dir = tempfile::tempdir().unwrap();
     let server = start_node(data_dir.path(), &database).await;
-    let alice = prepare(&server).await;
-    let admin = server.admin.clone();
+    let (admin, alice, _) = prepare(&server.url).await;
     let reader = LiveReader::start(&alice, ROOM).await;
     let load = PostLoad::start(&[alice.clone(), admin.clone()], ROOM, 3).await;
     load.until_acknowledged(40).await;

@@ -12,40 +12,11 @@ use stoa_client::Client;
 use stoa_server::{ServerOptions, Settings};
 use stoa_test_support::SmallFilesystem;
 use stoa_test_support::faulty_vfs::{self, Faults};
-use stoa_wire::{CreateRoomRequest, CreateUserRequest, Privacy};
 
-use crate::harness::{ADMIN_PASSWORD, BinaryServer, TestServer, USER_PASSWORD, sign_in};
-use crate::load::{LiveReader, PostLoad, assert_health_reports, until_healthy, whole_history};
-
-const ROOM: &str = "Lobby";
-
-/// An open room and two users besides the administrator, signed in.
-async fn prepare(url: &str) -> (Client, Client, Client) {
-    let admin = sign_in(url, "admin", ADMIN_PASSWORD).await;
-    admin
-        .create_room(&CreateRoomRequest {
-            name: ROOM.to_owned(),
-            privacy: Some(Privacy::Open),
-            ..CreateRoomRequest::default()
-        })
-        .await
-        .unwrap();
-    let mut users = Vec::new();
-    for login in ["alice@contoso.com", "bob@contoso.com"] {
-        admin
-            .create_user(&CreateUserRequest {
-                login: login.to_owned(),
-                password: Some(USER_PASSWORD.to_owned()),
-                ..CreateUserRequest::default()
-            })
-            .await
-            .unwrap();
-        users.push(sign_in(url, login, USER_PASSWORD).await);
-    }
-    let bob = users.pop().unwrap();
-    let alice = users.pop().unwrap();
-    (admin, alice, bob)
-}
+use crate::harness::{ADMIN_PASSWORD, BinaryServer, TestServer, sign_in};
+use crate::load::{
+    LiveReader, PostLoad, ROOM, assert_health_reports, prepare, until_healthy, whole_history,
+};
 
 /// An in-process server on `data_dir` whose SQLite goes through the fault VFS, probing a
 /// failed storage often.
