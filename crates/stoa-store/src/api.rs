@@ -41,9 +41,6 @@ macro_rules! dispatch_to_backend {
 dispatch_to_backend! { backend;
     /// Confirms the database answers; used by `/healthz`.
     pub async fn check_health(&self) -> StoreResult<()>;
-    /// Writes and durably commits a row kept for the purpose, to learn whether the storage
-    /// takes writes again after a fault; success ends the fault.
-    pub async fn probe_storage(&self) -> StoreResult<()>;
 
     // The pool.
     /// Registers this process, `instance`, as the node `name`, alive now, unless another
@@ -281,8 +278,29 @@ dispatch_to_backend! { compliance;
 }
 
 impl Store {
+    /// Writes and durably commits a row kept for the purpose in each database whose writes
+    /// are failing (the content database, the compliance store), to learn whether its
+    /// storage takes writes again; success ends that database's fault.
+    pub async fn probe_storage(&self) -> StoreResult<()> {
+        let compliance_apart = !self.backend.same_database_as(&self.compliance);
+        for backend in
+            std::iter::once(&self.backend).chain(compliance_apart.then_some(&self.compliance))
+        {
+            match backend {
+                Backend::Sqlite(queries) if queries.storage_fault().is_some() => {
+                    queries.probe_storage().await?
+                }
+                Backend::Postgres(queries) if queries.storage_fault().is_some() => {
+                    queries.probe_storage().await?
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The storage fault that writes (to the content database or the compliance store) have
-    /// been failing with, and since when; `None` once a write has committed since.
+    /// been failing with, and since when; `None` once a write has reached the storage since.
     pub fn storage_fault(&self) -> Option<(crate::StorageFault, Timestamp)> {
         [&self.backend, &self.compliance]
             .into_iter()

@@ -119,13 +119,26 @@ pub enum WriteOutcome {
     Unknown,
 }
 
-/// The storage fault a store has seen, until a write succeeds again. Shared by a backend's
-/// clones.
+/// The storage fault a store has seen, until a write that reached the storage succeeds
+/// again. Shared by a backend's clones.
 #[derive(Debug, Default)]
 pub(crate) struct StorageHealth {
     /// Whether `fault` holds one, read without the lock on every write.
     faulted: AtomicBool,
     fault: Mutex<Option<(StorageFault, Timestamp)>>,
+    /// Whether waiting too long for a connection counts as the database being unreachable:
+    /// on PostgreSQL it does; SQLite's one writer connection is only busy.
+    pool_timeouts_are_faults: bool,
+}
+
+impl StorageHealth {
+    /// For PostgreSQL.
+    pub(crate) fn for_server() -> StorageHealth {
+        StorageHealth {
+            pool_timeouts_are_faults: true,
+            ..StorageHealth::default()
+        }
+    }
 }
 
 impl StorageHealth {
@@ -157,7 +170,9 @@ impl StorageHealth {
         self.faulted.store(true, Ordering::Release);
     }
 
-    /// Records that a write committed, which ends any fault.
+    /// Records that a write reached the storage and committed, which ends any fault. Only
+    /// commits that wrote count: on SQLite a transaction that changed nothing commits without
+    /// touching the disk, so it proves nothing about a full or failing one.
     pub(crate) fn wrote(&self) {
         if !self.faulted.load(Ordering::Acquire) {
             return;
@@ -172,18 +187,21 @@ impl StorageHealth {
         self.faulted.store(false, Ordering::Release);
     }
 
-    /// Settles a write's result: remembers a storage fault (turning the error into
-    /// [`StoreError::Storage`]) or forgets one after a commit. `committing` says whether the
-    /// write had reached its commit, after which it may have been stored.
+    /// Settles a failed write: remembers a storage fault, turning the error into
+    /// [`StoreError::Storage`]. `committing` says whether the write had reached its commit,
+    /// after which it may have been stored. (Success is recorded by the writes that are
+    /// known to reach the storage: the probe and stored posts, with [`StorageHealth::wrote`].)
     pub(crate) fn settle<T>(
         &self,
         result: crate::StoreResult<T>,
         committing: bool,
     ) -> crate::StoreResult<T> {
         match result {
-            Ok(value) => {
-                self.wrote();
-                Ok(value)
+            Ok(value) => Ok(value),
+            Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+                if !self.pool_timeouts_are_faults && !committing =>
+            {
+                Err(StoreError::Database(sqlx::Error::PoolTimedOut))
             }
             Err(StoreError::Database(error)) => {
                 let fault = match StorageFault::of(&error) {

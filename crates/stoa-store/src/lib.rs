@@ -195,6 +195,21 @@ enum Backend {
     Postgres(postgres::Queries),
 }
 
+impl Backend {
+    /// Whether both are handles on one database (they share their connections and health).
+    fn same_database_as(&self, other: &Backend) -> bool {
+        match (self, other) {
+            (Backend::Sqlite(one), Backend::Sqlite(other)) => {
+                std::sync::Arc::ptr_eq(&one.health, &other.health)
+            }
+            (Backend::Postgres(one), Backend::Postgres(other)) => {
+                std::sync::Arc::ptr_eq(&one.health, &other.health)
+            }
+            _ => false,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the embedded SQLite database in `data_dir` and applies
     /// migrations.

@@ -184,8 +184,9 @@ pub async fn open(url: &str, chains: Chains) -> StoreResult<Queries> {
                 .lock()
                 .map(|switched_at| switched_at.is_none_or(|at| metadata.age < at.elapsed()))
                 .unwrap_or(true);
-            // A connection whose transaction could not be ended (see SQLite's
-            // `outside_any_transaction`) is never handed out again.
+            // A connection the driver counts inside a transaction is never handed out (see
+            // SQLite's `outside_any_transaction`, where this matters; PostgreSQL's driver
+            // counts a transaction ended once its rollback is queued, so this is a guard).
             let settled = !sqlx::Connection::is_in_transaction(connection);
             Box::pin(async move { Ok(fresh && settled) })
         })
@@ -208,7 +209,7 @@ pub async fn open(url: &str, chains: Chains) -> StoreResult<Queries> {
         failover,
         leases: Default::default(),
         posts: (),
-        health: Default::default(),
+        health: std::sync::Arc::new(crate::health::StorageHealth::for_server()),
     })
 }
 

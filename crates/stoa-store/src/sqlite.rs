@@ -308,7 +308,13 @@ async fn commit_posts(
     .await;
     match outcome {
         Ok(()) => {
-            health.wrote();
+            // A group that stored something reached the disk; one of replays alone did not.
+            if answers
+                .iter()
+                .any(|answer| answer.as_ref().is_ok_and(|posted| !posted.replayed))
+            {
+                health.wrote();
+            }
             answers
         }
         Err(GroupFailure::AtCommit(error)) => {

@@ -69,7 +69,9 @@ impl Faults {
     }
 
     /// Holds the directory's database, log and journal writes from now on until their
-    /// file's next fsync (writes already made stay where they went).
+    /// file's next fsync (writes already made stay where they went). A file that began
+    /// holding keeps holding for the rest of the test: turning the switch off only spares
+    /// files that had not begun.
     pub fn hold_unsynced_writes(&self, on: bool) {
         self.hold_unsynced.store(on, Ordering::SeqCst);
     }
@@ -585,25 +587,28 @@ unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
         let real = real(file);
         let real_methods = methods(real);
         if let Some(mut cache) = state.holding() {
-            for held in cache.held.drain(..) {
+            // Each held write leaves the cache only once it reached the file: a failure
+            // keeps the rest held, as a page cache keeps pages it could not write back.
+            while let Some(held) = cache.held.first() {
                 let answer = match held {
                     Held::Write { offset, data } => match real_methods.xWrite {
                         Some(real_write) => real_write(
                             real,
                             data.as_ptr().cast(),
                             c_int::try_from(data.len()).unwrap_or(c_int::MAX),
-                            offset,
+                            *offset,
                         ),
                         None => ffi::SQLITE_IOERR_WRITE,
                     },
                     Held::Truncate { size } => match real_methods.xTruncate {
-                        Some(real_truncate) => real_truncate(real, size),
+                        Some(real_truncate) => real_truncate(real, *size),
                         None => ffi::SQLITE_IOERR_TRUNCATE,
                     },
                 };
                 if answer != ffi::SQLITE_OK {
                     return answer;
                 }
+                cache.held.remove(0);
             }
         }
         match real_methods.xSync {

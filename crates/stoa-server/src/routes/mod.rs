@@ -21,6 +21,7 @@ use axum::Json;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::{Request, StatusCode};
 use axum::routing::{delete, get, post, put};
 use stoa_wire::error_code;
@@ -98,11 +99,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/rooms/{name}/messages",
-            get(messages::history)
-                .post(messages::post)
-                .layer(axum::middleware::from_fn(
-                    crate::posting::complete_once_read,
-                )),
+            get(messages::history).post(messages::post.layer(axum::middleware::from_fn(
+                crate::posting::complete_once_read,
+            ))),
         )
         .route("/compliance", get(compliance::get))
         .route(
@@ -165,7 +164,8 @@ async fn overloaded(error: tower::BoxError) -> ApiError {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             error_code::OVERLOADED,
-            "the request took too long; try again",
+            "the request took too long; what it asked may still be done (a post is \
+             completed once read): retry a post with the same idempotency key",
         );
     }
     ApiError::new(

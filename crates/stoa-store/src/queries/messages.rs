@@ -123,7 +123,14 @@ async fn claim_key(
     .bind(at.millis())
     .bind(at.millis() - IDEMPOTENCY_WINDOW_MILLIS)
     .fetch_optional(&mut *connection)
-    .await?;
+    .await
+    .map_err(|error| match &error {
+        // The key names the room, which was removed since the post was checked.
+        sqlx::Error::Database(database_error) if database_error.is_foreign_key_violation() => {
+            StoreError::NotFound(format!("room {room_id}"))
+        }
+        _ => StoreError::Database(error),
+    })?;
     if claimed.is_some() {
         return Ok(None);
     }
@@ -358,9 +365,10 @@ pub(crate) async fn insert_posts(
     let held = messages_held_by_keys(connection, &keyed_to).await?;
     let is_new = |index: usize| matches!(keyed_to[index], KeyedTo::Nothing);
 
+    // Only posts that will take a seq are counted: a post without an author is refused.
     let mut per_room: std::collections::BTreeMap<RoomId, i64> = Default::default();
     for (index, post) in posts.iter().enumerate() {
-        if is_new(index) {
+        if is_new(index) && post.act.user.is_some() {
             *per_room.entry(post.room_id).or_default() += 1;
         }
     }
@@ -427,6 +435,13 @@ pub(crate) async fn insert_posts(
             KeyedTo::Earlier(first) => match &outcomes[*first] {
                 PostOutcome::Stored(message) | PostOutcome::Replayed(message) => {
                     replay(message.clone(), post.room_id, post.post.body, key)
+                }
+                // The same post again: the same refusal.
+                PostOutcome::Refused(StoreError::NotFound(what)) => {
+                    PostOutcome::Refused(StoreError::NotFound(what.clone()))
+                }
+                PostOutcome::Refused(StoreError::Conflict(why)) => {
+                    PostOutcome::Refused(StoreError::Conflict(why.clone()))
                 }
                 PostOutcome::Refused(_) => PostOutcome::Refused(key_reused(key)),
             },
@@ -560,11 +575,15 @@ impl Queries {
         act: &Act<'_>,
         post: NewPost<'_>,
     ) -> StoreResult<Posted> {
-        write_transaction!(concurrent self, connection, {
+        let posted = write_transaction!(concurrent self, connection, {
             insert_post(connection, room_id, act, post, true)
                 .await?
                 .into_result()
-        })
+        })?;
+        if !posted.replayed {
+            self.health.wrote();
+        }
+        Ok(posted)
     }
 
     pub async fn forget_expired_post_keys(&self, now: Timestamp) -> StoreResult<u64> {

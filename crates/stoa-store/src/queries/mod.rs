@@ -88,7 +88,9 @@ impl Queries {
                 .execute(&mut *connection)
                 .await?;
             Ok(())
-        })
+        })?;
+        self.health.wrote();
+        Ok(())
     }
 
     /// Closes every connection.

@@ -160,3 +160,49 @@ async fn issue_11_every_acknowledged_post_survives_a_power_cut_that_loses_unsync
     let server = start_in(data_dir.path(), None).await;
     ledger.check_history(&whole_history(&server.admin, ROOM).await);
 }
+
+/// A replayed post commits without touching the disk, so it must not pass for a sign that
+/// a full disk has recovered: `/healthz` keeps naming the fault until a write reaches it.
+#[tokio::test]
+async fn a_replayed_post_does_not_hide_a_full_disk() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let faults = faulty_vfs::faults_for(data_dir.path());
+    // No probes or heartbeats to speak for the disk: only the posts below do.
+    let server = TestServer::start_with_options(ServerOptions {
+        sqlite_vfs: Some(faulty_vfs::VFS_NAME.to_owned()),
+        settings: Settings {
+            storage_probe_interval: Duration::from_secs(3600),
+            pool_heartbeat_interval: Duration::from_secs(3600),
+            ..Settings::default()
+        },
+        ..ServerOptions::new(data_dir.path().to_owned())
+    })
+    .await;
+    let (admin, alice, _) = prepare(&server.url).await;
+    let first = alice
+        .post_message_once(ROOM, "before", Some("k"))
+        .await
+        .unwrap();
+
+    faults.full(true);
+    let refused = alice
+        .post_message_once(ROOM, "during", Some("k2"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("storage_unavailable"), "{refused}");
+    assert_health_reports(&admin, "disk_full").await;
+    let replayed = alice
+        .post_message_once(ROOM, "before", Some("k"))
+        .await
+        .unwrap();
+    assert!(replayed.replayed);
+    assert_eq!(replayed.message.seq, first.message.seq);
+    assert_health_reports(&admin, "disk_full").await;
+
+    faults.full(false);
+    alice
+        .post_message_once(ROOM, "during", Some("k2"))
+        .await
+        .unwrap();
+    until_healthy(&admin).await;
+}
