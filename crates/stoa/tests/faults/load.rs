@@ -31,6 +31,11 @@ pub struct Ledger {
     pub refused: BTreeMap<String, bool>,
     /// Posts whose last answer never came (the connection broke).
     pub unanswered: HashSet<String>,
+    /// Posts one of whose tries may have been stored without the poster being told: its
+    /// answer was lost, or said the post may or may not have been stored. Such a post may
+    /// be stored even though a later try was refused as not stored (that try found the
+    /// storage down before it could look for the key).
+    pub uncertain: HashSet<String>,
     /// Refusals with any other code: a test fails on these.
     pub other_errors: Vec<(String, String)>,
     /// Every `storage_unavailable` answer, retried or not.
@@ -55,7 +60,18 @@ impl Ledger {
 
     fn refuse(&mut self, body: String, maybe_stored: bool) {
         self.refusal_count += 1;
+        self.unanswered.remove(&body);
+        if maybe_stored {
+            self.uncertain.insert(body.clone());
+        }
         self.refused.insert(body, maybe_stored);
+    }
+
+    /// Records that a try of `body` went unanswered.
+    fn lose_answer(&mut self, body: String) {
+        self.refused.remove(&body);
+        self.uncertain.insert(body.clone());
+        self.unanswered.insert(body);
     }
 
     /// Checks a room's whole history against the ledger: sequence numbers run 1..=n without
@@ -87,7 +103,8 @@ impl Ledger {
             );
         }
         for body in stored.keys() {
-            let told_not_stored = self.refused.get(*body) == Some(&false);
+            let told_not_stored =
+                self.refused.get(*body) == Some(&false) && !self.uncertain.contains(*body);
             assert!(
                 !told_not_stored,
                 "post {body:?} was refused as not stored, yet it is stored"
@@ -227,7 +244,7 @@ fn record_refusal(ledger: &mut Ledger, body: String, error: &stoa_client::Client
             true
         }
         _ if matches!(error, stoa_client::ClientError::Transport(_)) => {
-            ledger.unanswered.insert(body);
+            ledger.lose_answer(body);
             true
         }
         _ => {
@@ -300,6 +317,12 @@ async fn websocket_poster(
         let Some(frame) = frame else {
             // The connection ended: what was unanswered is sent again on a new one.
             live = None;
+            {
+                let mut ledger = ledger.lock().unwrap();
+                for (body, _) in in_flight.values() {
+                    ledger.lose_answer(body.clone());
+                }
+            }
             again.extend(std::mem::take(&mut in_flight).into_values());
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -348,12 +371,7 @@ async fn websocket_poster(
     // Whatever is left was sent but never answered, or refused at the end.
     let mut ledger = ledger.lock().unwrap();
     for (body, _) in in_flight.into_values() {
-        ledger.unanswered.insert(body);
-    }
-    for (body, _) in again {
-        if !ledger.refused.contains_key(&body) {
-            ledger.unanswered.insert(body);
-        }
+        ledger.lose_answer(body);
     }
 }
 
