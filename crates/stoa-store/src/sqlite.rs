@@ -49,15 +49,17 @@ pub fn lock_data_directory(data_dir: &Path) -> StoreResult<File> {
             data_dir.display()
         ))
     })?;
+    // Every message, secret rooms' included, and every password hash live here: no one but
+    // the server's own user may read them, whatever the umask it was started with.
+    make_private(data_dir, 0o700);
     let lock_path = data_dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|error| {
-            StoreError::DataDirectory(format!("cannot open {}: {error}", lock_path.display()))
-        })?;
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock_path).map_err(|error| {
+        StoreError::DataDirectory(format!("cannot open {}: {error}", lock_path.display()))
+    })?;
     file.try_lock().map_err(|_| {
         StoreError::DataDirectory(format!(
             "data directory {} is in use by another Stoa process",
@@ -67,9 +69,45 @@ pub fn lock_data_directory(data_dir: &Path) -> StoreResult<File> {
     Ok(file)
 }
 
+/// Sets `path`'s permission bits to `mode` (on Unix). A directory or file the server cannot
+/// change (one an operator owns) is left as it is, with a warning.
+fn make_private(path: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(error) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), %error, "cannot make this private to the server's user");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+}
+
+/// Creates the database file, if it is new, readable by its owner only. SQLite gives its
+/// write-ahead log and shared-memory files the database file's permissions, so they are
+/// private too; those of an older install are made private here.
+fn create_private_database(path: &Path) -> StoreResult<()> {
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|error| {
+        StoreError::DataDirectory(format!("cannot create {}: {error}", path.display()))
+    })?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        make_private(Path::new(&file), 0o600);
+    }
+    Ok(())
+}
+
 /// Opens the single-connection write pool and the read pool, and applies migrations.
 pub async fn open(data_dir: &Path, vfs: Option<&str>) -> StoreResult<Queries> {
     let path = data_dir.join(DATABASE_FILE);
+    create_private_database(&path)?;
     let mut options = SqliteConnectOptions::from_str("sqlite:")
         .map_err(StoreError::Database)?
         .filename(&path)

@@ -464,3 +464,44 @@ async fn sigterm_shuts_down_gracefully_and_tells_live_clients() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// Issue 12, finding 8: the database and its log were created 0644 in a 0755 directory, so
+/// any local user could read every message, secret rooms' too, and the password hashes. Now
+/// the data directory is 0700 and everything in it 0600, whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn issue_12_the_data_directory_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let server = BinaryServer::start_with_umask(0o000, &data, None).await;
+    // A post, so that the write-ahead log exists too.
+    let password = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
+    let admin = crate::harness::sign_in(&server.url, "admin", password.trim()).await;
+    admin
+        .create_room(&stoa_wire::CreateRoomRequest {
+            name: "Private".to_owned(),
+            ..stoa_wire::CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        // The harness's own note of the test database is not the server's.
+        if path.ends_with("test-database-url") {
+            continue;
+        }
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    if crate::harness::backend() == stoa_test_support::Backend::Sqlite {
+        for file in ["stoa.db", "stoa.db-wal", "stoa.db-shm", "stoa.lock"] {
+            assert!(files.iter().any(|name| name == file), "{file} in {files:?}");
+        }
+    }
+    server.kill_9().await;
+}

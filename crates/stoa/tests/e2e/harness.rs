@@ -209,7 +209,45 @@ impl BinaryServer {
         database: Option<&str>,
         extra_arguments: &[&str],
     ) -> BinaryServer {
-        let mut command = Command::new(stoa_binary());
+        BinaryServer::start_under(None, data_dir, admin_password, database, extra_arguments).await
+    }
+
+    /// [`BinaryServer::start_with`], with the process's umask set to `umask` first.
+    #[allow(dead_code)]
+    pub async fn start_with_umask(
+        umask: u32,
+        data_dir: &Path,
+        admin_password: Option<&str>,
+    ) -> BinaryServer {
+        let database = database_for(data_dir).await;
+        BinaryServer::start_under(
+            Some(umask),
+            data_dir,
+            admin_password,
+            database.as_deref(),
+            &[],
+        )
+        .await
+    }
+
+    async fn start_under(
+        umask: Option<u32>,
+        data_dir: &Path,
+        admin_password: Option<&str>,
+        database: Option<&str>,
+        extra_arguments: &[&str],
+    ) -> BinaryServer {
+        let mut command = match umask {
+            Some(umask) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("umask {umask:03o} && exec \"$0\" \"$@\""))
+                    .arg(stoa_binary());
+                shell
+            }
+            None => Command::new(stoa_binary()),
+        };
         command
             .args([
                 "serve",
