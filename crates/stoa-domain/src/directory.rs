@@ -81,6 +81,14 @@ impl Directory {
             .filter(move |user| principal.matches(&user.identity))
     }
 
+    /// Whether some enabled user is named by one of `principals`: whether a role granted to
+    /// them can still be used by someone.
+    pub fn names_an_enabled_user(&self, principals: &[PrincipalRef]) -> bool {
+        principals
+            .iter()
+            .any(|principal| self.users_named_by(principal).any(|user| !user.disabled))
+    }
+
     /// Groups nested inside `outer`, directly or transitively (not counting `outer`).
     fn groups_inside(&self, outer: &GroupName) -> BTreeSet<GroupName> {
         let mut found = BTreeSet::new();

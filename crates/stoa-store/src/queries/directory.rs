@@ -3,11 +3,48 @@
 use stoa_domain::directory::Directory;
 use stoa_domain::{ContainerPath, GroupName, Login};
 
-use super::{Queries, StoreError, StoreResult, parse_principals};
+use super::{DbConnection, Queries, StoreError, StoreResult, parse_principals};
 
 impl Queries {
     pub async fn directory(&self) -> StoreResult<Directory> {
         let mut transaction = self.reader.begin().await?;
+        let directory = read_directory(&mut transaction).await?;
+        transaction.commit().await?;
+        Ok(directory)
+    }
+}
+
+/// Whether some enabled user holds the administrator role (by name, group, container or
+/// domain), as `connection` sees it: whether anyone can administer.
+pub(crate) async fn someone_can_administer(connection: &mut DbConnection) -> StoreResult<bool> {
+    let holders: Vec<String> =
+        sqlx::query_scalar("SELECT principal FROM role_assignments WHERE role = $1")
+            .bind(crate::ADMINISTRATOR_ROLE)
+            .fetch_all(&mut *connection)
+            .await?;
+    let holders = parse_principals(holders)?;
+    Ok(read_directory(connection)
+        .await?
+        .names_an_enabled_user(&holders))
+}
+
+/// Refuses a change, inside its transaction, that took away the last enabled holder of the
+/// administrator role: `could_before` is [`someone_can_administer`] before the change.
+pub(crate) async fn keep_someone_able_to_administer(
+    connection: &mut DbConnection,
+    could_before: bool,
+    refusal: impl FnOnce() -> String,
+) -> StoreResult<()> {
+    if could_before && !someone_can_administer(connection).await? {
+        return Err(StoreError::Conflict(refusal()));
+    }
+    Ok(())
+}
+
+/// The whole directory, as `connection` sees it.
+async fn read_directory(connection: &mut DbConnection) -> StoreResult<Directory> {
+    {
+        let transaction = &mut *connection;
         let users: Vec<(String, Option<String>, bool)> = sqlx::query_as(
             "SELECT login, container, disabled FROM users WHERE removed_at IS NULL ORDER BY login",
         )
@@ -21,7 +58,6 @@ impl Queries {
         )
         .fetch_all(&mut *transaction)
         .await?;
-        transaction.commit().await?;
 
         let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} `{value}`"));
         let users = users

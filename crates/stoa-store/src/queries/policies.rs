@@ -223,6 +223,7 @@ impl Queries {
     ) -> StoreResult<Vec<PrincipalRef>> {
         write_transaction!(self, connection, {
             capture_admin(connection, act, "role.changed", None).await?;
+            let could_administer = super::directory::someone_can_administer(connection).await?;
             for principal in add {
                 sqlx::query(
                     "INSERT INTO role_assignments (role, principal) VALUES ($1, $2)
@@ -258,6 +259,11 @@ impl Queries {
                         .to_owned(),
                 ));
             }
+            super::directory::keep_someone_able_to_administer(connection, could_administer, || {
+                "no enabled user would hold the administrator role; grant it to someone else first"
+                    .to_owned()
+            })
+            .await?;
             super::parse_principals(holders)
         })
     }

@@ -153,6 +153,11 @@ impl Queries {
     ) -> StoreResult<User> {
         write_transaction!(self, connection, {
             capture_admin(connection, act, "user.changed", None).await?;
+            // Disabling a user, or moving them out of a container, may take away the last
+            // enabled holder of the administrator role.
+            let may_demote = changes.disabled == Some(true) || changes.container.is_some();
+            let could_administer =
+                may_demote && super::directory::someone_can_administer(connection).await?;
             let mut user = live_user(connection, login)
                 .await?
                 .ok_or_else(|| user_not_found(login))?;
@@ -175,6 +180,13 @@ impl Queries {
                     .execute(&mut *connection)
                     .await?;
             }
+            super::directory::keep_someone_able_to_administer(connection, could_administer, || {
+                format!(
+                    "{login} is the last enabled holder of the administrator role; \
+                     grant it to someone else first"
+                )
+            })
+            .await?;
             Ok(user)
         })
     }
@@ -183,6 +195,7 @@ impl Queries {
         let now = act.at;
         write_transaction!(self, connection, {
             capture_admin(connection, act, "user.removed", None).await?;
+            let could_administer = super::directory::someone_can_administer(connection).await?;
             let user = live_user(connection, login)
                 .await?
                 .ok_or_else(|| user_not_found(login))?;
@@ -228,6 +241,13 @@ impl Queries {
                     "{login} is the last holder of the administrator role; grant it to someone else first"
                 )));
             }
+            super::directory::keep_someone_able_to_administer(connection, could_administer, || {
+                format!(
+                    "{login} is the last enabled holder of the administrator role; \
+                     grant it to someone else first"
+                )
+            })
+            .await?;
             Ok(())
         })
     }

@@ -7,6 +7,7 @@ use stoa_client::{Client, ClientError, HistoryQuery};
 use stoa_wire::{
     CreateCategoryRequest, CreatePolicyRequest, CreateRoomRequest, Privacy, ServerFrame,
     UpdateCategoryRequest, UpdatePolicyRequest, UpdateRoleRequest, UpdateRoomRequest,
+    UpdateUserRequest,
 };
 
 use crate::harness::{TEST_NODE, TEST_SITE, TestServer};
@@ -959,4 +960,50 @@ async fn explain_and_eligible_answer_administrators_through_the_cli() {
     );
     let invitations = cli(&["invitation", "list", "--json"], "").await.json();
     assert_eq!(invitations, serde_json::json!([]));
+}
+
+/// Issue 12, finding 7: the last administrator could disable itself, after which no one
+/// could administer the server. A change that would leave no enabled user holding the role
+/// (disabling, or moving out of a container that holds it) is refused, and nothing changes.
+#[tokio::test]
+async fn issue_12_the_last_enabled_administrator_cannot_be_disabled() {
+    let server = TestServer::start().await;
+    let admin = &server.admin;
+    let disable = UpdateUserRequest {
+        disabled: Some(true),
+        ..UpdateUserRequest::default()
+    };
+    let refused = admin.update_user("admin", &disable).await.unwrap_err();
+    assert_eq!(status(refused).0, 409);
+    assert!(!admin.user("admin").await.unwrap().disabled);
+    admin.list_users().await.unwrap();
+
+    // With the role also held by a group whose member is enabled, either may be disabled,
+    // but not both.
+    let bob = server.user("bob@contoso.com").await;
+    admin
+        .create_group(&stoa_wire::CreateGroupRequest {
+            name: "ops".to_owned(),
+            members: vec!["user:bob@contoso.com".to_owned()],
+            ..stoa_wire::CreateGroupRequest::default()
+        })
+        .await
+        .unwrap();
+    admin
+        .update_role(
+            "administrator",
+            &UpdateRoleRequest {
+                add_members: vec!["group:ops".to_owned()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    admin.update_user("admin", &disable).await.unwrap();
+    let refused = bob
+        .update_user("bob@contoso.com", &disable)
+        .await
+        .unwrap_err();
+    assert_eq!(status(refused).0, 409);
+    bob.list_users().await.unwrap();
 }
