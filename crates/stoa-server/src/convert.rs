@@ -136,9 +136,18 @@ pub fn invitations(invitations: wire::Invitations) -> RoomInvitations {
     }
 }
 
-/// Parses a list of principal references, naming the first bad one.
+/// Parses a list of principal references, naming the first bad one. A principal named
+/// twice (in the same or another spelling, such as `user:Bob@…` and `user:bob@…`) is kept
+/// once, where it first appears: a list is a set.
 pub fn principals(texts: &[String]) -> Result<Vec<PrincipalRef>, ValidationError> {
-    texts.iter().map(|text| text.parse()).collect()
+    let mut parsed: Vec<PrincipalRef> = Vec::with_capacity(texts.len());
+    for text in texts {
+        let principal: PrincipalRef = text.parse()?;
+        if !parsed.contains(&principal) {
+            parsed.push(principal);
+        }
+    }
+    Ok(parsed)
 }
 
 /// An optional text field where an empty string means "clear it".

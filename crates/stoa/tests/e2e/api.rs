@@ -580,3 +580,58 @@ async fn overload_is_answered_503_with_retry_after() {
         "the slot frees when the slow client leaves"
     );
 }
+
+/// Issue 12, finding 5: `POST /rooms` or `POST /categories` naming one principal twice (or
+/// in two spellings) hit a unique constraint and answered 500. A list is a set: the second
+/// mention is merged into the first.
+#[tokio::test]
+async fn issue_12_a_principal_named_twice_in_one_list_is_kept_once() {
+    let server = TestServer::start().await;
+    server.user("bob@contoso.com").await;
+    let category = server
+        .admin
+        .create_category(&CreateCategoryRequest {
+            name: "Twice".to_owned(),
+            allowed_members: vec![
+                "domain:contoso.com".to_owned(),
+                "domain:CONTOSO.com".to_owned(),
+            ],
+            creators: vec![
+                "user:bob@contoso.com".to_owned(),
+                "user:Bob@Contoso.com".to_owned(),
+            ],
+            ..CreateCategoryRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        category.allowed_members.as_deref(),
+        Some(&["domain:contoso.com".to_owned()][..])
+    );
+    assert_eq!(
+        category.creators.as_deref(),
+        Some(&["user:bob@contoso.com".to_owned()][..])
+    );
+    let room = server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Doubled".to_owned(),
+            category: Some("Twice".to_owned()),
+            members: vec![
+                "user:bob@contoso.com".to_owned(),
+                "user:BOB@contoso.com".to_owned(),
+                "user:bob@contoso.com".to_owned(),
+            ],
+            managers: vec![
+                "user:bob@contoso.com".to_owned(),
+                "user:bob@contoso.com".to_owned(),
+            ],
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(room.members, ["user:bob@contoso.com"]);
+    assert_eq!(room.managers, ["user:bob@contoso.com"]);
+    let again = server.admin.room("Doubled").await.unwrap();
+    assert_eq!(again.members, room.members);
+}
