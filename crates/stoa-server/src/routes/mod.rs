@@ -22,12 +22,13 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::routing::{delete, get, post, put};
 use stoa_wire::error_code;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
@@ -124,8 +125,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(axum::middleware::from_fn(refuse_encoded_bodies))
         .layer(
             ServiceBuilder::new()
+                // The request id is the server's own: one a client chose could be made to
+                // match another request's, and 500 answers tell operators to look it up.
+                .map_request(|mut request: Request<axum::body::Body>| {
+                    request.headers_mut().remove("x-request-id");
+                    request
+                })
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -147,6 +155,13 @@ pub fn router(state: AppState) -> Router {
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(security_header(
+                    header::CONTENT_SECURITY_POLICY,
+                    CONTENT_SECURITY_POLICY,
+                ))
+                .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
+                .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
                 // Past the concurrency limit, new requests are refused at once with 503 and
                 // Retry-After instead of queueing without bound.
                 .layer(HandleErrorLayer::new(overloaded))
@@ -157,6 +172,41 @@ pub fn router(state: AppState) -> Router {
                 .timeout(Duration::from_secs(60)),
         )
         .with_state(state)
+}
+
+/// What every answer allows a browser to do with it: nothing but show it, with no scripts,
+/// frames or outside resources; inline styles only, for the landing page. A route that
+/// needs more (the web client) sets its own policy, which this one does not override.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Sets a security header on every answer that does not set its own.
+fn security_header(
+    name: header::HeaderName,
+    value: &'static str,
+) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// Refuses bodies sent compressed (`Content-Encoding: gzip`, …): they were read as plain
+/// text, so a compressed post would have been stored as the bytes of its compression.
+async fn refuse_encoded_bodies(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let encoded = request
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|encoding| !encoding.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if encoded {
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            error_code::INVALID_REQUEST,
+            "request bodies must not be compressed: send them without Content-Encoding",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 async fn overloaded(error: tower::BoxError) -> ApiError {

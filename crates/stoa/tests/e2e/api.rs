@@ -635,3 +635,70 @@ async fn issue_12_a_principal_named_twice_in_one_list_is_kept_once() {
     let again = server.admin.room("Doubled").await.unwrap();
     assert_eq!(again.members, room.members);
 }
+
+/// Issue 12, delivery 6 and findings 16 and 18: every answer carries security headers, the
+/// request id in answers (and logs) is the server's own however a client sets the header,
+/// and a compressed body is refused rather than read as plain text.
+#[tokio::test]
+async fn issue_12_answers_carry_security_headers_and_request_ids_cannot_be_forged() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    for path in ["/", "/healthz", "/api/v1/me", "/api/v1/nowhere"] {
+        let response = http
+            .get(format!("{}{path}", server.url))
+            .header("x-request-id", "forged-id")
+            .send()
+            .await
+            .unwrap();
+        let headers = response.headers();
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+            ("x-frame-options", "DENY"),
+        ] {
+            assert_eq!(headers[name], value, "{path}: {name}");
+        }
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("default-src 'none'"), "{path}: {policy}");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        let id = headers["x-request-id"].to_str().unwrap();
+        assert_ne!(id, "forged-id", "{path}");
+        assert!(uuid_like(id), "{path}: {id}");
+    }
+
+    let token = server.admin.token().unwrap().to_owned();
+    server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Zipped".to_owned(),
+            privacy: Some(Privacy::Open),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let refused = http
+        .post(format!("{}/api/v1/rooms/Zipped/messages", server.url))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(r#"{"body":"looks plain"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 415);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request");
+    let history = server
+        .admin
+        .history("Zipped", HistoryQuery::default())
+        .await
+        .unwrap();
+    assert!(history.is_empty(), "nothing was stored");
+}
+
+fn uuid_like(text: &str) -> bool {
+    text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
