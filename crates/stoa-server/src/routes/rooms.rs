@@ -192,15 +192,12 @@ pub async fn update(
 ) -> ApiResult<Json<RoomView>> {
     let details = describe(json!({"room": name}), &request);
     let (_, current_category) = room_for(&state, &caller, &name, Action::FindRoom).await?;
+    // A category the caller may not find is answered exactly as one that does not exist,
+    // before anything is decided about the move (which would name it and its walls).
     let target_category = match &request.category {
-        Some(category) => Some(state.store.category(category).await.map_err(
-            |error| match error {
-                stoa_store::StoreError::NotFound(_) => {
-                    ApiError::not_found(Named("category", category))
-                }
-                other => other.into(),
-            },
-        )?),
+        Some(category) => {
+            Some(category_for(&state, &caller, category, Action::FindCategory).await?)
+        }
         None => None,
     };
     let changes = RoomChanges {

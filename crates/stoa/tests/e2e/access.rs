@@ -317,13 +317,25 @@ async fn membership_stays_inside_the_category_and_moves_drop_what_the_new_one_re
         .update_room(
             "Brief",
             &UpdateRoomRequest {
-                category: Some("Sales".to_owned()),
+                category: Some("default".to_owned()),
                 ..Default::default()
             },
         )
         .await
         .unwrap_err();
     assert_eq!(status(refused).0, 403);
+    // ...and a category they may not even find is answered as one that does not exist.
+    let refused = mona
+        .update_room(
+            "Brief",
+            &UpdateRoomRequest {
+                category: Some("Sales".to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status(refused).0, 404);
     // ...and the move drops what the new category does not admit: here, nothing, since
     // Shared admits all of contoso.
     let moved = mona
@@ -1006,4 +1018,57 @@ async fn issue_12_the_last_enabled_administrator_cannot_be_disabled() {
         .unwrap_err();
     assert_eq!(status(refused).0, 409);
     bob.list_users().await.unwrap();
+}
+
+/// Issue 12, finding 9: a manager moving their room into a category they may not find got
+/// 403 naming the category and the DeniedMembers entry that walls them out, where `GET` of
+/// that category answers 404. The move is answered exactly as a move to no category at all.
+#[tokio::test]
+async fn issue_12_a_move_into_a_hidden_category_answers_as_a_missing_one() {
+    let server = TestServer::start().await;
+    let admin = &server.admin;
+    let mallory = server.user("mallory@contoso.com").await;
+    admin
+        .create_category(&CreateCategoryRequest {
+            name: "Walled".to_owned(),
+            allowed_members: vec!["domain:contoso.com".to_owned()],
+            denied_members: vec!["user:mallory@contoso.com".to_owned()],
+            ..CreateCategoryRequest::default()
+        })
+        .await
+        .unwrap();
+    admin
+        .create_room(&CreateRoomRequest {
+            name: "Mine".to_owned(),
+            managers: vec!["user:mallory@contoso.com".to_owned()],
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let move_to = |category: &str| UpdateRoomRequest {
+        category: Some(category.to_owned()),
+        ..UpdateRoomRequest::default()
+    };
+    let hidden = mallory
+        .update_room("Mine", &move_to("Walled"))
+        .await
+        .unwrap_err();
+    let absent = mallory
+        .update_room("Mine", &move_to("Nowhere"))
+        .await
+        .unwrap_err();
+    let (hidden_status, hidden_message) = status(hidden);
+    let (absent_status, absent_message) = status(absent);
+    assert_eq!(hidden_status, 404, "{hidden_message}");
+    assert_eq!(
+        (hidden_status, hidden_message.replace("Walled", "X")),
+        (absent_status, absent_message.replace("Nowhere", "X"))
+    );
+    assert!(!hidden_message.contains("Denied"), "{hidden_message}");
+    assert_eq!(
+        status(mallory.category("Walled").await.unwrap_err()).0,
+        404,
+        "GET answers the same"
+    );
+    assert_eq!(admin.room("Mine").await.unwrap().category, "default");
 }
