@@ -78,6 +78,8 @@ pub struct Inbox {
 pub struct Hub {
     rooms: Mutex<HashMap<RoomId, Room>>,
     next_connection: AtomicU64,
+    /// The live connections of each session (by token hash), told when it ends.
+    sessions: Mutex<HashMap<Vec<u8>, HashMap<ConnectionId, CancellationToken>>>,
 }
 
 /// The live side of one room on this node.
@@ -102,6 +104,41 @@ impl Hub {
                 queue: sender,
                 overflowed,
             },
+        }
+    }
+
+    /// A token cancelled when the session `token_hash` ends (see [`Hub::end_session`]),
+    /// for connection `connection` until it calls [`Hub::unwatch_session`].
+    pub fn watch_session(&self, token_hash: &[u8], connection: ConnectionId) -> CancellationToken {
+        let ended = CancellationToken::new();
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(token_hash.to_vec())
+            .or_default()
+            .insert(connection, ended.clone());
+        ended
+    }
+
+    pub fn unwatch_session(&self, token_hash: &[u8], connection: ConnectionId) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(connections) = sessions.get_mut(token_hash) {
+            connections.remove(&connection);
+            if connections.is_empty() {
+                sessions.remove(token_hash);
+            }
+        }
+    }
+
+    /// Tells every live connection of the session `token_hash` on this node that it ended.
+    pub fn end_session(&self, token_hash: &[u8]) {
+        let ended = self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(token_hash);
+        for token in ended.into_iter().flat_map(HashMap::into_values) {
+            token.cancel();
         }
     }
 

@@ -144,6 +144,7 @@ async fn relay(state: AppState, mut events: tokio::sync::mpsc::Receiver<PoolEven
                 }
             }
             PoolEvent::AccessChanged => state.recheck_local_access(),
+            PoolEvent::SessionEnded(hash) => state.hub.end_session(&hash),
             PoolEvent::Resynchronise => {
                 tracing::info!("reconnected to the pool; catching up");
                 state.recheck_local_access();

@@ -116,6 +116,22 @@ impl AppState {
         });
     }
 
+    /// Ends the live connections of the session `token_hash` (signed out), on this node at
+    /// once and on the pool's other nodes as soon as they hear of it.
+    pub fn session_ended(&self, token_hash: &[u8]) {
+        self.hub.end_session(token_hash);
+        let Ok(hash) = <[u8; 32]>::try_from(token_hash) else {
+            return;
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.announce(PoolEvent::SessionEnded(hash)).await {
+                // The other nodes end those connections at their next heartbeat instead.
+                tracing::warn!(%error, "could not tell the pool that a session ended");
+            }
+        });
+    }
+
     /// Tells this node's live connections to re-check their access.
     pub fn recheck_local_access(&self) {
         self.access_epoch

@@ -282,6 +282,12 @@ impl Connection {
         let overflowed = self.inbox.overflowed.clone();
         let overflowed = overflowed.cancelled();
         tokio::pin!(overflowed);
+        let session_ended = self
+            .state
+            .hub
+            .watch_session(&self.caller.token_hash, self.inbox.id);
+        let session_ended = session_ended.cancelled_owned();
+        tokio::pin!(session_ended);
         let access_changes =
             futures_util::stream::unfold(self.access_epoch.clone(), |mut epoch| async move {
                 epoch.changed().await.ok()?;
@@ -300,6 +306,10 @@ impl Connection {
                 () = &mut overflowed => Err(Stop::close(
                     error_code::SLOW_CONSUMER,
                     "this connection fell too far behind; reconnect and resume by seq",
+                )),
+                () = &mut session_ended => Err(Stop::close(
+                    error_code::UNAUTHENTICATED,
+                    "the session ended; sign in again",
                 )),
                 frame = self.socket.recv() => self.on_frame(frame).await,
                 Some(message) = self.inbox.messages.recv() => self.deliver_queued(message).await,
@@ -367,6 +377,9 @@ impl Connection {
     }
 
     async fn leave(&mut self) {
+        self.state
+            .hub
+            .unwatch_session(&self.caller.token_hash, self.inbox.id);
         let rooms: Vec<RoomId> = self.subscriptions.keys().copied().collect();
         for room in rooms {
             self.state.hub.unsubscribe(room, self.inbox.id);

@@ -33,6 +33,9 @@ pub enum PoolEvent {
     /// The node lost its line to the other nodes for a while and may have missed events:
     /// it must catch up on the rooms it serves and re-check access.
     Resynchronise,
+    /// The session whose token hashes to this (SHA-256) ended (its user signed out): its
+    /// live connections end at once.
+    SessionEnded([u8; 32]),
 }
 
 impl PoolEvent {
@@ -42,6 +45,10 @@ impl PoolEvent {
             PoolEvent::Posted(room, seq) => format!("posted:{}:{seq}", room.0),
             PoolEvent::AccessChanged => "access".to_owned(),
             PoolEvent::Resynchronise => "resynchronise".to_owned(),
+            PoolEvent::SessionEnded(hash) => {
+                let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+                format!("session:{hex}")
+            }
         }
     }
 
@@ -54,6 +61,13 @@ impl PoolEvent {
             )),
             ["access"] => Some(PoolEvent::AccessChanged),
             ["resynchronise"] => Some(PoolEvent::Resynchronise),
+            ["session", hex] if hex.len() == 64 => {
+                let mut hash = [0_u8; 32];
+                for (index, byte) in hash.iter_mut().enumerate() {
+                    *byte = u8::from_str_radix(hex.get(2 * index..2 * index + 2)?, 16).ok()?;
+                }
+                Some(PoolEvent::SessionEnded(hash))
+            }
             _ => None,
         }
     }

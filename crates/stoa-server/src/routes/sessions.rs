@@ -80,6 +80,7 @@ pub async fn login(
     ))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     state.store.revoke_session(&caller.token_hash).await?;
+    state.session_ended(&caller.token_hash);
     tracing::info!("signed out");
     Ok(StatusCode::NO_CONTENT)
 }

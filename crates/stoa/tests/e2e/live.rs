@@ -634,3 +634,35 @@ async fn a_frame_over_the_size_limit_ends_the_connection_with_a_closing_frame() 
     }
     assert!(live.next_frame().await.is_err());
 }
+
+/// Issue 12, finding 13: a user who signed out kept receiving on their live connections
+/// until the next heartbeat (up to 20 s). Signing out ends that session's connections at
+/// once; the user's other sessions are not touched.
+#[tokio::test]
+async fn issue_12_signing_out_ends_that_sessions_live_connections_at_once() {
+    let server = TestServer::start().await;
+    create_room(&server, "Design").await;
+    let alice = server.user("alice@contoso.com").await;
+    let elsewhere = crate::harness::sign_in(
+        &server.url,
+        "alice@contoso.com",
+        crate::harness::USER_PASSWORD,
+    )
+    .await;
+    let mut signed_out = alice.connect_live().await.unwrap();
+    subscribed(&mut signed_out, "Design", None).await;
+    let mut other = elsewhere.connect_live().await.unwrap();
+    subscribed(&mut other, "Design", None).await;
+
+    alice.logout().await.unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(3), signed_out.next_frame())
+        .await
+        .expect("told within moments, not at the next heartbeat")
+        .unwrap();
+    match frame {
+        ServerFrame::Closing { code, .. } => assert_eq!(code, "unauthenticated"),
+        other => panic!("expected closing, got {other:?}"),
+    }
+    other.send(&ClientFrame::Ping).await.unwrap();
+    assert_eq!(next(&mut other).await, ServerFrame::Pong);
+}
