@@ -31,7 +31,7 @@ use stoa_domain::{
     CategoryId, ContainerPath, GroupName, Login, PrincipalRef, RoomId, Timestamp, UserId,
     UserIdentity,
 };
-use stoa_server::hub::{Hub, Inbox};
+use stoa_server::hub::{Hub, Inbox, QueueBound};
 use stoa_store::{Act, Store};
 use stoa_wire::{MessageView, ServerFrame};
 
@@ -235,14 +235,11 @@ const FAN_OUT_SAMPLE_SIZE: u32 = 32;
 
 fn drain(inboxes: &mut [Inbox]) {
     // Every queue receives every message, so the first says whether there is work.
-    if inboxes
-        .first()
-        .is_some_and(|inbox| inbox.messages.is_empty())
-    {
+    if inboxes.first().is_some_and(|inbox| inbox.is_empty()) {
         return;
     }
     for inbox in inboxes {
-        while inbox.messages.try_recv().is_ok() {}
+        while inbox.try_recv().is_some() {}
     }
 }
 
@@ -252,7 +249,12 @@ fn fan_out(bencher: Bencher, subscribers: usize) {
     let hub = Hub::default();
     let room = RoomId(1);
     let mut inboxes: Vec<Inbox> = (0..subscribers)
-        .map(|_| hub.connect(2 * FAN_OUT_SAMPLE_SIZE as usize))
+        .map(|_| {
+            hub.connect(QueueBound {
+                messages: 2 * FAN_OUT_SAMPLE_SIZE as usize,
+                bytes: usize::MAX,
+            })
+        })
         .collect();
     for inbox in &inboxes {
         hub.subscribe(room, inbox);

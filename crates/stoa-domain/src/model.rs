@@ -473,11 +473,18 @@ pub struct HistoryPage {
     /// Only messages with `seq` less than this.
     pub before: Option<Seq>,
     pub limit: u32,
+    /// The page ends before a message whose body would bring the bodies it holds past this
+    /// many bytes (UTF-8), so that reading a page of large messages holds a bounded amount
+    /// of memory; the first message is always included, whatever its size.
+    pub max_bytes: u64,
 }
 
 /// Default and largest page of history one request returns.
 pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
 pub const MAX_HISTORY_LIMIT: u32 = 500;
+/// The most message text one page of history holds (see [`HistoryPage::max_bytes`]): 500
+/// short messages fit, but only 64 of the largest (64 KiB) ones.
+pub const MAX_HISTORY_PAGE_BYTES: u64 = 4 * 1024 * 1024;
 
 impl HistoryPage {
     /// Checks the bounds a client sent. With only `before` (or neither), the page is the newest
@@ -504,12 +511,27 @@ impl HistoryPage {
             after,
             before,
             limit,
+            max_bytes: MAX_HISTORY_PAGE_BYTES,
         })
     }
 
     /// Whether the page counts down from `before` (newest first) rather than up from `after`.
     pub fn reads_backwards(&self) -> bool {
         self.after.is_none()
+    }
+
+    /// Whether `messages`, read as this page, may have stopped short of the end: it holds
+    /// `limit` messages, or so much text that the next message might not have fitted.
+    pub fn may_have_more(&self, messages: &[Message]) -> bool {
+        let bytes: u64 = messages
+            .iter()
+            .map(|message| message.body.len() as u64)
+            .sum();
+        messages.len() >= self.limit as usize
+            || bytes
+                >= self
+                    .max_bytes
+                    .saturating_sub(crate::validation::MAX_MESSAGE_BYTES as u64)
     }
 }
 

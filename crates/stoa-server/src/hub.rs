@@ -1,10 +1,12 @@
 //! Live fan-out: hands each newly committed message to every WebSocket connection subscribed
 //! to its room.
 //!
-//! Each connection owns a bounded queue. Publishing never waits: a message that does not fit
-//! in a connection's queue marks that connection as overflowed, and the connection tells its
-//! client why and disconnects; the client resumes by `seq`. One slow client therefore never
-//! slows the poster or anyone else.
+//! Each connection owns a queue bounded in messages and in bytes. Publishing never waits: a
+//! message that does not fit in a connection's queue marks that connection as overflowed,
+//! and the connection tells its client why and disconnects; the client resumes by `seq`. One
+//! slow client therefore never slows the poster or anyone else, and a client that stops
+//! reading holds a bounded amount of memory however large the posts. The hub also counts
+//! each user's live connections, so that one user cannot open without bound.
 //!
 //! The hub does not promise order or completeness by itself: two posts to one room may be
 //! published in either order. Connections restore both from sequence numbers (see
@@ -13,13 +15,13 @@
 //! ones.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
 
 use stoa_domain::model::Message;
-use stoa_domain::{RoomId, Seq};
+use stoa_domain::{RoomId, Seq, UserId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -58,20 +60,102 @@ impl Published {
     }
 }
 
+impl Published {
+    /// What a queued message is counted as against a connection's byte bound: its text
+    /// twice (the message, and the frame encoded from it) and the frame's envelope.
+    fn queued_bytes(&self) -> usize {
+        2 * self.message.body.len() + 256
+    }
+}
+
 /// The hub's end of one connection.
 #[derive(Clone)]
 struct Subscriber {
     queue: mpsc::Sender<Arc<Published>>,
+    /// What the queue holds, in [`Published::queued_bytes`].
+    queued_bytes: Arc<AtomicUsize>,
+    max_queued_bytes: usize,
     overflowed: CancellationToken,
+}
+
+impl Subscriber {
+    /// Queues `published` unless the queue is full by count or by bytes, in which case the
+    /// connection is marked overflowed.
+    fn offer(&self, published: &Arc<Published>) {
+        let size = published.queued_bytes();
+        let before = self.queued_bytes.fetch_add(size, Ordering::AcqRel);
+        if before.saturating_add(size) > self.max_queued_bytes
+            || self.queue.try_send(Arc::clone(published)).is_err()
+        {
+            self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
+            self.overflowed.cancel();
+        }
+    }
 }
 
 /// What a connection keeps to receive from the hub.
 pub struct Inbox {
     pub id: ConnectionId,
-    pub messages: mpsc::Receiver<Arc<Published>>,
+    messages: mpsc::Receiver<Arc<Published>>,
     /// Cancelled by the hub when the queue overflowed.
     pub overflowed: CancellationToken,
     subscriber: Subscriber,
+}
+
+impl Inbox {
+    /// The next message queued for this connection, waiting for one.
+    pub async fn recv(&mut self) -> Option<Arc<Published>> {
+        let published = self.messages.recv().await?;
+        self.taken(&published);
+        Some(published)
+    }
+
+    /// The next message queued for this connection, if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Arc<Published>> {
+        let published = self.messages.try_recv().ok()?;
+        self.taken(&published);
+        Some(published)
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    fn taken(&self, published: &Published) {
+        self.subscriber
+            .queued_bytes
+            .fetch_sub(published.queued_bytes(), Ordering::AcqRel);
+    }
+}
+
+/// How much may wait for one connection before it is cut as too slow.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueBound {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+/// One of a user's live connections, counted until it is dropped (see [`Hub::seat`]).
+pub struct LiveSeat {
+    hub: Arc<Hub>,
+    user: UserId,
+}
+
+impl Drop for LiveSeat {
+    fn drop(&mut self) {
+        let mut seats = self
+            .hub
+            .seats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = seats.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                seats.remove(&self.user);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -80,6 +164,8 @@ pub struct Hub {
     next_connection: AtomicU64,
     /// The live connections of each session (by token hash), told when it ends.
     sessions: Mutex<HashMap<Vec<u8>, HashMap<ConnectionId, CancellationToken>>>,
+    /// How many live connections each user holds here.
+    seats: Mutex<HashMap<UserId, usize>>,
 }
 
 /// The live side of one room on this node.
@@ -93,8 +179,8 @@ struct Room {
 
 impl Hub {
     /// Creates the queue for a new connection.
-    pub fn connect(&self, queue_capacity: usize) -> Inbox {
-        let (sender, receiver) = mpsc::channel(queue_capacity.max(1));
+    pub fn connect(&self, bound: QueueBound) -> Inbox {
+        let (sender, receiver) = mpsc::channel(bound.messages.max(1));
         let overflowed = CancellationToken::new();
         Inbox {
             id: self.next_connection.fetch_add(1, Ordering::Relaxed),
@@ -102,9 +188,25 @@ impl Hub {
             overflowed: overflowed.clone(),
             subscriber: Subscriber {
                 queue: sender,
+                queued_bytes: Arc::default(),
+                max_queued_bytes: bound.bytes,
                 overflowed,
             },
         }
+    }
+
+    /// Counts a new live connection of `user`, unless they already hold `most` here.
+    pub fn seat(self: &Arc<Self>, user: UserId, most: usize) -> Option<LiveSeat> {
+        let mut seats = self.seats.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = seats.entry(user).or_default();
+        if *count >= most {
+            return None;
+        }
+        *count += 1;
+        Some(LiveSeat {
+            hub: Arc::clone(self),
+            user,
+        })
     }
 
     /// A token cancelled when the session `token_hash` ends (see [`Hub::end_session`]),
@@ -169,11 +271,7 @@ impl Hub {
         live.last_published = live.last_published.max(Some(message.seq));
         let published = Arc::new(Published::new(message));
         for subscriber in live.subscribers.values() {
-            if let Err(mpsc::error::TrySendError::Full(_)) =
-                subscriber.queue.try_send(Arc::clone(&published))
-            {
-                subscriber.overflowed.cancel();
-            }
+            subscriber.offer(&published);
         }
     }
 
@@ -212,6 +310,13 @@ mod tests {
     use super::*;
     use stoa_domain::{Login, Timestamp, UserId};
 
+    fn bound(messages: usize) -> QueueBound {
+        QueueBound {
+            messages,
+            bytes: usize::MAX,
+        }
+    }
+
     fn message(room: i64, seq: i64) -> Arc<Message> {
         Arc::new(Message {
             room_id: RoomId(room),
@@ -226,20 +331,20 @@ mod tests {
     #[test]
     fn publishing_reaches_only_subscribers_of_the_room() {
         let hub = Hub::default();
-        let mut design = hub.connect(8);
-        let mut lobby = hub.connect(8);
+        let mut design = hub.connect(bound(8));
+        let mut lobby = hub.connect(bound(8));
         hub.subscribe(RoomId(1), &design);
         hub.subscribe(RoomId(2), &lobby);
         hub.publish(message(1, 1));
-        assert_eq!(design.messages.try_recv().unwrap().message.seq, 1);
-        assert!(lobby.messages.try_recv().is_err());
+        assert_eq!(design.try_recv().unwrap().message.seq, 1);
+        assert!(lobby.try_recv().is_none());
     }
 
     #[test]
     fn a_full_queue_marks_only_that_connection_overflowed() {
         let hub = Hub::default();
-        let slow = hub.connect(2);
-        let mut fast = hub.connect(8);
+        let slow = hub.connect(bound(2));
+        let mut fast = hub.connect(bound(8));
         hub.subscribe(RoomId(1), &slow);
         hub.subscribe(RoomId(1), &fast);
         for seq in 1..=3 {
@@ -247,16 +352,51 @@ mod tests {
         }
         assert!(slow.overflowed.is_cancelled());
         assert!(!fast.overflowed.is_cancelled());
-        let received: Vec<i64> = std::iter::from_fn(|| fast.messages.try_recv().ok())
+        let received: Vec<i64> = std::iter::from_fn(|| fast.try_recv())
             .map(|published| published.message.seq)
             .collect();
         assert_eq!(received, [1, 2, 3]);
     }
 
     #[test]
+    fn a_queue_full_by_bytes_marks_the_connection_overflowed_and_reading_frees_room() {
+        let hub = Hub::default();
+        let one_message = Published::new(message(1, 1)).queued_bytes();
+        let mut inbox = hub.connect(QueueBound {
+            messages: 100,
+            bytes: 2 * one_message,
+        });
+        hub.subscribe(RoomId(1), &inbox);
+        hub.publish(message(1, 1));
+        hub.publish(message(1, 2));
+        assert!(inbox.try_recv().is_some(), "reading makes room again");
+        hub.publish(message(1, 3));
+        assert!(!inbox.overflowed.is_cancelled());
+        hub.publish(message(1, 4));
+        assert!(
+            inbox.overflowed.is_cancelled(),
+            "a third message is over the bytes"
+        );
+    }
+
+    #[test]
+    fn a_user_holds_at_most_the_seats_allowed_and_a_dropped_one_is_given_back() {
+        let hub = Arc::new(Hub::default());
+        let first = hub.seat(UserId(1), 2).unwrap();
+        let _second = hub.seat(UserId(1), 2).unwrap();
+        assert!(hub.seat(UserId(1), 2).is_none());
+        assert!(
+            hub.seat(UserId(2), 2).is_some(),
+            "another user is not counted"
+        );
+        drop(first);
+        assert!(hub.seat(UserId(1), 2).is_some());
+    }
+
+    #[test]
     fn the_hub_wants_only_unpublished_posts_of_rooms_with_subscribers() {
         let hub = Hub::default();
-        let inbox = hub.connect(8);
+        let inbox = hub.connect(bound(8));
         assert!(!hub.wants(RoomId(1), 1), "nobody here is subscribed");
         hub.subscribe(RoomId(1), &inbox);
         assert!(hub.wants(RoomId(1), 1));
@@ -287,7 +427,7 @@ mod tests {
     #[test]
     fn unsubscribing_the_last_connection_forgets_the_room() {
         let hub = Hub::default();
-        let inbox = hub.connect(1);
+        let inbox = hub.connect(bound(1));
         hub.subscribe(RoomId(7), &inbox);
         assert_eq!(hub.subscriber_count(RoomId(7)), 1);
         hub.unsubscribe(RoomId(7), inbox.id);

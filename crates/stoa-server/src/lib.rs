@@ -9,8 +9,10 @@
 //! wire types ([`convert`]). Failures become HTTP answers in exactly one place ([`error`]).
 
 pub mod access;
+pub mod admission;
 pub mod auth;
 pub mod compliance;
+pub mod connections;
 pub mod convert;
 pub mod error;
 pub mod hub;
@@ -205,12 +207,13 @@ impl Server {
             live_post_slots: Arc::new(tokio::sync::Semaphore::new(
                 options.settings.max_live_posts_in_flight,
             )),
-            settings: Arc::new(options.settings),
+            settings: Arc::new(options.settings.clone()),
             placement: Arc::new(placement),
             shutdown: CancellationToken::new(),
             access_epoch: Arc::new(tokio::sync::watch::Sender::new(0)),
             rooms_since_access_change: Arc::default(),
             pool: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
+            admission: Arc::new(admission::Admission::for_settings(&options.settings)),
         };
         let settings = state.store.pool_settings().await?;
         state.pool.send_replace(settings);
@@ -257,20 +260,13 @@ impl Server {
         let storage_watchdog = tokio::spawn(storage::run(self.state.clone()));
         let router = self.router();
         let signal_token = token.clone();
-        // Frames are gathered into writes by the connections themselves; Nagle's algorithm
-        // would only hold small ones back waiting for an acknowledgement.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY");
-            }
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            signal_token.cancel();
         });
-        let result = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                signal_token.cancel();
-            })
-            .await;
+        let limits = connections::fit_to_descriptor_limit(self.state.settings.connections);
+        connections::serve(listener, router, limits, token.clone(), SHUTDOWN_DRAIN).await;
         // Upgraded WebSocket connections outlive the HTTP server; give them a moment to send
         // their goodbyes after the token fired.
         token.cancel();
@@ -286,9 +282,12 @@ impl Server {
         }
         self.state.store.close().await;
         tracing::info!("stopped");
-        result
+        Ok(())
     }
 }
+
+/// How long a shutdown waits for requests in progress to be answered.
+const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The file in the data directory that names the node's instance.
 const NODE_INSTANCE_FILE: &str = "node-instance";

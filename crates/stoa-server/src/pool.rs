@@ -176,7 +176,7 @@ async fn publish_after(
         .ok()?;
     match state.store.history(room, page).await {
         Ok(messages) => {
-            let full = messages.len() == limit as usize;
+            let full = page.may_have_more(&messages);
             let last = messages.last().map(|message| message.seq);
             for message in messages {
                 state.hub.publish(Arc::new(message));

@@ -23,6 +23,13 @@ pub struct Settings {
     /// How many live messages may wait for one WebSocket connection before it is told it is
     /// too slow and disconnected.
     pub connection_queue: usize,
+    /// How many bytes of live messages may wait for one WebSocket connection before it is
+    /// told it is too slow and disconnected (the text is counted twice: the message, and the
+    /// frame encoded from it).
+    pub connection_queue_bytes: usize,
+    /// Live connections one user may hold on one node; past it, new ones are refused
+    /// `too_many_connections`.
+    pub max_live_connections_per_user: usize,
     /// Longest a single WebSocket write may take before the peer is treated as stuck.
     pub write_timeout: Duration,
     /// Messages a subscriber gets when it joins without saying what it has already seen
@@ -30,6 +37,14 @@ pub struct Settings {
     pub default_chat_history: u32,
     /// Requests served at once before new ones are answered 503.
     pub max_concurrent_requests: usize,
+    /// Of those, requests without credentials (sign-in, the landing page) served at once,
+    /// server-wide and from one source address; past them, 503 and 429.
+    pub max_anonymous_requests: usize,
+    pub max_anonymous_requests_per_address: usize,
+    /// Memory that request bodies being read may hold between them; past it, 503.
+    pub request_body_budget_bytes: usize,
+    /// How connections are accepted and held (see `connections.rs`).
+    pub connections: crate::connections::ConnectionLimits,
     /// How often this node tells the pool it is alive and reads the pool's settings.
     pub pool_heartbeat_interval: Duration,
     /// A node not heard from for this long is considered lost and drops out of the pool.
@@ -53,9 +68,15 @@ impl Default for Settings {
             heartbeat_interval: Duration::from_secs(20),
             heartbeat_timeout: Duration::from_secs(60),
             connection_queue: 1024,
+            connection_queue_bytes: 8 * 1024 * 1024,
+            max_live_connections_per_user: 64,
             write_timeout: Duration::from_secs(10),
             default_chat_history: 30,
             max_concurrent_requests: 1024,
+            max_anonymous_requests: 256,
+            max_anonymous_requests_per_address: 64,
+            request_body_budget_bytes: 256 * 1024 * 1024,
+            connections: crate::connections::ConnectionLimits::default(),
             pool_heartbeat_interval: Duration::from_secs(1),
             pool_node_lost_after: Duration::from_secs(4),
             compliance_tick: Duration::from_secs(1),
@@ -100,6 +121,8 @@ pub struct AppState {
     pub rooms_since_access_change: Arc<crate::access::RoomSnapshots>,
     /// The pool's settings as of this node's last heartbeat (or its own last change).
     pub pool: Arc<watch::Sender<PoolSettings>>,
+    /// What requests must do before they take a request slot (bodies, anonymous budgets).
+    pub admission: Arc<crate::admission::Admission>,
 }
 
 impl AppState {

@@ -34,7 +34,7 @@ use crate::access::{RoomAndCategory, room_for};
 use crate::auth::{Caller, bearer_token};
 use crate::convert::message_view;
 use crate::error::ApiError;
-use crate::hub::{Inbox, Published};
+use crate::hub::{Inbox, LiveSeat, Published, QueueBound};
 use crate::state::AppState;
 use crate::time::now;
 
@@ -49,6 +49,10 @@ const DELIVERIES_PER_WRITE: usize = 64;
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// How much a connection gathers before writing, between flushes.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// The most message text one catch-up page holds: a client that subscribes from `since: 0`
+/// to a room of large messages and then stops reading holds this much, not a whole page of
+/// 500 (32 MiB of 64 KiB posts).
+const CATCH_UP_PAGE_BYTES: u64 = 256 * 1024;
 /// Posts a connection may have queued before reading its next frame waits for them.
 const POST_QUEUE: usize = 64;
 /// Longest `ref` a client may attach to a post.
@@ -104,12 +108,33 @@ pub async fn upgrade(
         },
         None => None,
     };
+    // A caller known already is refused before the upgrade when they hold too many
+    // connections; one who signs in by frame is told in a `closing` frame.
+    let seated = match caller {
+        Some(caller) => match take_seat(&state, &caller) {
+            Ok(seat) => Some((caller, seat)),
+            Err(error) => return error.into_response(),
+        },
+        None => None,
+    };
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
-        .on_upgrade(move |socket| run(state, socket, caller))
+        .on_upgrade(move |socket| run(state, socket, seated))
+}
+
+/// Counts a live connection of `caller`, or refuses it when they hold too many.
+fn take_seat(state: &AppState, caller: &Caller) -> Result<LiveSeat, ApiError> {
+    let most = state.settings.max_live_connections_per_user;
+    state.hub.seat(caller.user.id, most).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            error_code::TOO_MANY_CONNECTIONS,
+            format!("you already hold {most} live connections to this server; close one first"),
+        )
+    })
 }
 
 /// Why a connection loop stops.
@@ -189,17 +214,22 @@ struct Connection {
     /// What the poster task has to say back to the client (`posted` or an error).
     post_answers: tokio::sync::mpsc::UnboundedReceiver<ServerFrame>,
     post_answers_sender: tokio::sync::mpsc::UnboundedSender<ServerFrame>,
+    /// Counts this connection among its user's until it ends.
+    _seat: LiveSeat,
 }
 
-async fn run(state: AppState, mut socket: WebSocket, caller: Option<Caller>) {
-    let caller = match caller {
-        Some(caller) => caller,
+async fn run(state: AppState, mut socket: WebSocket, seated: Option<(Caller, LiveSeat)>) {
+    let (caller, seat) = match seated {
+        Some(seated) => seated,
         None => match authenticate(&state, &mut socket).await {
-            Some(caller) => caller,
+            Some(seated) => seated,
             None => return,
         },
     };
-    let inbox = state.hub.connect(state.settings.connection_queue);
+    let inbox = state.hub.connect(QueueBound {
+        messages: state.settings.connection_queue,
+        bytes: state.settings.connection_queue_bytes,
+    });
     let span = tracing::info_span!("ws", connection = inbox.id, user = %caller.user.login);
     let access_epoch = state.access_epoch.subscribe();
     let (post_answers_sender, post_answers) = tokio::sync::mpsc::unbounded_channel();
@@ -215,12 +245,14 @@ async fn run(state: AppState, mut socket: WebSocket, caller: Option<Caller>) {
         posts: None,
         post_answers,
         post_answers_sender,
+        _seat: seat,
     };
     connection.serve().instrument(span).await;
 }
 
-/// Waits for an `auth` frame and resolves its token.
-async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Caller> {
+/// Waits for an `auth` frame and resolves its token, and counts the connection among the
+/// caller's.
+async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<(Caller, LiveSeat)> {
     let first = tokio::time::timeout(AUTH_DEADLINE, socket.recv()).await;
     let token = match first {
         Ok(Some(Ok(WsMessage::Text(text)))) => match serde_json::from_str(&text) {
@@ -230,9 +262,11 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Caller
         _ => None,
     };
     let result = match token {
-        Some(token) => Caller::from_token(state, &token)
-            .await
-            .and_then(|caller| caller.require_chat().map(|()| caller)),
+        Some(token) => Caller::from_token(state, &token).await.and_then(|caller| {
+            caller.require_chat()?;
+            let seat = take_seat(state, &caller)?;
+            Ok((caller, seat))
+        }),
         None => Err(ApiError::unauthenticated(
             "send {\"type\":\"auth\",\"token\":…} first, or authenticate the upgrade request",
         )),
@@ -312,7 +346,7 @@ impl Connection {
                     "the session ended; sign in again",
                 )),
                 frame = self.socket.recv() => self.on_frame(frame).await,
-                Some(message) = self.inbox.messages.recv() => self.deliver_queued(message).await,
+                Some(message) = self.inbox.recv() => self.deliver_queued(message).await,
                 Some(answer) = self.post_answers.recv() => self.send(&answer).await,
                 Some(epoch) = access_changes.next() => self.recheck_access(epoch).await,
                 _ = heartbeat.tick() => self.on_heartbeat().await,
@@ -767,6 +801,7 @@ impl Connection {
                 after: Some(subscription.delivered),
                 before: until,
                 limit: MAX_HISTORY_LIMIT,
+                max_bytes: CATCH_UP_PAGE_BYTES,
             };
             let messages = match self.state.store.history(room, page).await {
                 Ok(messages) => messages,
@@ -775,9 +810,11 @@ impl Connection {
                     return Err(Stop::close(error.code, error.message));
                 }
             };
-            let full_page = messages.len() == MAX_HISTORY_LIMIT as usize;
-            for message in &messages {
-                self.send_message(message).await?;
+            let full_page = page.may_have_more(&messages);
+            // Each message is let go once it is written, so a reader that stops reading
+            // holds at most the rest of one page.
+            for message in messages {
+                self.send_message(&message).await?;
             }
             if !full_page {
                 return Ok(());
@@ -790,9 +827,9 @@ impl Connection {
     async fn deliver_queued(&mut self, first: Arc<Published>) -> Result<(), Stop> {
         self.deliver(first).await?;
         for _ in 1..DELIVERIES_PER_WRITE {
-            match self.inbox.messages.try_recv() {
-                Ok(published) => self.deliver(published).await?,
-                Err(_) => break,
+            match self.inbox.try_recv() {
+                Some(published) => self.deliver(published).await?,
+                None => break,
             }
         }
         Ok(())

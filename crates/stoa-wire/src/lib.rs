@@ -54,6 +54,10 @@ pub mod error_code {
     pub const WRITE_TIMEOUT: &str = "write_timeout";
     pub const SHUTTING_DOWN: &str = "shutting_down";
     pub const HEARTBEAT_TIMEOUT: &str = "heartbeat_timeout";
+    /// The user already holds as many live connections on this node as one user may.
+    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+    /// Too many attempts (failed sign-ins, say): wait for the `Retry-After` seconds.
+    pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
 }
 
 /// `GET /healthz`.

@@ -26,7 +26,9 @@ pub struct HistoryQuery {
     pub after: Option<i64>,
     /// Only messages with a smaller `seq`; without `after`, the page holds the newest such.
     pub before: Option<i64>,
-    /// At most this many messages (1–500, default 50).
+    /// At most this many messages (1–500, default 50). A page also stops before 4 MiB of
+    /// message text, so a page of large messages may hold fewer: read on from its last
+    /// `seq` until a page comes back empty.
     pub limit: Option<u32>,
 }
 

@@ -40,7 +40,7 @@ use crate::ws;
 
 /// Largest request body accepted. Message bodies are limited to 64 KiB of text, which JSON
 /// escaping can inflate several times over.
-const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
+pub const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
 
 /// Builds the complete application: routes, fallbacks and middleware.
 pub fn router(state: AppState) -> Router {
@@ -162,6 +162,12 @@ pub fn router(state: AppState) -> Router {
                 .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
                 .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
                 .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+                // Bodies are read, and anonymous budgets applied, before a request takes one
+                // of the slots below: trickled bodies must not fill them.
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::admission::admit,
+                ))
                 // Past the concurrency limit, new requests are refused at once with 503 and
                 // Retry-After instead of queueing without bound.
                 .layer(HandleErrorLayer::new(overloaded))

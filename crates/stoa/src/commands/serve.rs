@@ -4,7 +4,6 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 use stoa_server::{AdminBootstrap, Server, ServerOptions};
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{LogFormat, ServeArgs};
@@ -51,8 +50,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     options.database = args.database;
     options.compliance_database = args.compliance_database;
     let mut server = Server::open(options).await.context(opening)?;
-    let listener = TcpListener::bind(args.listen)
-        .await
+    let listener = stoa_server::connections::listen(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     // Before the URL is printed: a second node under a name already running is refused.

@@ -263,7 +263,11 @@ impl BinaryServer {
             .env_remove("STOA_DATABASE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var_os("STOA_TEST_SERVER_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .kill_on_drop(true);
         if let Some(password) = admin_password {
             command.env("STOA_ADMIN_PASSWORD", password);

@@ -666,3 +666,63 @@ async fn issue_12_signing_out_ends_that_sessions_live_connections_at_once() {
     other.send(&ClientFrame::Ping).await.unwrap();
     assert_eq!(next(&mut other).await, ServerFrame::Pong);
 }
+
+/// Issue 12, delivery 2: catch-up reads pages bounded by bytes (a few large messages at a
+/// time) rather than 500 messages whatever their size. Every message still arrives, once
+/// and in order, and a history page stops early without skipping any.
+#[tokio::test]
+async fn catching_up_on_large_messages_delivers_every_one_in_order() {
+    let server = TestServer::start().await;
+    create_room(&server, "Big").await;
+    let alice = server.user("alice@contoso.com").await;
+    let large = "y".repeat(60 * 1024);
+    for index in 0..80 {
+        alice
+            .post_message("Big", &format!("{index:02}{large}"))
+            .await
+            .unwrap();
+    }
+    let mut live = alice.connect_live().await.unwrap();
+    subscribed(&mut live, "Big", Some(0)).await;
+    for seq in 1..=80 {
+        let message = next_message(&mut live).await;
+        assert_eq!(message.seq, seq);
+        assert!(message.body.starts_with(&format!("{:02}", seq - 1)));
+    }
+
+    // Over HTTP: 80 messages of 60 KiB do not fit in one 4 MiB page, which stops early; the
+    // next page goes on from where it stopped.
+    let first = alice
+        .history(
+            "Big",
+            stoa_client::HistoryQuery {
+                after: Some(0),
+                limit: Some(500),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        first.len() < 80 && !first.is_empty(),
+        "{} messages",
+        first.len()
+    );
+    let rest = alice
+        .history(
+            "Big",
+            stoa_client::HistoryQuery {
+                after: first.last().map(|message| message.seq),
+                limit: Some(500),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = first
+        .iter()
+        .chain(&rest)
+        .map(|message| message.seq)
+        .collect();
+    assert_eq!(seqs, (1..=80).collect::<Vec<_>>());
+}
