@@ -161,9 +161,83 @@ pub fn optional_reference(
     object_name(field, trimmed).map(Some)
 }
 
+/// Shortest password accepted, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Checks a new password: at least [`MIN_PASSWORD_CHARS`] characters, not only spaces, not
+/// the login (or a part of it, or the display name), and hard enough to guess by a
+/// strength estimator that knows common and leaked passwords, keyboard walks, dates and
+/// words with digits tacked on (zxcvbn, score 3 of 4 or more).
+pub fn password(password: &str, personal: &[&str]) -> Result<(), ValidationError> {
+    let invalid = |problem: String| ValidationError::Invalid {
+        field: "password",
+        problem,
+    };
+    if password.trim().is_empty() {
+        return Err(invalid("must not be only spaces".to_owned()));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(invalid(format!(
+            "must be at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    let folded = password.trim().to_lowercase();
+    let mut parts: Vec<String> = Vec::new();
+    for text in personal {
+        let text = text.trim().to_lowercase();
+        if let Some((local, _)) = text.split_once('@') {
+            parts.push(local.to_owned());
+        }
+        parts.push(text);
+    }
+    if parts.iter().any(|part| !part.is_empty() && folded == *part) {
+        return Err(invalid("must not be your login or your name".to_owned()));
+    }
+    let hints: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let estimate = zxcvbn::zxcvbn(password, &hints);
+    if estimate.score() < zxcvbn::Score::Three {
+        let why = estimate
+            .feedback()
+            .and_then(|feedback| feedback.warning())
+            .map(|warning| format!(" ({warning})"))
+            .unwrap_or_default();
+        return Err(invalid(format!(
+            "is too easy to guess{why}: choose a longer one, such as a few unrelated words"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_that_are_common_short_blank_or_the_login_are_refused() {
+        for weak in [
+            "password",
+            "12345678",
+            "        ",
+            "Password1!",
+            "qwertyuiop",
+            "Summer2024!",
+        ] {
+            assert!(password(weak, &["alice@contoso.com"]).is_err(), "{weak:?}");
+        }
+        assert!(password("alice@contoso.com", &["alice@contoso.com"]).is_err());
+        assert!(password("short1!", &[]).is_err());
+        for strong in [
+            "correct-horse-battery",
+            "s3cret-passw0rd",
+            "plum tiger lantern",
+        ] {
+            assert_eq!(
+                password(strong, &["alice@contoso.com"]),
+                Ok(()),
+                "{strong:?}"
+            );
+        }
+    }
 
     #[test]
     fn idempotency_keys_are_short_visible_ascii() {

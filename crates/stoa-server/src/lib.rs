@@ -19,6 +19,7 @@ pub mod hub;
 pub mod pool;
 pub mod posting;
 pub mod routes;
+pub mod sign_in_throttle;
 pub mod state;
 pub mod storage;
 pub mod time;
@@ -214,6 +215,7 @@ impl Server {
             rooms_since_access_change: Arc::default(),
             pool: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
             admission: Arc::new(admission::Admission::for_settings(&options.settings)),
+            sign_in_throttle: Arc::default(),
         };
         let settings = state.store.pool_settings().await?;
         state.pool.send_replace(settings);
@@ -325,12 +327,13 @@ async fn bootstrap_administrator(
         return Ok(AdminBootstrap::AlreadyInitialised);
     }
     let (password, generated) = match given_password {
-        Some(password) if password.chars().count() < 8 => {
-            return Err(ServerError::AdminPassword(
-                "it must be at least 8 characters".to_owned(),
-            ));
+        Some(password) => {
+            if let Err(error) = stoa_domain::validation::password(&password, &[INITIAL_ADMIN_LOGIN])
+            {
+                return Err(ServerError::AdminPassword(error.to_string()));
+            }
+            (password, false)
         }
-        Some(password) => (password, false),
         None => (auth::generate_password(), true),
     };
     let password_hash = auth::hash_password(password.clone())

@@ -43,6 +43,9 @@ pub struct Settings {
     pub max_anonymous_requests_per_address: usize,
     /// Memory that request bodies being read may hold between them; past it, 503.
     pub request_body_budget_bytes: usize,
+    /// Whether failed sign-ins make further ones wait (`sign_in_throttle.rs`); off only in
+    /// tests that time sign-ins.
+    pub sign_in_throttling: bool,
     /// How connections are accepted and held (see `connections.rs`).
     pub connections: crate::connections::ConnectionLimits,
     /// How often this node tells the pool it is alive and reads the pool's settings.
@@ -76,6 +79,7 @@ impl Default for Settings {
             max_anonymous_requests: 256,
             max_anonymous_requests_per_address: 64,
             request_body_budget_bytes: 256 * 1024 * 1024,
+            sign_in_throttling: true,
             connections: crate::connections::ConnectionLimits::default(),
             pool_heartbeat_interval: Duration::from_secs(1),
             pool_node_lost_after: Duration::from_secs(4),
@@ -123,6 +127,8 @@ pub struct AppState {
     pub pool: Arc<watch::Sender<PoolSettings>>,
     /// What requests must do before they take a request slot (bodies, anonymous budgets).
     pub admission: Arc<crate::admission::Admission>,
+    /// Failed sign-ins seen by this node (`sign_in_throttle.rs`).
+    pub sign_in_throttle: Arc<crate::sign_in_throttle::SignInThrottle>,
 }
 
 impl AppState {

@@ -408,5 +408,6 @@ fn app_state(store: Store) -> anyhow::Result<AppState> {
         admission: Arc::new(stoa_server::admission::Admission::for_settings(
             &Settings::default(),
         )),
+        sign_in_throttle: Arc::default(),
     })
 }

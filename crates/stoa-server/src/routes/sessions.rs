@@ -9,6 +9,7 @@ use stoa_wire::{ErrorBody, LoginRequest, LoginResponse, UserView, error_code};
 use crate::auth::{self, Caller};
 use crate::convert::user_view;
 use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::sign_in_throttle::ClientAddress;
 use crate::state::AppState;
 use crate::time::{format, now};
 
@@ -27,14 +28,33 @@ fn wrong_credentials() -> ApiError {
         (status = 201, description = "Signed in", body = LoginResponse),
         (status = 401, description = "Wrong user name or password", body = ErrorBody),
         (status = 403, description = "The account is disabled", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: wait for `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "This node is not an active server of the pool", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    address: ClientAddress,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<(StatusCode, Json<LoginResponse>)> {
     if !state.is_active() {
         return Err(ApiError::node_inactive());
+    }
+    let throttle = state
+        .settings
+        .sign_in_throttling
+        .then_some(&*state.sign_in_throttle);
+    // Before any password is checked: a wait costs the guesser, not the server.
+    if let Some(wait) = throttle.and_then(|throttle| throttle.wait(&request.user, address)) {
+        let seconds = wait.as_secs_f64().ceil() as u64;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            error_code::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed sign-ins; try again in {} s",
+                seconds.max(1)
+            ),
+        )
+        .with_retry_after(seconds));
     }
     // A malformed login cannot exist, but it still pays for a password check so that timing
     // does not tell it apart from an unknown one.
@@ -46,10 +66,16 @@ pub async fn login(
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    if !auth::verify_password(request.password, stored_hash).await {
+    let verified = auth::verify_password(request.password, stored_hash).await;
+    let Some(user) = user.filter(|_| verified) else {
+        if let Some(throttle) = throttle {
+            throttle.failed(&request.user, address);
+        }
         return Err(wrong_credentials());
+    };
+    if let Some(throttle) = throttle {
+        throttle.succeeded(&request.user, address);
     }
-    let user = user.ok_or_else(wrong_credentials)?;
     if user.disabled {
         return Err(ApiError::forbidden("your account is disabled"));
     }

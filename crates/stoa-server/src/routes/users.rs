@@ -16,18 +16,11 @@ use crate::convert::{clearable, user_view};
 use crate::error::{ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 
-/// Shortest password accepted; long enough to rule out the worst choices.
-const MIN_PASSWORD_CHARS: usize = 8;
-
-fn check_password(password: &str) -> ApiResult<()> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(stoa_domain::ValidationError::Invalid {
-            field: "password",
-            problem: format!("must be at least {MIN_PASSWORD_CHARS} characters"),
-        }
-        .into());
-    }
-    Ok(())
+/// Checks a new password against the policy (`validation::password`), knowing whose it is.
+fn check_password(password: &str, login: &str, display_name: Option<&str>) -> ApiResult<()> {
+    let mut personal = vec![login];
+    personal.extend(display_name);
+    Ok(validation::password(password, &personal)?)
 }
 
 /// A user as the API shows it, with their role and the policy in force on this node.
@@ -87,7 +80,7 @@ pub async fn create(
         .transpose()?;
     let password_hash = match request.password {
         Some(password) => {
-            check_password(&password)?;
+            check_password(&password, &login.to_string(), Some(&display_name))?;
             Some(auth::hash_password(password).await?)
         }
         None => None,
@@ -164,7 +157,11 @@ pub async fn update(
         password_hash: None,
     };
     if let Some(password) = request.password {
-        check_password(&password)?;
+        check_password(
+            &password,
+            &login.to_string(),
+            changes.display_name.as_deref(),
+        )?;
         changes.password_hash = Some(auth::hash_password(password).await?);
     }
     let user = state

@@ -14,3 +14,4 @@ mod harness;
 mod live;
 mod matrix;
 mod posting;
+mod sign_in;
