@@ -104,7 +104,7 @@ pub async fn follows(
             room: &room,
             category: &category,
         };
-        if access::decide(&caller.subject(), Action::FindRoom, target).is_allowed() {
+        if access::decide(&caller.subject(), Action::ReadRoom, target).is_allowed() {
             views.push(room_view(&room));
         }
     }

@@ -80,6 +80,11 @@ pub async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<CreateRoomRequest>,
 ) -> ApiResult<(StatusCode, Json<RoomView>)> {
+    // Managing rooms is chat for everyone but administrators: a policy-disabled user is
+    // told so before anything is looked up.
+    if !caller.is_administrator() {
+        caller.require_chat()?;
+    }
     let details = describe(json!({"room": request.name}), &request);
     let name = validation::object_name("name", &request.name)?;
     let description = validation::description(request.description.as_deref().unwrap_or(""))?;
@@ -190,6 +195,9 @@ pub async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(request): ApiJson<UpdateRoomRequest>,
 ) -> ApiResult<Json<RoomView>> {
+    if !caller.is_administrator() {
+        caller.require_chat()?;
+    }
     let details = describe(json!({"room": name}), &request);
     let (_, current_category) = room_for(&state, &caller, &name, Action::FindRoom).await?;
     // A category the caller may not find is answered exactly as one that does not exist,
@@ -315,6 +323,9 @@ pub async fn remove(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    if !caller.is_administrator() {
+        caller.require_chat()?;
+    }
     let details = describe(json!({"room": name}), &());
     room_for(&state, &caller, &name, Action::DeleteRoom).await?;
     let room = state

@@ -54,7 +54,7 @@ pub async fn explain(
         Some(name) => Some(state.store.category(name).await?),
         None => None,
     };
-    let (decision, target) = match (&room, &category) {
+    let (mut decision, target) = match (&room, &category) {
         (Some(room), to) => {
             let from = state.store.category_by_id(room.category_id).await?;
             match (action, to) {
@@ -97,6 +97,14 @@ pub async fn explain(
             "server".to_owned(),
         ),
     };
+    // A disabled account is refused before any rule is asked: it cannot sign in.
+    if user.disabled {
+        decision = access::Decision {
+            outcome: access::Outcome::Forbidden,
+            rule: decision.rule,
+            reason: format!("the account {} is disabled: it cannot sign in", user.login),
+        };
+    }
     Ok(Json(ExplainView {
         user: user.login.to_string(),
         action: action.to_string(),

@@ -613,6 +613,43 @@ async fn policies_resolve_user_over_node_over_site_over_global() {
         status(alice.connect_live().await.err().unwrap()),
         (403, "chat_disabled".to_owned())
     );
+    // Issue 12, finding 19: managing rooms is a chat entry point too (it answered 404), and
+    // `explain` says what the API says (it said "not found").
+    assert_eq!(
+        status(
+            alice
+                .create_room(&CreateRoomRequest {
+                    name: "Mine".to_owned(),
+                    ..CreateRoomRequest::default()
+                })
+                .await
+                .unwrap_err()
+        ),
+        (403, "chat_disabled".to_owned())
+    );
+    assert_eq!(
+        status(
+            alice
+                .update_room("Nonexistent", &UpdateRoomRequest::default())
+                .await
+                .unwrap_err()
+        ),
+        (403, "chat_disabled".to_owned())
+    );
+    assert_eq!(
+        status(alice.remove_room("Nonexistent").await.unwrap_err()),
+        (403, "chat_disabled".to_owned())
+    );
+    room(&server, "Hidden", "default", Privacy::Secret, &[]).await;
+    let explained = admin
+        .explain("alice@contoso.com", "read", Some("Hidden"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (explained.outcome.as_str(), explained.rule),
+        ("forbidden", 1)
+    );
+
     let refused = admin.remove_policy("no-chat").await.unwrap_err();
     assert_eq!(status(refused).0, 409, "a granted policy stays");
 
@@ -1071,4 +1108,61 @@ async fn issue_12_a_move_into_a_hidden_category_answers_as_a_missing_one() {
         "GET answers the same"
     );
     assert_eq!(admin.room("Mine").await.unwrap().category, "default");
+}
+
+/// Issue 12, finding 19: `explain` said "allowed" for a disabled account, and `/me/follows`
+/// kept listing a closed room after its follower was removed from it.
+#[tokio::test]
+async fn explain_refuses_disabled_accounts_and_follows_list_only_readable_rooms() {
+    let server = TestServer::start().await;
+    let bob = server.user("bob@contoso.com").await;
+    room(
+        &server,
+        "Board",
+        "default",
+        Privacy::Closed,
+        &["user:bob@contoso.com"],
+    )
+    .await;
+    bob.follow("Board").await.unwrap();
+    assert_eq!(bob.followed_rooms().await.unwrap().len(), 1);
+    server
+        .admin
+        .update_room(
+            "Board",
+            &UpdateRoomRequest {
+                remove_members: vec!["user:bob@contoso.com".to_owned()],
+                ..UpdateRoomRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        bob.followed_rooms().await.unwrap().is_empty(),
+        "a closed room he may no longer read drops out"
+    );
+
+    server
+        .admin
+        .update_user(
+            "bob@contoso.com",
+            &UpdateUserRequest {
+                disabled: Some(true),
+                ..UpdateUserRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    let explained = server
+        .admin
+        .explain("bob@contoso.com", "find", Some("Board"), None)
+        .await
+        .unwrap();
+    assert!(!explained.allowed);
+    assert_eq!(explained.outcome, "forbidden");
+    assert!(
+        explained.reason.contains("disabled"),
+        "{}",
+        explained.reason
+    );
 }

@@ -463,7 +463,7 @@ fn rows() -> Vec<Row> {
             "/api/v1/rooms/Hidden",
             Some(json!({"description": "hidden"})),
             S::None,
-            [401, 404, 404, 404, 403, 403, 200, 404, 200],
+            [401, 403, 404, 404, 403, 403, 200, 404, 200],
         ),
         row(
             M::DELETE,
