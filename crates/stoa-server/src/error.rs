@@ -185,15 +185,69 @@ impl std::fmt::Display for DisplayChain<'_> {
     }
 }
 
+/// A parser's complaint in API terms: what is wrong and, where the parser knows it, which
+/// field, without the parser's own words for the server's types (`expected struct
+/// ComplianceVerifyRequest`), the library's preamble, or positions in the text.
+pub fn in_api_terms(complaint: &str) -> String {
+    let mut text = complaint.to_owned();
+    for preamble in [
+        "Failed to deserialize the JSON body into the target type: ",
+        "Failed to parse the request body as JSON: ",
+        "Failed to deserialize query string: ",
+        "Failed to deserialize path: ",
+        "Invalid URL: ",
+    ] {
+        if let Some(rest) = text.strip_prefix(preamble) {
+            text = rest.to_owned();
+        }
+    }
+    if let Some(at) = text.rfind(" at line ") {
+        let tail = &text[at + " at line ".len()..];
+        let is_position = tail
+            .split(" column ")
+            .all(|number| !number.is_empty() && number.bytes().all(|byte| byte.is_ascii_digit()));
+        if is_position {
+            text.truncate(at);
+        }
+    }
+    // The parser names the server's own types; say what shape was expected instead.
+    let mut words: Vec<String> = Vec::new();
+    let mut tokens = text.split(' ').peekable();
+    while let Some(token) = tokens.next() {
+        match token {
+            "struct" | "enum" if words.last().is_some_and(|word| word == "expected") => {
+                tokens.next();
+                words.push(if token == "struct" {
+                    "a JSON object".to_owned()
+                } else {
+                    "one of the allowed values".to_owned()
+                });
+            }
+            "internally" if tokens.peek() == Some(&"tagged") => {
+                tokens.next();
+                tokens.next();
+                tokens.next();
+                words.push("a JSON object with a \"type\" field".to_owned());
+            }
+            "map," | "map" => words.push(token.replace("map", "object")),
+            "sequence," | "sequence" => words.push(token.replace("sequence", "array")),
+            _ => words.push(token.to_owned()),
+        }
+    }
+    words.join(" ").replace('`', "")
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
         match &rejection {
             JsonRejection::JsonSyntaxError(_) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 error_code::MALFORMED_JSON,
-                rejection.body_text(),
+                in_api_terms(&rejection.body_text()),
             ),
-            JsonRejection::JsonDataError(_) => ApiError::invalid(rejection.body_text()),
+            JsonRejection::JsonDataError(_) => {
+                ApiError::invalid(in_api_terms(&rejection.body_text()))
+            }
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 error_code::INVALID_REQUEST,
@@ -204,20 +258,20 @@ impl From<JsonRejection> for ApiError {
                 error_code::TOO_LARGE,
                 "the request body is larger than the server accepts",
             ),
-            _ => ApiError::invalid(rejection.body_text()),
+            _ => ApiError::invalid(in_api_terms(&rejection.body_text())),
         }
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> ApiError {
-        ApiError::invalid(rejection.body_text())
+        ApiError::invalid(in_api_terms(&rejection.body_text()))
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::invalid(rejection.body_text())
+        ApiError::invalid(in_api_terms(&rejection.body_text()))
     }
 }
 
@@ -237,3 +291,31 @@ pub struct ApiPath<T>(pub T);
 pub struct ApiQuery<T>(pub T);
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::in_api_terms;
+
+    #[test]
+    fn parser_complaints_lose_type_names_preambles_and_positions() {
+        assert_eq!(
+            in_api_terms(
+                "Failed to deserialize the JSON body into the target type: invalid type: \
+                 sequence, expected struct ComplianceVerifyRequest at line 1 column 5"
+            ),
+            "invalid type: array, expected a JSON object"
+        );
+        assert_eq!(
+            in_api_terms("expected internally tagged enum ClientFrame at line 1 column 2"),
+            "expected a JSON object with a \"type\" field"
+        );
+        assert_eq!(
+            in_api_terms("user: missing field `password` at line 1 column 14"),
+            "user: missing field password"
+        );
+        assert_eq!(
+            in_api_terms("unknown variant `shout`, expected one of `subscribe`, `post`"),
+            "unknown variant shout, expected one of subscribe, post"
+        );
+    }
+}

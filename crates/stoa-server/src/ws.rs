@@ -528,7 +528,10 @@ impl Connection {
                     let error = ApiError::new(
                         axum::http::StatusCode::BAD_REQUEST,
                         error_code::MALFORMED_JSON,
-                        format!("not a valid frame: {error}"),
+                        format!(
+                            "not a valid frame: {}",
+                            crate::error::in_api_terms(&error.to_string())
+                        ),
                     );
                     self.send_error(error, None).await
                 }

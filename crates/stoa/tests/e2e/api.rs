@@ -724,3 +724,45 @@ async fn issue_12_answers_carry_security_headers_and_request_ids_cannot_be_forge
 fn uuid_like(text: &str) -> bool {
     text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
+
+/// Issue 12, finding 15: error messages echoed parser internals (`expected struct
+/// ComplianceVerifyRequest at line 1 column 5`, `expected internally tagged enum
+/// ClientFrame`). They say what is wrong in API terms.
+#[tokio::test]
+async fn issue_12_errors_name_the_problem_in_api_terms_not_the_parsers() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    for (path, body) in [
+        ("/api/v1/compliance/verify", "[1]"),
+        ("/api/v1/rooms", "{\"name\": 5}"),
+        (
+            "/api/v1/rooms",
+            "{\"name\": \"x\", \"privacy\": \"shouted\"}",
+        ),
+        ("/api/v1/users", "{\"login\""),
+    ] {
+        let response = http
+            .post(format!("{}{path}", server.url))
+            .bearer_auth(server.admin.token().unwrap())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{path} {body}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        let message = answer["error"]["message"].as_str().unwrap().to_owned();
+        for internal in ["struct", "Request", "line 1", "column", "Failed to", "`"] {
+            assert!(!message.contains(internal), "{path} {body}: {message}");
+        }
+    }
+    let mut live = server.admin.connect_live().await.unwrap();
+    live.send_raw_text("\"just a string\"").await.unwrap();
+    match live.next_frame().await.unwrap() {
+        stoa_wire::ServerFrame::Error { message, .. } => {
+            assert!(!message.contains("ClientFrame"), "{message}");
+            assert!(message.contains("\"type\""), "{message}");
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+}
