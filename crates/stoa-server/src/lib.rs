@@ -190,6 +190,7 @@ impl Server {
         };
         let (store, data_directory_lock) = store;
         let placement = Placement {
+            data_dir: options.data_dir.clone(),
             node_name: options.node.clone(),
             instance: node_instance(&options.data_dir)?,
             site_name: options.site.clone(),

@@ -104,6 +104,8 @@ pub struct Placement {
     pub node: PolicyIdentity,
     /// `site:NAME`.
     pub site: PolicyIdentity,
+    /// The node's data directory.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Shared by every request and connection. Cheap to clone.

@@ -68,6 +68,8 @@ const CLOSE_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// WebSocket close code for a policy violation (too slow, silent, signed out).
 const CLOSE_POLICY: u16 = 1008;
+/// WebSocket close code for a message too big to process.
+const CLOSE_TOO_BIG: u16 = 1009;
 
 /// Upgrade to a WebSocket for live delivery. See `ClientFrame` and `ServerFrame` for the
 /// protocol.
@@ -366,10 +368,10 @@ impl Connection {
                 code: code.to_owned(),
                 message,
             };
-            let close_code = if code == error_code::SHUTTING_DOWN {
-                CLOSE_GOING_AWAY
-            } else {
-                CLOSE_POLICY
+            let close_code = match code {
+                error_code::SHUTTING_DOWN => CLOSE_GOING_AWAY,
+                error_code::TOO_LARGE => CLOSE_TOO_BIG,
+                _ => CLOSE_POLICY,
             };
             // A reader that stalled gets longer to read its goodbye: it may only have paused.
             let grace = if code == error_code::WRITE_TIMEOUT {
@@ -511,6 +513,14 @@ impl Connection {
             Some(Err(error)) if broke_the_connection(&error) => return Err(Stop::Gone),
             // The peer sent something the WebSocket layer cannot read past (a frame over the
             // size limit, a protocol violation): say so before closing.
+            Some(Err(error)) if is_too_large(&error) => {
+                tracing::info!(%error, "frame over the size limit from the client");
+                return Err(Stop::close(
+                    error_code::TOO_LARGE,
+                    "the connection sent a frame over the size limit (frames are at most \
+                     160 KiB of JSON text); reconnect and resume by seq",
+                ));
+            }
             Some(Err(error)) => {
                 tracing::info!(%error, "unreadable frame from the client");
                 return Err(Stop::close(
@@ -1049,6 +1059,13 @@ where
 /// Whether a read error means the connection itself broke (reset, closed), after which
 /// nothing can be sent, rather than that the peer sent something unreadable (a frame over
 /// the size limit, invalid UTF-8, a protocol violation).
+/// Whether a read failed on a frame over the size limit.
+fn is_too_large(error: &axum::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|inner| matches!(inner, tungstenite::Error::Capacity(_)))
+}
+
 fn broke_the_connection(error: &axum::Error) -> bool {
     use tungstenite::error::{Error, ProtocolError};
     let inner = std::error::Error::source(error);

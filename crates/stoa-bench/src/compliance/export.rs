@@ -399,6 +399,7 @@ fn app_state(store: Store) -> anyhow::Result<AppState> {
             site_name: "default".to_owned(),
             node: "node:bench".parse()?,
             site: "site:default".parse()?,
+            data_dir: std::path::PathBuf::new(),
         }),
         shutdown: CancellationToken::new(),
         access_epoch: Arc::new(tokio::sync::watch::Sender::new(0)),

@@ -156,6 +156,7 @@ pub async fn update(
         disabled: request.disabled,
         password_hash: None,
     };
+    let password_changed = request.password.is_some();
     if let Some(password) = request.password {
         check_password(
             &password,
@@ -169,6 +170,19 @@ pub async fn update(
         .modify_user(&caller.act(&state, &details), &login, &changes)
         .await?;
     state.access_changed();
+    if password_changed && user.login.to_string() == crate::INITIAL_ADMIN_LOGIN {
+        // The generated first password is no longer the password: its file would only
+        // mislead, and it is a secret lying on disk.
+        let file = state
+            .placement
+            .data_dir
+            .join(crate::INITIAL_ADMIN_PASSWORD_FILE);
+        match std::fs::remove_file(&file) {
+            Ok(()) => tracing::info!("removed the initial administrator password file"),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(%error, "could not remove the initial password file"),
+        }
+    }
     tracing::info!(changed = %user.login, "user changed");
     Ok(Json(view(&state, &user).await?))
 }

@@ -322,6 +322,24 @@ async fn a_fresh_install_generates_and_saves_the_admin_password() {
         server.banner.iter().all(|line| !line.contains(password)),
         "not shown again"
     );
+
+    // Issue 12, finding 18: once the administrator chooses a password of their own, the
+    // file with the generated one goes (it stayed, a stale secret on disk).
+    let admin = crate::harness::sign_in(&server.url, "admin", password).await;
+    admin
+        .update_user(
+            "admin",
+            &stoa_wire::UpdateUserRequest {
+                password: Some("plum tiger lantern".to_owned()),
+                ..stoa_wire::UpdateUserRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        !password_file.exists(),
+        "the generated password's file is removed"
+    );
 }
 
 #[tokio::test]

@@ -627,12 +627,45 @@ async fn a_frame_over_the_size_limit_ends_the_connection_with_a_closing_frame() 
     live.send_raw_text(&"x".repeat(200 * 1024)).await.unwrap();
     match next(&mut live).await {
         ServerFrame::Closing { code, message } => {
-            assert_eq!(code, "invalid_request");
+            assert_eq!(code, "too_large");
             assert!(message.contains("160 KiB"), "{message}");
         }
         other => panic!("expected closing, got {other:?}"),
     }
     assert!(live.next_frame().await.is_err());
+}
+
+/// Issue 12, finding 18: the WebSocket close that follows an oversize frame carries code
+/// 1009 (message too big), as the protocol defines, not a policy code or a reset.
+#[tokio::test]
+async fn an_oversize_frame_is_closed_with_code_1009() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = TestServer::start().await;
+    let mut request = format!("{}/api/v1/ws", server.url.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", server.admin.token().unwrap())
+            .parse()
+            .unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket.next().await.unwrap().unwrap(); // ready
+    socket
+        .send(Message::text("x".repeat(200 * 1024)))
+        .await
+        .unwrap();
+    let mut close_code = None;
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(PATIENCE, socket.next()).await {
+        if let Message::Close(frame) = message {
+            close_code = frame.map(|frame| u16::from(frame.code));
+            break;
+        }
+    }
+    assert_eq!(close_code, Some(1009));
 }
 
 /// Issue 12, finding 13: a user who signed out kept receiving on their live connections
