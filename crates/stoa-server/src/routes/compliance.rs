@@ -3,7 +3,7 @@
 //! the exported files (`verify`).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Component, PathBuf};
 
 use axum::Json;
 use axum::extract::State;
@@ -115,12 +115,7 @@ fn adapter_with(
         adapter.adapter_type = adapter_type.as_str().to_owned();
     }
     if let Some(directory) = &request.adapter_output_directory {
-        let path = PathBuf::from(directory.trim());
-        if directory.trim().is_empty() || !path.is_absolute() {
-            return Err(ApiError::invalid(
-                "adapter_output_directory must be an absolute path on the server",
-            ));
-        }
+        let path = output_directory("adapter_output_directory", directory)?;
         adapter.output_directory = path.display().to_string();
     }
     if let Some(seconds) = request.run_interval_seconds {
@@ -304,16 +299,12 @@ pub async fn verify(
 ) -> ApiResult<Json<ComplianceVerifyView>> {
     caller.require_administrator(Action::Administer)?;
     let directories: Vec<PathBuf> = match &request.output_directory {
-        Some(directory) => {
-            let path = PathBuf::from(directory.trim());
-            if !path.is_absolute() || !path.is_dir() {
-                return Err(ApiError::invalid(format!(
-                    "{} is not a directory on the server",
-                    directory.trim()
-                )));
-            }
-            vec![path]
-        }
+        // A directory that does not exist verifies like an empty one (no files checked), so
+        // the answer does not tell which paths exist on the server.
+        Some(directory) => vec![output_directory("output_directory", directory)?]
+            .into_iter()
+            .filter(|path| path.is_dir())
+            .collect(),
         None => state
             .store
             .compliance_adapters()
@@ -385,4 +376,41 @@ pub async fn verify(
         }
     }
     Ok(Json(view))
+}
+
+/// Directories of the system itself, where compliance output must never go (nor be read
+/// from), whatever the server's rights there.
+const SYSTEM_DIRECTORIES: &[&str] = &[
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
+    "/sbin", "/sys", "/usr",
+];
+
+/// A compliance output directory as given: an absolute path, without `.` or `..` steps,
+/// neither `/` nor in a system directory.
+fn output_directory(field: &'static str, given: &str) -> ApiResult<PathBuf> {
+    let path = PathBuf::from(given.trim());
+    if given.trim().is_empty() || !path.is_absolute() {
+        return Err(ApiError::invalid(format!(
+            "{field} must be an absolute path on the server"
+        )));
+    }
+    let plain = path
+        .components()
+        .all(|step| matches!(step, Component::RootDir | Component::Normal(_)));
+    if !plain {
+        return Err(ApiError::invalid(format!(
+            "{field} must not contain . or .. steps"
+        )));
+    }
+    let in_system = path.parent().is_none()
+        || SYSTEM_DIRECTORIES
+            .iter()
+            .any(|system| path.starts_with(system));
+    if in_system {
+        return Err(ApiError::invalid(format!(
+            "{field} must not be / or inside a system directory ({})",
+            SYSTEM_DIRECTORIES.join(", ")
+        )));
+    }
+    Ok(path)
 }

@@ -465,3 +465,43 @@ async fn tampering_with_an_exported_file_or_a_stored_event_is_caught() {
     assert_eq!(view.adapters[0].run_interval_seconds, 900);
     server.shut_down().await;
 }
+
+/// Issue 12, finding 18: compliance output could be pointed at system directories, and
+/// `verify` told whether a directory exists ("is not a directory on the server").
+#[tokio::test]
+async fn issue_12_compliance_output_stays_out_of_system_directories_and_verify_reveals_no_paths() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    for directory in [
+        "/",
+        "/etc/stoa",
+        "/usr/lib/stoa",
+        "/proc/self",
+        "/srv/../etc",
+    ] {
+        let response = http
+            .put(format!("{}/api/v1/compliance/adapters/default", server.url))
+            .bearer_auth(server.admin.token().unwrap())
+            .json(&serde_json::json!({"adapter_output_directory": directory}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{directory}");
+    }
+    let verify = async |directory: &str| {
+        let response = http
+            .post(format!("{}/api/v1/compliance/verify", server.url))
+            .bearer_auth(server.admin.token().unwrap())
+            .json(&serde_json::json!({"output_directory": directory}))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let (existing_status, existing) = verify(&empty.path().display().to_string()).await;
+    let (missing_status, missing) =
+        verify(&empty.path().join("no-such-directory").display().to_string()).await;
+    assert_eq!(existing_status, 200);
+    assert_eq!((missing_status, &missing), (existing_status, &existing));
+}

@@ -33,9 +33,6 @@ use stoa_wire::{
 
 use crate::harness::{TestServer, USER_PASSWORD};
 
-/// A directory no process can create (not even root), for adapters that must never write.
-const UNWRITABLE: &str = "/proc/stoa-matrix";
-
 const CALLERS: [&str; 9] = [
     "anon", "dora", "ivan", "erin", "mary", "pete", "mona", "cora", "admin",
 ];
@@ -305,7 +302,7 @@ fn rows() -> Vec<Row> {
             M::PUT,
             "/api/v1/compliance/adapters/{name}",
             "/api/v1/compliance/adapters/new-{caller}",
-            Some(json!({"adapter_output_directory": "/proc/stoa-matrix/new-{caller}"})),
+            Some(json!({"adapter_output_directory": "{unwritable}/new-{caller}"})),
             S::None,
             ADMIN_ONLY_200,
         ),
@@ -564,6 +561,10 @@ struct World {
     server: TestServer,
     /// A client per caller (`None` for anon), in `CALLERS` order.
     clients: Vec<Option<Client>>,
+    /// A directory no process can create (not even root: it lies under a plain file), for
+    /// adapters that must never write; `{unwritable}` in a row's body.
+    unwritable: String,
+    _plain_file: tempfile::NamedTempFile,
 }
 
 async fn world() -> World {
@@ -610,7 +611,14 @@ async fn world() -> World {
     ] {
         room_with_members(&admin, name, privacy, room_type).await;
     }
-    World { server, clients }
+    let plain_file = tempfile::NamedTempFile::new().unwrap();
+    let unwritable = format!("{}/stoa-matrix", plain_file.path().display());
+    World {
+        server,
+        clients,
+        unwritable,
+        _plain_file: plain_file,
+    }
 }
 
 async fn room_with_members(admin: &Client, name: &str, privacy: Privacy, room_type: RoomType) {
@@ -697,7 +705,10 @@ async fn prepare(world: &World, setup: Setup, caller: &str) -> Option<String> {
                 .put_compliance_adapter(
                     &format!("spare-{caller}"),
                     &UpdateComplianceAdapterRequest {
-                        adapter_output_directory: Some(format!("{UNWRITABLE}/spare-{caller}")),
+                        adapter_output_directory: Some(format!(
+                            "{}/spare-{caller}",
+                            world.unwritable
+                        )),
                         ..UpdateComplianceAdapterRequest::default()
                     },
                 )
@@ -745,7 +756,10 @@ async fn every_endpoint_answers_every_kind_of_caller_as_the_rules_say() {
                 request = request.bearer_auth(token);
             }
             if let Some(body) = &row.body {
-                let body = body.to_string().replace("{caller}", caller);
+                let body = body
+                    .to_string()
+                    .replace("{caller}", caller)
+                    .replace("{unwritable}", &world.unwritable);
                 request = request
                     .header("content-type", "application/json")
                     .body(body);
