@@ -378,14 +378,16 @@ pub fn decide(subject: &Subject<'_>, action: Action, target: Target<'_>) -> Deci
             ),
         );
     }
-    // Refused the same way whatever the target, so it reveals nothing: the API answers
-    // `chat_disabled` before it looks anything up.
     if !subject.policy.enable_persistent_chat {
-        return Decision::forbidden(
-            Rule::Policy,
-            format!(
-                "persistent chat is disabled for {login} by policy {}",
-                subject.policy.source
+        return hidden_unless_findable(
+            subject,
+            target,
+            Decision::forbidden(
+                Rule::Policy,
+                format!(
+                    "persistent chat is disabled for {login} by policy {}",
+                    subject.policy.source
+                ),
             ),
         );
     }

@@ -97,6 +97,11 @@ pub async fn explain(
             "server".to_owned(),
         ),
     };
+    // The API answers `chat_disabled` (403) before it looks anything up, whatever the room,
+    // where the rules would hide a room the user cannot find: say what the API says.
+    if decision.rule == access::Rule::Policy {
+        decision.outcome = access::Outcome::Forbidden;
+    }
     // A disabled account is refused before any rule is asked: it cannot sign in.
     if user.disabled {
         decision = access::Decision {
