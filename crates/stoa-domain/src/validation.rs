@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_script::Script;
+
 /// Longest message body, in bytes of UTF-8 (64 KiB).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Longest room or category name, in characters.
@@ -45,9 +48,30 @@ fn invalid(field: &'static str, problem: impl Into<String>) -> ValidationError {
 
 /// A room, category or display name: trimmed, 1 to 256 characters, no control characters.
 pub fn object_name(field: &'static str, text: &str) -> Result<String, ValidationError> {
-    let name = text.trim();
+    // Compatibility forms (full-width letters, ligatures) become the plain letters they
+    // stand for, so `Ｄｅｓｉｇｎ` is the name `Design` and collides with it.
+    let normalised: String = text.nfkc().collect();
+    let name = normalised.trim();
     if name.is_empty() {
         return Err(invalid(field, "must not be empty"));
+    }
+    if name.chars().any(is_invisible) {
+        return Err(invalid(
+            field,
+            "must not contain invisible characters (zero-width, byte-order or direction marks)",
+        ));
+    }
+    if name.chars().all(|c| c == '.') {
+        return Err(invalid(field, "must not be only dots"));
+    }
+    if let Some((one, other)) = look_alike_scripts(name) {
+        return Err(invalid(
+            field,
+            format!(
+                "must not mix {one:?} and {other:?} letters, whose look-alikes make names \
+                 that cannot be told apart"
+            ),
+        ));
     }
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(invalid(
@@ -59,6 +83,45 @@ pub fn object_name(field: &'static str, text: &str) -> Result<String, Validation
         return Err(invalid(field, "must not contain control characters"));
     }
     Ok(name.to_owned())
+}
+
+/// Characters that show as nothing: format characters (zero-width spaces and joiners, the
+/// byte-order mark, direction marks and overrides, the soft hyphen) and the filler letters
+/// that render blank.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+        | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{2800}' | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{E0000}'..='\u{E007F}')
+}
+
+/// Two scripts of letters in `name` whose letters look alike (Latin `a`, Cyrillic `а`,
+/// Greek `α`), if it mixes such scripts. Other mixes (Latin with Han or Kana, say) are how
+/// names are written and are allowed.
+fn look_alike_scripts(name: &str) -> Option<(Script, Script)> {
+    use unicode_script::UnicodeScript;
+    const CONFUSABLE: [Script; 5] = [
+        Script::Latin,
+        Script::Cyrillic,
+        Script::Greek,
+        Script::Armenian,
+        Script::Cherokee,
+    ];
+    let mut seen: Option<Script> = None;
+    for c in name.chars().filter(|c| c.is_alphabetic()) {
+        let script = c.script();
+        if !CONFUSABLE.contains(&script) {
+            continue;
+        }
+        match seen {
+            None => seen = Some(script),
+            Some(first) if first != script => return Some((first, script)),
+            Some(_) => {}
+        }
+    }
+    None
 }
 
 /// The key under which names are unique: two names that differ only in case collide.
@@ -211,6 +274,30 @@ pub fn password(password: &str, personal: &[&str]) -> Result<(), ValidationError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alike_and_invisible_names_are_refused_and_compatibility_forms_folded() {
+        for bad in [
+            "D\u{0435}sign",    // Cyrillic e among Latin letters
+            "Design\u{200B}",   // zero-width space
+            "\u{FEFF}Design",   // byte-order mark
+            "\u{202E}ngised",   // right-to-left override
+            "\u{200B}\u{200D}", // only invisible characters
+            "\u{3164}",         // a filler that renders blank
+            ".",
+            "..",
+        ] {
+            assert!(object_name("name", bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(object_name("name", "Ｄｅｓｉｇｎ").unwrap(), "Design");
+        assert_eq!(
+            object_name("name", "Дизайн").unwrap(),
+            "Дизайн",
+            "one script is fine"
+        );
+        assert_eq!(object_name("name", "東京 Team").unwrap(), "東京 Team");
+        assert_eq!(object_name("name", "v1.2 notes").unwrap(), "v1.2 notes");
+    }
 
     #[test]
     fn passwords_that_are_common_short_blank_or_the_login_are_refused() {

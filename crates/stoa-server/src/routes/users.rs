@@ -16,6 +16,22 @@ use crate::convert::{clearable, user_view};
 use crate::error::{ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 
+/// Display names that would pass for the server's own administrator, kept for it.
+const RESERVED_DISPLAY_NAMES: [&str; 3] = ["admin", "administrator", "stoa"];
+
+/// Refuses a display name that passes for the administrator, for anyone but `admin`.
+fn check_display_name(login: &str, display_name: &str) -> ApiResult<()> {
+    let key = validation::name_key(display_name);
+    if login != crate::INITIAL_ADMIN_LOGIN && RESERVED_DISPLAY_NAMES.contains(&key.as_str()) {
+        return Err(stoa_domain::ValidationError::Invalid {
+            field: "display_name",
+            problem: format!("{display_name} is kept for the server's administrator"),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Checks a new password against the policy (`validation::password`), knowing whose it is.
 fn check_password(password: &str, login: &str, display_name: Option<&str>) -> ApiResult<()> {
     let mut personal = vec![login];
@@ -66,6 +82,7 @@ pub async fn create(
         Some(name) => validation::object_name("display_name", name)?,
         None => login.to_string(),
     };
+    check_display_name(&login.to_string(), &display_name)?;
     let email = request
         .email
         .as_deref()
@@ -156,6 +173,9 @@ pub async fn update(
         disabled: request.disabled,
         password_hash: None,
     };
+    if let Some(display_name) = &changes.display_name {
+        check_display_name(&login.to_string(), display_name)?;
+    }
     let password_changed = request.password.is_some();
     if let Some(password) = request.password {
         check_password(

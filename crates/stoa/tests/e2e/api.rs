@@ -766,3 +766,58 @@ async fn issue_12_errors_name_the_problem_in_api_terms_not_the_parsers() {
         other => panic!("expected an error frame, got {other:?}"),
     }
 }
+
+/// Issue 12, finding 17: names that look like another (a Cyrillic letter, full-width forms),
+/// hide characters (zero-width, byte-order and direction marks), are only invisible or
+/// only dots were accepted, and a plain user could be shown as `admin`.
+#[tokio::test]
+async fn issue_12_look_alike_invisible_and_reserved_names_are_refused() {
+    let server = TestServer::start().await;
+    server
+        .admin
+        .create_room(&stoa_wire::CreateRoomRequest {
+            name: "Design".to_owned(),
+            ..stoa_wire::CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let create_room = async |name: &str| {
+        http.post(format!("{}/api/v1/rooms", server.url))
+            .bearer_auth(server.admin.token().unwrap())
+            .json(&serde_json::json!({"name": name}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for name in [
+        "D\u{0435}sign",
+        "Design\u{200B}",
+        "\u{FEFF}Design",
+        "\u{202E}ngiseD",
+        "\u{200B}",
+        ".",
+        "..",
+    ] {
+        assert_eq!(create_room(name).await, 400, "{name:?}");
+    }
+    assert_eq!(
+        create_room("Ｄｅｓｉｇｎ").await,
+        409,
+        "full-width letters are the name Design"
+    );
+    let response = http
+        .post(format!("{}/api/v1/users", server.url))
+        .bearer_auth(server.admin.token().unwrap())
+        .json(&serde_json::json!({
+            "login": "mallory@contoso.com",
+            "display_name": "Admin",
+            "password": crate::harness::USER_PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+}
