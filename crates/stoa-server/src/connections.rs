@@ -4,8 +4,9 @@
 //! by someone who sends nothing useful:
 //!
 //! - A connection must send a request's whole header within [`ConnectionLimits::header_read_timeout`]
-//!   of when the server starts waiting for one, which is also how long a keep-alive
-//!   connection may sit idle between requests (hyper runs one timer for both).
+//!   (give or take a quarter, at random, so that connections opened together do not all
+//!   time out together) of when the server starts waiting for one, which is also how long
+//!   a keep-alive connection may sit idle between requests (hyper runs one timer for both).
 //! - The process raises its descriptor limit as far as it may at start, and holds at most
 //!   [`ConnectionLimits::max_connections`] connections, well below that limit. A new
 //!   connection past the cap evicts the connection that has been idle longest (between
@@ -73,6 +74,13 @@ pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(address)?;
     socket.listen(LISTEN_BACKLOG)
+}
+
+/// `timeout` moved at random by up to a quarter either way. Connections an attacker opened
+/// together would otherwise all time out together and all reconnect at once, a burst that
+/// fills the kernel's accept queue and makes everyone's connection attempts wait seconds.
+fn spread(timeout: Duration) -> Duration {
+    timeout.mul_f64(0.75 + rand::random::<f64>() / 2.0)
 }
 
 /// Descriptors kept free for everything else the process opens (database files and
@@ -202,7 +210,7 @@ async fn serve_connection(
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        .header_read_timeout(spread(limits.header_read_timeout))
         .serve_connection(io, service)
         .with_upgrades();
     tokio::pin!(connection);
