@@ -138,6 +138,9 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .user_agent(concat!("stoa-client/", env!("CARGO_PKG_VERSION")))
+            // The server closes connections idle for about 30 s (at least 22.5 s); letting
+            // go of them sooner means a request never races the server's close.
+            .pool_idle_timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(|error| ClientError::Transport(error.to_string()))?;
         Ok(Client {
