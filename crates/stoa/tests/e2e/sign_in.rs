@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use stoa_wire::{CreateUserRequest, UpdateUserRequest};
+use stoa_wire::UpdateUserRequest;
 
 use crate::harness::{TestServer, USER_PASSWORD};
 
@@ -39,25 +39,13 @@ async fn sign_in(
     (response.status().as_u16(), retry_after)
 }
 
-async fn create_user(server: &TestServer, login: &str) {
-    server
-        .admin
-        .create_user(&CreateUserRequest {
-            login: login.to_owned(),
-            password: Some(USER_PASSWORD.to_owned()),
-            ..CreateUserRequest::default()
-        })
-        .await
-        .unwrap();
-}
-
 /// 1,700 wrong passwords in a row were all answered 401, and the right one worked at once
 /// afterwards. Now five are free, then each failure doubles the wait, during which even
 /// the right password is answered 429 with `Retry-After`, without being checked.
 #[tokio::test]
 async fn issue_12_failed_sign_ins_are_throttled_with_retry_after_and_back_off() {
     let server = TestServer::start().await;
-    create_user(&server, "alice").await;
+    server.user("alice").await;
     let guesser = from([127, 0, 0, 21]);
     for _ in 0..6 {
         assert_eq!(sign_in(&guesser, &server, "alice", "guess-1").await.0, 401);
@@ -89,7 +77,7 @@ async fn issue_12_failed_sign_ins_are_throttled_with_retry_after_and_back_off() 
 #[tokio::test]
 async fn issue_12_guessing_from_elsewhere_does_not_lock_the_user_out() {
     let server = TestServer::start().await;
-    create_user(&server, "bob").await;
+    server.user("bob").await;
     let own_machine = from([127, 0, 0, 31]);
     assert_eq!(
         sign_in(&own_machine, &server, "bob", USER_PASSWORD).await.0,
@@ -144,7 +132,7 @@ async fn issue_12_weak_passwords_are_refused_with_a_clear_message() {
         server.admin.user("carol@contoso.com").await.is_err(),
         "nothing created"
     );
-    create_user(&server, "carol@contoso.com").await;
+    server.user("carol@contoso.com").await;
     let refused = server
         .admin
         .update_user(
@@ -170,8 +158,8 @@ async fn issue_12_wrong_passwords_take_as_long_for_disabled_enabled_and_unknown_
         ..stoa_server::Settings::default()
     })
     .await;
-    create_user(&server, "enabled").await;
-    create_user(&server, "disabled").await;
+    server.user("enabled").await;
+    server.user("disabled").await;
     server
         .admin
         .update_user(
