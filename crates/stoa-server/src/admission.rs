@@ -15,9 +15,8 @@
 //!   every signed-in request. `/healthz` is exempt: it is what tells operators the server
 //!   is up.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -32,6 +31,7 @@ use tokio::time::Instant;
 
 use crate::connections::ConnectionActivity;
 use crate::error::ApiError;
+use crate::slots::{KeyedSlot, KeyedSlots};
 use crate::state::AppState;
 
 /// How long a body may take before the minimum rate applies.
@@ -50,7 +50,7 @@ pub struct Admission {
     anonymous: Semaphore,
     /// ... and from each source address.
     anonymous_per_address: usize,
-    anonymous_by_address: Mutex<HashMap<IpAddr, usize>>,
+    anonymous_by_address: Arc<KeyedSlots<IpAddr>>,
 }
 
 impl Admission {
@@ -66,7 +66,7 @@ impl Admission {
             body_budget_bytes,
             anonymous: Semaphore::new(anonymous),
             anonymous_per_address,
-            anonymous_by_address: Mutex::default(),
+            anonymous_by_address: Arc::default(),
         }
     }
 
@@ -84,42 +84,9 @@ impl Admission {
         self.body_budget_bytes
     }
 
-    fn take_address(self: &Arc<Self>, address: IpAddr) -> Option<AddressSlot> {
-        let mut counts = self
-            .anonymous_by_address
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(address).or_default();
-        if *count >= self.anonymous_per_address {
-            return None;
-        }
-        *count += 1;
-        Some(AddressSlot {
-            admission: Arc::clone(self),
-            address,
-        })
-    }
-}
-
-/// One anonymous request of a source address, counted until dropped.
-struct AddressSlot {
-    admission: Arc<Admission>,
-    address: IpAddr,
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut counts = self
-            .admission
-            .anonymous_by_address
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.address);
-            }
-        }
+    fn take_address(&self, address: IpAddr) -> Option<KeyedSlot<IpAddr>> {
+        self.anonymous_by_address
+            .take(address, self.anonymous_per_address)
     }
 }
 

@@ -137,26 +137,7 @@ pub struct QueueBound {
 }
 
 /// One of a user's live connections, counted until it is dropped (see [`Hub::seat`]).
-pub struct LiveSeat {
-    hub: Arc<Hub>,
-    user: UserId,
-}
-
-impl Drop for LiveSeat {
-    fn drop(&mut self) {
-        let mut seats = self
-            .hub
-            .seats
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = seats.get_mut(&self.user) {
-            *count -= 1;
-            if *count == 0 {
-                seats.remove(&self.user);
-            }
-        }
-    }
-}
+pub type LiveSeat = crate::slots::KeyedSlot<UserId>;
 
 #[derive(Default)]
 pub struct Hub {
@@ -165,7 +146,7 @@ pub struct Hub {
     /// The live connections of each session (by token hash), told when it ends.
     sessions: Mutex<HashMap<Vec<u8>, HashMap<ConnectionId, CancellationToken>>>,
     /// How many live connections each user holds here.
-    seats: Mutex<HashMap<UserId, usize>>,
+    seats: Arc<crate::slots::KeyedSlots<UserId>>,
 }
 
 /// The live side of one room on this node.
@@ -196,17 +177,8 @@ impl Hub {
     }
 
     /// Counts a new live connection of `user`, unless they already hold `most` here.
-    pub fn seat(self: &Arc<Self>, user: UserId, most: usize) -> Option<LiveSeat> {
-        let mut seats = self.seats.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = seats.entry(user).or_default();
-        if *count >= most {
-            return None;
-        }
-        *count += 1;
-        Some(LiveSeat {
-            hub: Arc::clone(self),
-            user,
-        })
+    pub fn seat(&self, user: UserId, most: usize) -> Option<LiveSeat> {
+        self.seats.take(user, most)
     }
 
     /// A token cancelled when the session `token_hash` ends (see [`Hub::end_session`]),

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod posting;
 pub mod routes;
 pub mod sign_in_throttle;
+pub mod slots;
 pub mod state;
 pub mod storage;
 pub mod time;
