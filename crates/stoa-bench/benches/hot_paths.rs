@@ -70,6 +70,7 @@ fn category(allowed: &[&str], denied: &[&str]) -> Category {
 fn closed_room(category: &Category, members: &[&str]) -> Room {
     Room {
         id: RoomId(1),
+        public_id: stoa_domain::PublicRoomId::from_random_bits(1),
         name: "Closed".to_owned(),
         description: String::new(),
         category_id: category.id,
@@ -212,7 +213,7 @@ fn body(len: usize) -> String {
 fn message_encode(bencher: Bencher, body_len: usize) {
     let frame = ServerFrame::Message(MessageView {
         room: "Contract Review".to_owned(),
-        room_id: 42,
+        room_id: "r000000000000002a".to_owned(),
         seq: 123_456,
         author: "alice@contoso.com".to_owned(),
         body: body(body_len),
@@ -366,6 +367,7 @@ async fn fill(data_dir: &std::path::Path) -> (Store, RoomId) {
                 managers: Vec::new(),
                 presenters: Vec::new(),
             },
+            |_, _| true,
         )
         .await
         .expect("the room is created");

@@ -415,6 +415,7 @@ mod tests {
     fn closed_room(category: &Category, members: &[&str]) -> Room {
         Room {
             id: crate::RoomId(1),
+            public_id: crate::PublicRoomId::from_random_bits(1),
             name: "Case".to_owned(),
             description: String::new(),
             category_id: category.id,

@@ -13,6 +13,6 @@ pub mod policy;
 pub mod principal;
 pub mod validation;
 
-pub use ids::{CategoryId, GroupId, RoomId, Seq, Timestamp, UserId};
+pub use ids::{CategoryId, GroupId, PublicRoomId, RoomId, Seq, Timestamp, UserId};
 pub use principal::{ContainerPath, DomainName, GroupName, Login, PrincipalRef, UserIdentity};
 pub use validation::ValidationError;

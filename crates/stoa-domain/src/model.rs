@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::ids::{CategoryId, GroupId, RoomId, Seq, Timestamp, UserId};
+use crate::ids::{CategoryId, GroupId, PublicRoomId, RoomId, Seq, Timestamp, UserId};
 use crate::principal::{ContainerPath, GroupName, Login, PrincipalRef};
 use crate::validation::{self, ValidationError};
 
@@ -329,6 +329,8 @@ impl PoolSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Room {
     pub id: RoomId,
+    /// The id clients know the room by; see [`PublicRoomId`].
+    pub public_id: PublicRoomId,
     pub name: String,
     pub description: String,
     pub category_id: CategoryId,
@@ -413,7 +415,7 @@ impl RoomChanges {
 
     pub fn apply(&self, room: &mut Room) -> Result<(), ValidationError> {
         if let Some(name) = &self.name {
-            room.name = validation::object_name("name", name)?;
+            room.name = validation::room_name(name)?;
         }
         if let Some(description) = &self.description {
             room.description = validation::description(description)?;

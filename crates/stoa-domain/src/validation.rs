@@ -85,6 +85,19 @@ pub fn object_name(field: &'static str, text: &str) -> Result<String, Validation
     Ok(name.to_owned())
 }
 
+/// A room's name: an [`object_name`] that cannot be mistaken for a room's public id, since
+/// a room may be named by either (two rooms may share a name; see `docs/decisions.md`).
+pub fn room_name(text: &str) -> Result<String, ValidationError> {
+    let name = object_name("name", text)?;
+    if crate::PublicRoomId::parse(&name.to_lowercase()).is_some() {
+        return Err(invalid(
+            "name",
+            "must not have the form of a room id (`r` and 16 hexadecimal digits)",
+        ));
+    }
+    Ok(name)
+}
+
 /// Characters that show as nothing: format characters (zero-width spaces and joiners, the
 /// byte-order mark, direction marks and overrides, the soft hyphen) and the filler letters
 /// that render blank.
@@ -274,6 +287,22 @@ pub fn password(password: &str, personal: &[&str]) -> Result<(), ValidationError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_room_name_cannot_pass_for_a_room_id() {
+        let id = crate::PublicRoomId::from_random_bits(0x0123_4567_89ab_cdef);
+        assert_eq!(id.as_str(), "r0123456789abcdef");
+        assert_eq!(crate::PublicRoomId::parse(id.as_str()), Some(id.clone()));
+        assert!(room_name(id.as_str()).is_err());
+        assert!(
+            room_name("R0123456789ABCDEF").is_err(),
+            "ids are matched in any case"
+        );
+        for not_an_id in ["r0123456789abcde", "x0123456789abcdef", "Design"] {
+            assert_eq!(crate::PublicRoomId::parse(not_an_id), None, "{not_an_id}");
+            assert!(room_name(not_an_id).is_ok(), "{not_an_id}");
+        }
+    }
 
     #[test]
     fn look_alike_and_invisible_names_are_refused_and_compatibility_forms_folded() {

@@ -99,6 +99,7 @@ fn any_room() -> impl Strategy<Value = Room> {
         .prop_map(
             |(members, managers, presenters, privacy, room_type, disabled)| Room {
                 id: RoomId(1),
+                public_id: stoa_domain::PublicRoomId::from_random_bits(1),
                 name: "Random room".to_owned(),
                 description: String::new(),
                 category_id: CategoryId(2),

@@ -78,6 +78,7 @@ fn room(
 ) -> Room {
     Room {
         id: RoomId(id),
+        public_id: stoa_domain::PublicRoomId::from_random_bits(id as u64),
         name: name.to_owned(),
         description: String::new(),
         category_id: category.id,

@@ -24,22 +24,69 @@ impl std::fmt::Display for Named<'_> {
     }
 }
 
-/// Loads a room and its category and requires that `caller` may perform `action` on it.
-/// Whoever may not find the room gets the same "not found" as for a room that does not exist.
+/// Loads the room `reference` names and its category, and requires that `caller` may
+/// perform `action` on it. A reference is a room's name (in any case) or its public id.
+/// Names are unique only among the rooms one user can find (`docs/decisions.md`), so the
+/// reference means the one room of that name or id that the caller can find: none is
+/// answered exactly as for a room that does not exist, several (which only their common
+/// members and administrators can see) ask for the id.
+///
+/// Whether or not a room the caller may not know of is called so, the lookup runs the
+/// same queries and decides on every room it found, so that neither its answer nor its
+/// timing tells a hidden room from an absent one.
 pub async fn room_for(
     state: &AppState,
     caller: &Caller,
-    name: &str,
+    reference: &str,
     action: Action,
 ) -> ApiResult<(Room, Category)> {
-    let room = state.store.room(name).await.map_err(|error| match error {
-        StoreError::NotFound(_) => ApiError::not_found(Named("room", name)),
-        other => other.into(),
-    })?;
-    let category = state.store.category_by_id(room.category_id).await?;
+    let mut candidates = state.store.rooms_called(reference).await?;
+    let chosen = pick_room(
+        caller,
+        candidates.iter().map(|(room, category)| (room, category)),
+        reference,
+    )?;
+    let (room, category) = candidates.swap_remove(chosen);
     tracing::Span::current().record("room", room.id.0);
-    require_in_room(caller, &room, &category, action, name)?;
+    require_in_room(caller, &room, &category, action, reference)?;
     Ok((room, category))
+}
+
+/// Which of `candidates` (the rooms `reference` may mean, as `Store::rooms_called` finds
+/// them) the caller means: the one they can find. Every candidate is decided on, so that
+/// the time taken does not depend on where a hidden one stands.
+pub fn pick_room<'a>(
+    caller: &Caller,
+    candidates: impl IntoIterator<Item = (&'a Room, &'a Category)>,
+    reference: &str,
+) -> ApiResult<usize> {
+    let mut known = Vec::new();
+    for (index, (room, category)) in candidates.into_iter().enumerate() {
+        if caller.may_find(room, category) {
+            known.push((index, room, category));
+        }
+    }
+    match known.as_slice() {
+        [] => Err(ApiError::not_found(Named("room", reference))),
+        [(index, _, _)] => Ok(*index),
+        several => {
+            let ids: Vec<String> = several
+                .iter()
+                .map(|(_, room, category)| {
+                    format!("{} in category {}", room.public_id, category.name)
+                })
+                .collect();
+            Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                stoa_wire::error_code::AMBIGUOUS_ROOM,
+                format!(
+                    "several rooms you can find are named {}; name the one you mean by its id: {}",
+                    reference.trim(),
+                    ids.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 /// Requires that `caller` may find `room` and perform `action` in it; refusals name the room
@@ -76,12 +123,15 @@ pub struct RoomSnapshots {
     current: std::sync::Mutex<Filed>,
 }
 
-/// The readings filed under one epoch, by room id and by name key.
+/// The readings filed under one epoch, by room id.
+///
+/// They are not filed by name: which room a name means is read afresh on every lookup
+/// (`room_for`), since a shared answer to "what is called X" would answer faster for a name
+/// someone has looked up, and so tell that a hidden room is called so.
 #[derive(Default)]
 struct Filed {
     epoch: u64,
     by_id: HashMap<RoomId, Arc<RoomSnapshot>>,
-    by_name: HashMap<String, RoomId>,
 }
 
 /// A room and its category, or `None` once it is gone.
@@ -109,29 +159,6 @@ impl RoomSnapshots {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Notes the name a reading filed under `epoch` goes by.
-    fn name(&self, epoch: u64, reading: &RoomAndCategory) {
-        let mut current = self.lock();
-        if current.epoch == epoch {
-            current.by_name.insert(
-                stoa_domain::validation::name_key(&reading.0.name),
-                reading.0.id,
-            );
-        }
-    }
-
-    /// The reading of the room named `name` filed under `epoch`, if there is one.
-    pub fn find(&self, epoch: u64, name: &str) -> Option<RoomAndCategory> {
-        let current = self.lock();
-        if current.epoch != epoch {
-            return None;
-        }
-        let id = current
-            .by_name
-            .get(&stoa_domain::validation::name_key(name))?;
-        current.by_id.get(id)?.get()?.clone()
-    }
-
     /// Room `id` and its category as of access epoch `epoch` or later; `None` if it is gone.
     pub async fn room(
         &self,
@@ -149,13 +176,7 @@ impl RoomSnapshots {
             Ok(Some(Arc::new((room, category))))
         };
         match self.cell(epoch, id) {
-            Some(cell) => {
-                let reading = cell.get_or_try_init(read).await?.clone();
-                if let Some(reading) = &reading {
-                    self.name(epoch, reading);
-                }
-                Ok(reading)
-            }
+            Some(cell) => Ok(cell.get_or_try_init(read).await?.clone()),
             None => read().await,
         }
     }
@@ -171,10 +192,7 @@ impl RoomSnapshots {
             return Arc::clone(filed);
         }
         match cell.set(Some(Arc::clone(&reading))) {
-            Ok(()) => {
-                self.name(epoch, &reading);
-                reading
-            }
+            Ok(()) => reading,
             Err(_) => match cell.get() {
                 Some(Some(filed)) => Arc::clone(filed),
                 _ => reading,
@@ -250,6 +268,7 @@ mod tests {
         };
         let room = Room {
             id: RoomId(id),
+            public_id: stoa_domain::PublicRoomId::from_random_bits(id as u64),
             name: format!("room{id}"),
             description: description.to_owned(),
             category_id: category.id,
@@ -277,15 +296,6 @@ mod tests {
         let second = snapshots.share(1, room, category);
         assert!(Arc::ptr_eq(&first, &second), "the first reading is shared");
         assert_eq!(second.0.description, "first");
-        let found = snapshots
-            .find(1, "ROOM7")
-            .expect("found by its name, in any case");
-        assert!(Arc::ptr_eq(&found, &first));
-        assert!(snapshots.find(1, "room8").is_none());
-        assert!(
-            snapshots.find(2, "room7").is_none(),
-            "not under a newer epoch"
-        );
 
         // A reading under an older epoch than the current one is not shared: it may predate
         // the latest change.
@@ -299,11 +309,13 @@ mod tests {
         let (room, category) = reading(7, "after the change");
         let fresh = snapshots.share(2, room, category);
         assert_eq!(fresh.0.description, "after the change");
+        let (room, category) = reading(7, "late");
         assert!(
-            snapshots.find(1, "room7").is_none(),
+            !Arc::ptr_eq(&snapshots.share(1, room, category), &first),
             "readings of an older epoch are forgotten"
         );
-        assert!(Arc::ptr_eq(&snapshots.find(2, "room7").unwrap(), &fresh));
+        let (room, category) = reading(7, "again");
+        assert!(Arc::ptr_eq(&snapshots.share(2, room, category), &fresh));
         let (room, category) = reading(8, "another room");
         assert_eq!(snapshots.share(2, room, category).0.id, RoomId(8));
     }

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use stoa_domain::access::{self, Action, Decision, Outcome, Rule, Subject, Target};
-use stoa_domain::model::User;
+use stoa_domain::model::{Category, Room, User};
 use stoa_domain::policy::{self, EffectivePolicy};
 use stoa_domain::{Timestamp, UserIdentity};
 use stoa_wire::error_code;
@@ -167,6 +167,16 @@ impl Caller {
 
     pub fn is_administrator(&self) -> bool {
         self.standing.is_administrator
+    }
+
+    /// Whether the caller may find `room` (which `category` holds), and so know it exists.
+    pub fn may_find(&self, room: &Room, category: &Category) -> bool {
+        access::decide(
+            &self.subject(),
+            Action::FindRoom,
+            Target::Room { room, category },
+        )
+        .is_allowed()
     }
 
     /// Refuses callers whose effective policy disables persistent chat, before anything

@@ -64,7 +64,7 @@ pub fn category_view(category: &Category, with_lists: bool) -> wire::CategoryVie
 
 pub fn room_view(room: &Room) -> wire::RoomView {
     wire::RoomView {
-        id: room.id.0,
+        id: room.public_id.to_string(),
         name: room.name.clone(),
         description: room.description.clone(),
         category: room.category_name.clone(),
@@ -81,10 +81,11 @@ pub fn room_view(room: &Room) -> wire::RoomView {
     }
 }
 
-pub fn message_view(room_name: &str, message: &Message) -> wire::MessageView {
+/// A message of `room`, named by the room's current name and public id.
+pub fn message_view(room: &Room, message: &Message) -> wire::MessageView {
     wire::MessageView {
-        room: room_name.to_owned(),
-        room_id: message.room_id.0,
+        room: room.name.clone(),
+        room_id: room.public_id.to_string(),
         seq: message.seq,
         author: message.author_login.to_string(),
         body: message.body.clone(),

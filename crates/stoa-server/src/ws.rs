@@ -24,9 +24,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use stoa_domain::access::{Action, Target};
-use stoa_domain::model::{HistoryPage, MAX_HISTORY_LIMIT, Message};
+use stoa_domain::model::{HistoryPage, MAX_HISTORY_LIMIT, Message, Room};
 use stoa_domain::validation;
-use stoa_domain::{RoomId, Seq};
+use stoa_domain::{PublicRoomId, RoomId, Seq};
 use stoa_wire::{ClientFrame, ErrorBody, ServerFrame, error_code};
 use tracing::Instrument;
 
@@ -158,8 +158,6 @@ impl Stop {
 
 /// Where one room's subscription stands.
 struct Subscription {
-    /// The room's name's key (`validation::name_key`), to find the subscription by name.
-    room_key: String,
     /// The room and its category as of the last access check (subscribing, or the latest
     /// access change), against which posts to the room are decided without a store read;
     /// shared with the room's other subscribers.
@@ -172,6 +170,28 @@ impl Subscription {
     /// The room's current name, as the subscriber's frames carry it.
     fn name(&self) -> &str {
         &self.room.0.name
+    }
+
+    /// Whether the client's `reference` (a name's key, or a public id) means this room.
+    fn is_called(&self, reference_key: &str) -> bool {
+        validation::name_key(self.name()) == reference_key
+            || self.room.0.public_id.as_str() == reference_key
+    }
+}
+
+/// The one subscription that `reference` means, if exactly one does.
+fn subscription_called<'a>(
+    subscriptions: &'a HashMap<RoomId, Subscription>,
+    reference: &str,
+) -> Result<&'a Subscription, usize> {
+    let key = validation::name_key(reference);
+    let mut called = subscriptions
+        .values()
+        .filter(|subscription| subscription.is_called(&key));
+    match (called.next(), called.count()) {
+        (Some(subscription), 0) => Ok(subscription),
+        (None, _) => Err(0),
+        (Some(_), others) => Err(others + 1),
     }
 }
 
@@ -189,6 +209,7 @@ enum PostFate {
     Store {
         room_id: RoomId,
         room_name: String,
+        public_id: PublicRoomId,
         body: String,
         idempotency_key: Option<String>,
         /// Its place among the node's posts in flight, given back once it is answered.
@@ -597,11 +618,12 @@ impl Connection {
             idempotency_key.as_deref(),
         );
         let fate = match checked.await {
-            Ok((room_id, room_name)) => {
+            Ok((room_id, room_name, public_id)) => {
                 match Arc::clone(&self.state.live_post_slots).try_acquire_owned() {
                     Ok(slot) => PostFate::Store {
                         room_id,
                         room_name,
+                        public_id,
                         body,
                         idempotency_key,
                         _slot: slot,
@@ -653,6 +675,7 @@ impl Connection {
                     PostFate::Store {
                         room_id,
                         room_name,
+                        public_id,
                         body,
                         idempotency_key,
                         _slot,
@@ -668,7 +691,7 @@ impl Connection {
                             idempotency_key: idempotency_key.as_deref(),
                         };
                         let receipt = state.store.queue_post(room_id, &act, post).await;
-                        (reference, Ok((room_name, receipt, _slot)))
+                        (reference, Ok(((room_name, public_id), receipt, _slot)))
                     }
                     PostFate::Refuse(error) => (reference, Err(error)),
                 };
@@ -681,25 +704,25 @@ impl Connection {
         let answers = self.post_answers_sender.clone();
         let answer = async move {
             while let Some((reference, handed_over)) = in_store.recv().await {
-                let (room_name, stored) = match handed_over {
-                    Ok((room_name, receipt, _slot)) => {
+                let stored = match handed_over {
+                    Ok((room, receipt, _slot)) => {
                         let stored = match receipt {
                             Ok(receipt) => receipt.stored().await,
                             Err(error) => Err(error),
                         };
-                        (room_name, stored.map_err(ApiError::from))
+                        stored.map(|posted| (room, posted)).map_err(ApiError::from)
                     }
-                    Err(error) => (String::new(), Err(error)),
+                    Err(error) => Err(error),
                 };
                 match stored {
-                    Ok(posted) => {
+                    Ok(((room_name, public_id), posted)) => {
                         let message = &posted.message;
                         // The poster hears first: publishing to a large room wakes every
                         // subscriber's connection, and the answer would wait behind them.
                         let _ = answers.send(ServerFrame::Posted {
                             reference,
                             room: room_name,
-                            room_id: message.room_id.0,
+                            room_id: public_id.to_string(),
                             seq: message.seq,
                             created_at: crate::time::format(message.created_at),
                             replayed: posted.replayed,
@@ -764,10 +787,10 @@ impl Connection {
         // anything delivered twice is dropped by sequence number.
         self.state.hub.subscribe(room_id, &self.inbox);
         let name = shared.0.name.clone();
+        let public_id = shared.0.public_id.to_string();
         self.subscriptions.insert(
             room_id,
             Subscription {
-                room_key: validation::name_key(&name),
                 room: shared,
                 delivered: start,
             },
@@ -775,7 +798,7 @@ impl Connection {
         tracing::debug!(room = %name, since = start, "subscribed");
         let subscribed = ServerFrame::Subscribed {
             room: name,
-            room_id: room_id.0,
+            room_id: public_id,
             last_seq,
         };
         self.send(&subscribed).await?;
@@ -783,22 +806,30 @@ impl Connection {
     }
 
     async fn unsubscribe(&mut self, room_name: String) -> Result<(), Stop> {
-        let key = validation::name_key(&room_name);
-        let found = self
-            .subscriptions
-            .iter()
-            .find(|(_, subscription)| subscription.room_key == key)
-            .map(|(room, subscription)| (*room, subscription.name().to_owned()));
+        let found = subscription_called(&self.subscriptions, &room_name)
+            .map(|subscription| (subscription.room.0.id, subscription.name().to_owned()));
         match found {
-            Some((room, name)) => {
+            Ok((room, name)) => {
                 self.subscriptions.remove(&room);
                 self.state.hub.unsubscribe(room, self.inbox.id);
                 Self::record_part(&self.state, &self.caller, room).await;
                 self.send(&ServerFrame::Unsubscribed { room: name }).await
             }
-            None => {
+            Err(0) => {
                 let error =
                     ApiError::not_found(format!("subscription to room {}", room_name.trim()));
+                self.send_error(error, Some(room_name)).await
+            }
+            Err(_) => {
+                let error = ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    error_code::AMBIGUOUS_ROOM,
+                    format!(
+                        "several of your subscriptions are to rooms named {}; name the one you \
+                         mean by its id",
+                        room_name.trim()
+                    ),
+                );
                 self.send_error(error, Some(room_name)).await
             }
         }
@@ -865,7 +896,7 @@ impl Connection {
         };
         // Encoded once per post for all its subscribers, not once per subscriber.
         let frame = published.frame(subscription.name(), || {
-            encode_message(subscription.name(), message)
+            encode_message(&subscription.room.0, message)
         });
         self.queue_text(frame).await?;
         if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
@@ -879,7 +910,7 @@ impl Connection {
         let Some(subscription) = self.subscriptions.get(&message.room_id) else {
             return Ok(());
         };
-        let frame = encode_message(subscription.name(), message);
+        let frame = encode_message(&subscription.room.0, message);
         self.queue_text(frame).await?;
         if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
             subscription.delivered = message.seq;
@@ -925,7 +956,6 @@ impl Connection {
             match verdict {
                 Ok(room) => {
                     if let Some(subscription) = self.subscriptions.get_mut(&room_id) {
-                        subscription.room_key = validation::name_key(&room.0.name);
                         subscription.room = room;
                     }
                 }
@@ -984,7 +1014,7 @@ async fn check_post(
     body: &str,
     reference: Option<&str>,
     idempotency_key: Option<&str>,
-) -> Result<(RoomId, String), ApiError> {
+) -> Result<(RoomId, String, PublicRoomId), ApiError> {
     if reference.is_some_and(|reference| reference.chars().count() > MAX_POST_REF_CHARS) {
         return Err(ApiError::invalid(format!(
             "ref must be at most {MAX_POST_REF_CHARS} characters"
@@ -994,12 +1024,8 @@ async fn check_post(
     if let Some(key) = idempotency_key {
         validation::idempotency_key(key)?;
     }
-    let key = validation::name_key(room_name);
-    let subscribed = subscriptions
-        .values()
-        .find(|subscription| subscription.room_key == key);
-    match subscribed {
-        Some(subscription) => {
+    match subscription_called(subscriptions, room_name) {
+        Ok(subscription) => {
             let target = Target::Room {
                 room: &subscription.room.0,
                 category: &subscription.room.1,
@@ -1007,19 +1033,22 @@ async fn check_post(
             let named = crate::access::Named("room", room_name);
             caller.require(Action::FindRoom, target, &named)?;
             caller.require(Action::PostInRoom, target, &named)?;
-            Ok((subscription.room.0.id, subscription.room.0.name.clone()))
+            let room = &subscription.room.0;
+            Ok((room.id, room.name.clone(), room.public_id.clone()))
         }
-        None => {
+        // Not subscribed, or to several rooms of that name (which the store's lookup asks
+        // to name by id).
+        Err(_) => {
             let (room, _) = room_for(state, caller, room_name, Action::PostInRoom).await?;
-            Ok((room.id, room.name))
+            Ok((room.id, room.name, room.public_id))
         }
     }
 }
 
-/// The `message` frame of a message, as a subscriber who knows its room as `room_name`
-/// receives it.
-fn encode_message(room_name: &str, message: &Message) -> Utf8Bytes {
-    let frame = ServerFrame::Message(message_view(room_name, message));
+/// The `message` frame of a message, as a subscriber who knows its room as `room` (as of
+/// its latest access check) receives it.
+fn encode_message(room: &Room, message: &Message) -> Utf8Bytes {
+    let frame = ServerFrame::Message(message_view(room, message));
     // A frame of plain strings and numbers always encodes.
     serde_json::to_string(&frame).unwrap_or_default().into()
 }
@@ -1077,31 +1106,21 @@ fn broke_the_connection(error: &axum::Error) -> bool {
     }
 }
 
-/// The room `name` and its category, shared with its other subscribers, once the caller
-/// may read it, and the room's newest `seq`. A reading filed since the latest access
-/// change is as good as a fresh one for deciding, and saves reading the room and its
-/// category again for each of its subscribers (10,000 users subscribing to ~57 rooms
-/// each after a restart); only the newest `seq` is read afresh.
+/// The room `reference` means and its category, shared with its other subscribers, once
+/// the caller may read it, and the room's newest `seq`. Which room a reference means is read
+/// afresh each time, as for HTTP requests (`room_for`), so that a hidden room takes as long
+/// to be refused as an absent one; the reading is then shared, so that access re-checks read
+/// each room once per change whatever its subscribers.
 async fn find_room(
     state: &AppState,
     caller: &Caller,
     epoch: u64,
-    name: &str,
+    reference: &str,
 ) -> Result<(RoomAndCategory, Seq), ApiError> {
-    let snapshots = &state.rooms_since_access_change;
-    if let Some(shared) = snapshots.find(epoch, name) {
-        crate::access::require_in_room(caller, &shared.0, &shared.1, Action::ReadRoom, name)?;
-        let last_seq = match state.store.room_last_seq(shared.0.id).await {
-            Ok(last_seq) => last_seq,
-            // Removed since: the access change announcing it is on its way.
-            Err(stoa_store::StoreError::NotFound(_)) => {
-                return Err(ApiError::not_found(crate::access::Named("room", name)));
-            }
-            Err(error) => return Err(error.into()),
-        };
-        return Ok((shared, last_seq));
-    }
-    let (room, category) = room_for(state, caller, name, Action::ReadRoom).await?;
+    let (room, category) = room_for(state, caller, reference, Action::ReadRoom).await?;
     let last_seq = room.last_seq;
-    Ok((snapshots.share(epoch, room, category), last_seq))
+    Ok((
+        state.rooms_since_access_change.share(epoch, room, category),
+        last_seq,
+    ))
 }

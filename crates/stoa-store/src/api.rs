@@ -139,20 +139,26 @@ dispatch_to_backend! { backend;
 
 
     // Rooms.
-    pub async fn create_room(&self, act: &Act<'_>, new: &NewRoom) -> StoreResult<Room>;
-    /// The room with this name (case-insensitive).
-    pub async fn room(&self, name: &str) -> StoreResult<Room>;
+    /// Creates a room. Room names are unique only among the rooms one user can find: the
+    /// name is refused (`Conflict`) where a room that `is_known` to the creator has it.
+    pub async fn create_room(&self, act: &Act<'_>, new: &NewRoom, is_known: impl Fn(&Room, &Category) -> bool, ) -> StoreResult<Room>;
+    /// Every room that `reference` may mean, with its category, oldest first: those named so
+    /// (case-insensitive) and the one whose public id it is. The caller picks among them by
+    /// the access rules. The same queries run whatever is found, so that a hidden room takes
+    /// as long to look up as an absent one.
+    pub async fn rooms_called(&self, reference: &str) -> StoreResult<Vec<(Room, Category)>>;
     pub async fn room_by_id(&self, id: RoomId) -> StoreResult<Room>;
     /// The `seq` of a room's newest message (0 for none), without the rest of the room.
     pub async fn room_last_seq(&self, id: RoomId) -> StoreResult<Seq>;
     /// Every room, optionally only those of one category, ordered by name.
     pub async fn list_rooms(&self, category: Option<CategoryId>) -> StoreResult<Vec<Room>>;
-    /// Reads a room, lets `change` edit it, and writes it back, all in one transaction.
+    /// Reads room `id`, lets `change` edit it, and writes it back, all in one transaction.
     /// `change` receives the room as stored and may refuse with an error of the caller's own
-    /// type, which is returned as is.
-    pub async fn modify_room<E: From<StoreError>>(&self, act: &Act<'_>, name: &str, change: impl FnMut(&mut Room) -> Result<(), E>, ) -> Result<Room, E>;
+    /// type, which is returned as is. A new name is refused (`Conflict`) where a room that
+    /// `is_known` to whoever renames it has it.
+    pub async fn modify_room<E: From<StoreError>>(&self, act: &Act<'_>, id: RoomId, change: impl FnMut(&mut Room) -> Result<(), E>, is_known: impl Fn(&Room, &Category) -> bool, ) -> Result<Room, E>;
     /// Deletes a room and its messages.
-    pub async fn remove_room(&self, act: &Act<'_>, name: &str) -> StoreResult<Room>;
+    pub async fn remove_room(&self, act: &Act<'_>, id: RoomId) -> StoreResult<Room>;
 
 
     // Messages.

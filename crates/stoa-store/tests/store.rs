@@ -62,9 +62,18 @@ async fn room_in_default(store: &Store, name: &str) -> stoa_domain::model::Room 
                 managers: Vec::new(),
                 presenters: Vec::new(),
             },
+            // Whoever creates it here knows every room: no two rooms share a name.
+            |_, _| true,
         )
         .await
         .unwrap()
+}
+
+/// The one room called `reference`.
+async fn the_room(store: &Store, reference: &str) -> stoa_domain::model::Room {
+    let mut called = store.rooms_called(reference).await.unwrap();
+    assert_eq!(called.len(), 1, "rooms called {reference}: {called:?}");
+    called.remove(0).0
 }
 
 fn assert_send<T: Send>(value: T) -> T {
@@ -91,7 +100,7 @@ async fn posts_get_gapless_sequence_numbers_and_survive_reopening(backend: Backe
         store.close().await;
     }
     let store = database.open().await;
-    let room = store.room("design").await.unwrap();
+    let room = the_room(&store, "design").await;
     assert_eq!(room.last_seq, 3);
     let page = HistoryPage::new(None, None, None).unwrap();
     let bodies: Vec<String> = store
@@ -165,18 +174,23 @@ async fn categories_with_rooms_and_the_root_category_are_not_removed(backend: Ba
 
     let room = room_in_default(&store, "Design").await;
     store
-        .modify_room(&ACT, &room.name, |room| {
-            RoomChanges {
-                category_id: Some(engineering.id),
-                ..RoomChanges::default()
-            }
-            .apply(room)
-            .map_err(StoreError::from)
-        })
+        .modify_room(
+            &ACT,
+            room.id,
+            |room| {
+                RoomChanges {
+                    category_id: Some(engineering.id),
+                    ..RoomChanges::default()
+                }
+                .apply(room)
+                .map_err(StoreError::from)
+            },
+            |_, _| true,
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.room("Design").await.unwrap().category_name,
+        the_room(&store, "Design").await.category_name,
         "Engineering"
     );
     assert!(matches!(
@@ -187,12 +201,98 @@ async fn categories_with_rooms_and_the_root_category_are_not_removed(backend: Ba
         store.remove_category(&ACT, "default").await,
         Err(StoreError::Conflict(_))
     ));
-    store.remove_room(&ACT, "Design").await.unwrap();
+    store.remove_room(&ACT, room.id).await.unwrap();
     store.remove_category(&ACT, "engineering").await.unwrap();
     assert!(matches!(
         store.category("Engineering").await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn room_names_are_unique_only_among_the_rooms_one_knows(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let first = room_in_default(&store, "Merger").await;
+    let default = store.category("default").await.unwrap();
+    let new = NewRoom {
+        name: "MERGER".to_owned(),
+        description: String::new(),
+        category_id: default.id,
+        privacy: Default::default(),
+        room_type: Default::default(),
+        invitations: Default::default(),
+        addin: None,
+        disabled: false,
+        members: Vec::new(),
+        managers: Vec::new(),
+        presenters: Vec::new(),
+    };
+    // A creator who knows the first room may not take its name, in any case...
+    let taken = store
+        .create_room(&ACT, &new, |room, _| room.id == first.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, StoreError::Conflict(_)), "{taken:?}");
+    // ...and one who does not know it may.
+    let second = store.create_room(&ACT, &new, |_, _| false).await.unwrap();
+    assert_ne!(second.public_id, first.public_id);
+    let called: Vec<_> = store
+        .rooms_called("merger")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(room, category)| (room.id, category.id))
+        .collect();
+    assert_eq!(called, [(first.id, default.id), (second.id, default.id)]);
+    // A public id names exactly its room.
+    assert_eq!(
+        the_room(&store, second.public_id.as_str()).await.id,
+        second.id
+    );
+    assert!(
+        store
+            .rooms_called("r0000000000000000")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Renaming follows the same rule, and a room keeps its own name in another case.
+    let other = room_in_default(&store, "Other").await;
+    let rename = |name: &str| RoomChanges {
+        name: Some(name.to_owned()),
+        ..RoomChanges::default()
+    };
+    let taken = store
+        .modify_room(
+            &ACT,
+            other.id,
+            |room| rename("merger").apply(room).map_err(StoreError::from),
+            |_, _| true,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, StoreError::Conflict(_)), "{taken:?}");
+    store
+        .modify_room(
+            &ACT,
+            first.id,
+            |room| rename("MeRgEr").apply(room).map_err(StoreError::from),
+            |_, _| true,
+        )
+        .await
+        .unwrap();
+    let renamed = store
+        .modify_room(
+            &ACT,
+            other.id,
+            |room| rename("Merger").apply(room).map_err(StoreError::from),
+            |_, _| false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.public_id, other.public_id, "a rename keeps the id");
+    assert_eq!(store.rooms_called("merger").await.unwrap().len(), 3);
 }
 
 async fn a_removed_rooms_id_is_never_given_again(backend: Backend) {
@@ -202,13 +302,13 @@ async fn a_removed_rooms_id_is_never_given_again(backend: Backend) {
     let older = room_in_default(&store, "Older").await;
     let newest = room_in_default(&store, "Newest").await;
     assert!(newest.id.0 > older.id.0);
-    store.remove_room(&ACT, "Newest").await.unwrap();
+    store.remove_room(&ACT, newest.id).await.unwrap();
     let next = room_in_default(&store, "Next").await;
     assert!(next.id.0 > newest.id.0, "{next:?} after {newest:?}");
     // And after reopening the database.
     drop(store);
     let store = database.open().await;
-    store.remove_room(&ACT, "Next").await.unwrap();
+    store.remove_room(&ACT, next.id).await.unwrap();
     let after_reopening = room_in_default(&store, "After").await;
     assert!(after_reopening.id.0 > next.id.0);
 }
@@ -533,6 +633,7 @@ on_both_backends!(
     categories_with_rooms_and_the_root_category_are_not_removed,
     category_edits_are_written_back_atomically,
     a_removed_rooms_id_is_never_given_again,
+    room_names_are_unique_only_among_the_rooms_one_knows,
     identities_expand_nested_groups_even_in_cycles,
     removed_users_free_their_login_but_keep_their_messages,
 );

@@ -38,6 +38,9 @@ pub mod error_code {
     pub const NOT_ELIGIBLE: &str = "not_eligible";
     pub const NOT_FOUND: &str = "not_found";
     pub const CONFLICT: &str = "conflict";
+    /// 409: a room was named by a name that several rooms the caller can find share; name
+    /// it by its id instead.
+    pub const AMBIGUOUS_ROOM: &str = "ambiguous_room";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const OVERLOADED: &str = "overloaded";
     /// This node is not an active server of the pool: sign in (or connect) on another node.
@@ -268,7 +271,10 @@ pub enum Invitations {
 /// A room.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RoomView {
-    pub id: i64,
+    /// The room's id: opaque, random, and stable for the room's life. Wherever a room is
+    /// named (paths, frames), its id may stand for its name, and must where two rooms the
+    /// caller can find share the name.
+    pub id: String,
     pub name: String,
     pub description: String,
     pub category: String,
@@ -354,7 +360,8 @@ pub struct UpdateRoomRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MessageView {
     pub room: String,
-    pub room_id: i64,
+    /// The room's id (as `RoomView.id`).
+    pub room_id: String,
     /// The message's gapless position in its room, starting at 1.
     pub seq: i64,
     /// The author's login.
@@ -609,7 +616,8 @@ pub struct ComplianceBreakView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InvitationView {
     pub room: String,
-    pub room_id: i64,
+    /// The room's id (as `RoomView.id`).
+    pub room_id: String,
     pub invited_by: Option<String>,
     pub created_at: String,
 }
@@ -661,7 +669,8 @@ pub enum ServerFrame {
     /// The subscription is in place; messages after `since` follow.
     Subscribed {
         room: String,
-        room_id: i64,
+        /// The room's id (as `RoomView.id`).
+        room_id: String,
         last_seq: i64,
     },
     Unsubscribed {
@@ -673,7 +682,8 @@ pub enum ServerFrame {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
         room: String,
-        room_id: i64,
+        /// The room's id (as `RoomView.id`).
+        room_id: String,
         seq: i64,
         created_at: String,
         /// `true` when the post's idempotency key was already known: this is the post first

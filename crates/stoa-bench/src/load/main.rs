@@ -686,7 +686,7 @@ async fn run(
     let frame_bytes =
         serde_json::to_string(&stoa_wire::ServerFrame::Message(stoa_wire::MessageView {
             room: "s00000".to_owned(),
-            room_id: 1,
+            room_id: "r0123456789abcdef".to_owned(),
             seq: 1,
             author: "u000000".to_owned(),
             body: session::stamped_body(args.body_bytes, 1),

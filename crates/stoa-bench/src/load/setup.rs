@@ -116,7 +116,7 @@ async fn seed_store(
         };
         async move {
             store
-                .create_room(&act, &new_room)
+                .create_room(&act, &new_room, |_, _| true)
                 .await
                 .with_context(|| format!("creating room {}", new_room.name))
         }

@@ -33,7 +33,7 @@ pub async fn list(
         if access::decide(&caller.subject(), Action::FindRoom, target).is_allowed() {
             views.push(InvitationView {
                 room: room.name.clone(),
-                room_id: room.id.0,
+                room_id: room.public_id.to_string(),
                 invited_by: invitation.invited_by.map(|login| login.to_string()),
                 created_at: format(invitation.created_at),
             });

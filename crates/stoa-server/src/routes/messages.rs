@@ -67,7 +67,7 @@ pub async fn history(
     Ok(Json(HistoryView {
         messages: messages
             .iter()
-            .map(|message| message_view(&room.name, message))
+            .map(|message| message_view(&room, message))
             .collect(),
     }))
 }
@@ -121,7 +121,7 @@ pub async fn post(
     let posted = crate::posting::store_and_publish(&state, room.id, caller.user.id, post).await?;
     let mut response = (
         StatusCode::CREATED,
-        Json(message_view(&room.name, &posted.message)),
+        Json(message_view(&room, &posted.message)),
     )
         .into_response();
     if posted.replayed {

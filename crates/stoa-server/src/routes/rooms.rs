@@ -86,7 +86,7 @@ pub async fn create(
         caller.require_chat()?;
     }
     let details = describe(json!({"room": request.name}), &request);
-    let name = validation::object_name("name", &request.name)?;
+    let name = validation::room_name(&request.name)?;
     let description = validation::description(request.description.as_deref().unwrap_or(""))?;
     let addin = validation::optional_reference("addin", request.addin.as_deref().unwrap_or(""))?;
     let category_name = request
@@ -141,7 +141,9 @@ pub async fn create(
     };
     let room = state
         .store
-        .create_room(&caller.act(&state, &details), &new)
+        .create_room(&caller.act(&state, &details), &new, |room, category| {
+            caller.may_find(room, category)
+        })
         .await?;
     if let Some(directory) = directory
         && access::invitations_in_effect(&room, &category)
@@ -199,7 +201,7 @@ pub async fn update(
         caller.require_chat()?;
     }
     let details = describe(json!({"room": name}), &request);
-    let (_, current_category) = room_for(&state, &caller, &name, Action::FindRoom).await?;
+    let (current, current_category) = room_for(&state, &caller, &name, Action::FindRoom).await?;
     // A category the caller may not find is answered exactly as one that does not exist,
     // before anything is decided about the move (which would name it and its walls).
     let target_category = match &request.category {
@@ -234,7 +236,7 @@ pub async fn update(
     let mut invitees: Vec<Login> = Vec::new();
     let room = state
         .store
-        .modify_room(&caller.act(&state, &details), &name, |room| -> ApiResult<()> {
+        .modify_room(&caller.act(&state, &details), current.id, |room| -> ApiResult<()> {
             if room.category_id != current_category.id {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
@@ -276,7 +278,7 @@ pub async fn update(
                 }
             }
             Ok(())
-        })
+        }, |room, category| caller.may_find(room, category))
         .await?;
     if !invitees.is_empty() {
         let ids = state.store.user_ids(&invitees).await?;
@@ -327,10 +329,10 @@ pub async fn remove(
         caller.require_chat()?;
     }
     let details = describe(json!({"room": name}), &());
-    room_for(&state, &caller, &name, Action::DeleteRoom).await?;
+    let (room, _) = room_for(&state, &caller, &name, Action::DeleteRoom).await?;
     let room = state
         .store
-        .remove_room(&caller.act(&state, &details), &name)
+        .remove_room(&caller.act(&state, &details), room.id)
         .await?;
     state.access_changed();
     tracing::info!(room = %room.name, "room deleted");

@@ -8,6 +8,7 @@ use stoa_domain::access::{self, Action, Target};
 use stoa_domain::{Login, ValidationError};
 use stoa_wire::{EligibleUser, ErrorBody, ExplainView};
 
+use crate::access::room_for;
 use crate::auth::{Caller, Standing};
 use crate::error::{ApiError, ApiQuery, ApiResult};
 use crate::state::AppState;
@@ -47,7 +48,8 @@ pub async fn explain(
     let standing = Standing::of(&state, &user).await?;
     let subject = standing.subject();
     let room = match &query.room {
-        Some(name) => Some(state.store.room(name).await?),
+        // The administrator asking finds every room, so a name two rooms share asks for an id.
+        Some(name) => Some(room_for(&state, &caller, name, Action::FindRoom).await?.0),
         None => None,
     };
     let category = match &query.category {
@@ -157,8 +159,7 @@ pub async fn eligible(
                 .collect()
         }
         (None, Some(room)) => {
-            let room = state.store.room(room).await?;
-            let category = state.store.category_by_id(room.category_id).await?;
+            let (room, category) = room_for(&state, &caller, room, Action::FindRoom).await?;
             directory
                 .admitted_to_room(&room, &category, query.presenters)
                 .map(|user| user.identity.login.clone())

@@ -25,7 +25,50 @@ pub(crate) const CATEGORY_LISTS: PrincipalLists = PrincipalLists {
     owner_column: "category_id",
 };
 
+/// Principal lists keyed by list name, each in insertion order.
+pub(crate) type ListsByName = HashMap<String, Vec<PrincipalRef>>;
+
 impl PrincipalLists {
+    /// Every list of every owner whose id `owners` (a subquery of `$1`, `$2`, …, bound to
+    /// `binds`) selects, by owner: one query however many owners there are, or none.
+    pub async fn load_owned_by(
+        self,
+        connection: &mut DbConnection,
+        owners: &str,
+        binds: &[&str],
+    ) -> StoreResult<HashMap<i64, ListsByName>> {
+        let sql = format!(
+            "SELECT {owner}, list, principal FROM {table} WHERE {owner} IN ({owners})
+             ORDER BY {owner}, list, position",
+            owner = self.owner_column,
+            table = self.table,
+        );
+        let mut query = sqlx::query_as::<_, (i64, String, String)>(&sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        let rows = query.fetch_all(&mut *connection).await?;
+        let mut texts: HashMap<i64, HashMap<String, Vec<String>>> = HashMap::new();
+        for (owner, list, principal) in rows {
+            texts
+                .entry(owner)
+                .or_default()
+                .entry(list)
+                .or_default()
+                .push(principal);
+        }
+        texts
+            .into_iter()
+            .map(|(owner, lists)| {
+                let lists = lists
+                    .into_iter()
+                    .map(|(list, texts)| Ok((list, parse_principals(texts)?)))
+                    .collect::<StoreResult<ListsByName>>()?;
+                Ok((owner, lists))
+            })
+            .collect()
+    }
+
     /// Every list of one owner, keyed by list name, each in insertion order.
     pub async fn load(
         self,
@@ -100,8 +143,12 @@ async fn complete_category(
     connection: &mut DbConnection,
     row: CategoryRow,
 ) -> StoreResult<Category> {
-    let mut lists = CATEGORY_LISTS.load(connection, row.id).await?;
-    Ok(Category {
+    let lists = CATEGORY_LISTS.load(connection, row.id).await?;
+    Ok(category_from(row, lists))
+}
+
+fn category_from(row: CategoryRow, mut lists: ListsByName) -> Category {
+    Category {
         id: CategoryId(row.id),
         name: row.name,
         description: row.description,
@@ -111,7 +158,31 @@ async fn complete_category(
         file_upload: row.file_upload,
         chat_history: row.chat_history,
         invitations: row.invitations,
-    })
+    }
+}
+
+/// Every category whose id `ids` (a subquery of `$1`, `$2`, …, bound to `binds`) selects,
+/// by id, in two queries however many there are, or none.
+pub(crate) async fn load_categories_among(
+    connection: &mut DbConnection,
+    ids: &str,
+    binds: &[&str],
+) -> StoreResult<HashMap<CategoryId, Category>> {
+    let sql = format!("SELECT {CATEGORY_COLUMNS} FROM categories WHERE id IN ({ids})");
+    let mut query = sqlx::query_as::<_, CategoryRow>(&sql);
+    for bind in binds {
+        query = query.bind(*bind);
+    }
+    let rows = query.fetch_all(&mut *connection).await?;
+    let mut lists = CATEGORY_LISTS.load_owned_by(connection, ids, binds).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let owned = lists.remove(&row.id).unwrap_or_default();
+            let category = category_from(row, owned);
+            (category.id, category)
+        })
+        .collect())
 }
 
 pub(crate) async fn load_category(

@@ -1,14 +1,12 @@
 //! Rooms and their membership lists.
 
-use stoa_domain::model::{NewRoom, Room, RoomInvitations, RoomPrivacy, RoomType};
+use stoa_domain::model::{Category, NewRoom, Room, RoomInvitations, RoomPrivacy, RoomType};
 use stoa_domain::validation::name_key;
-use stoa_domain::{CategoryId, RoomId, Seq, Timestamp};
+use stoa_domain::{CategoryId, PublicRoomId, RoomId, Seq, Timestamp};
 
-use super::categories::{PrincipalLists, load_category_by_id};
+use super::categories::{ListsByName, PrincipalLists, load_categories_among, load_category_by_id};
 use super::compliance::capture_admin;
-use super::{
-    DbConnection, Queries, StoreError, StoreResult, conflict_on_unique, run_change, with_refusal,
-};
+use super::{DbConnection, Queries, StoreError, StoreResult, run_change, with_refusal};
 use crate::Act;
 
 const ROOM_LISTS: PrincipalLists = PrincipalLists {
@@ -19,6 +17,7 @@ const ROOM_LISTS: PrincipalLists = PrincipalLists {
 #[derive(sqlx::FromRow)]
 struct RoomRow {
     id: i64,
+    public_id: String,
     name: String,
     description: String,
     category_id: i64,
@@ -33,7 +32,7 @@ struct RoomRow {
 }
 
 const ROOM_SELECT: &str =
-    "SELECT r.id, r.name, r.description, r.category_id, c.name AS category_name,
+    "SELECT r.id, r.public_id, r.name, r.description, r.category_id, c.name AS category_name,
     r.privacy, r.room_type, r.invitations, r.addin, r.disabled, r.last_seq, r.created_at
     FROM rooms r JOIN categories c ON c.id = r.category_id";
 
@@ -42,9 +41,14 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 }
 
 async fn complete_room(connection: &mut DbConnection, row: RoomRow) -> StoreResult<Room> {
-    let mut lists = ROOM_LISTS.load(connection, row.id).await?;
+    let lists = ROOM_LISTS.load(connection, row.id).await?;
+    room_from(row, lists)
+}
+
+fn room_from(row: RoomRow, mut lists: ListsByName) -> StoreResult<Room> {
     Ok(Room {
         id: RoomId(row.id),
+        public_id: PublicRoomId::from_stored(row.public_id),
         privacy: row
             .privacy
             .parse::<RoomPrivacy>()
@@ -71,23 +75,79 @@ async fn complete_room(connection: &mut DbConnection, row: RoomRow) -> StoreResu
     })
 }
 
-/// Room names are unique across the server, so a taken name cannot be hidden; the message at
-/// least says nothing about the room that holds it (it may be secret).
+/// Names are unique only among the rooms one user can find (see `docs/decisions.md`), so the
+/// message says nothing of the room that holds the name.
 fn name_taken(name: &str) -> String {
-    format!("the room name {} is not available", name.trim())
+    format!(
+        "a room you can find is already named {}; choose another name",
+        name.trim()
+    )
 }
 
-fn room_not_found(name: &str) -> StoreError {
-    StoreError::NotFound(format!("room {}", name.trim()))
+/// The rooms that `$1`, a reference's key, may mean: by name (in any case) or by public id
+/// (public ids are lowercase, so a key matches them too).
+const ROOMS_CALLED: &str = "SELECT id FROM rooms WHERE name_key = $1 OR public_id = $1";
+/// The categories of those rooms.
+const CATEGORIES_OF_ROOMS_CALLED: &str =
+    "SELECT category_id FROM rooms WHERE name_key = $1 OR public_id = $1";
+
+/// Every room named `reference` (in any case) or whose public id it is, with its category,
+/// oldest first. It always runs the same four queries, whether they find no room, one or
+/// several, so that looking up a room a caller may not know of takes as long as looking up
+/// one that does not exist (SPEC §3 rule 6: not even a timing may tell).
+async fn load_rooms_called(
+    connection: &mut DbConnection,
+    reference: &str,
+) -> StoreResult<Vec<(Room, Category)>> {
+    let key = name_key(reference);
+    let binds = [key.as_str()];
+    let sql = format!("{ROOM_SELECT} WHERE r.id IN ({ROOMS_CALLED}) ORDER BY r.id");
+    let rows = sqlx::query_as::<_, RoomRow>(&sql)
+        .bind(&key)
+        .fetch_all(&mut *connection)
+        .await?;
+    let mut lists = ROOM_LISTS
+        .load_owned_by(connection, ROOMS_CALLED, &binds)
+        .await?;
+    let categories = load_categories_among(connection, CATEGORIES_OF_ROOMS_CALLED, &binds).await?;
+    let mut rooms = Vec::with_capacity(rows.len());
+    for row in rows {
+        let owned = lists.remove(&row.id).unwrap_or_default();
+        let room = room_from(row, owned)?;
+        let category = match categories.get(&room.category_id) {
+            Some(category) => category.clone(),
+            None => return Err(corrupt("category of room", &room.name)),
+        };
+        rooms.push((room, category));
+    }
+    Ok(rooms)
 }
 
-async fn load_room(connection: &mut DbConnection, name: &str) -> StoreResult<Room> {
-    let sql = format!("{ROOM_SELECT} WHERE r.name_key = $1");
+/// Refuses `room`'s name where another room that `is_known` (to whoever names it) has it.
+async fn check_name_free(
+    connection: &mut DbConnection,
+    room: &Room,
+    is_known: &impl Fn(&Room, &Category) -> bool,
+) -> StoreResult<()> {
+    let others = load_rooms_called(connection, &room.name).await?;
+    let taken = others.iter().any(|(other, category)| {
+        other.id != room.id
+            && name_key(&other.name) == name_key(&room.name)
+            && is_known(other, category)
+    });
+    if taken {
+        return Err(StoreError::Conflict(name_taken(&room.name)));
+    }
+    Ok(())
+}
+
+async fn load_room_by_id(connection: &mut DbConnection, id: RoomId) -> StoreResult<Room> {
+    let sql = format!("{ROOM_SELECT} WHERE r.id = $1");
     let row = sqlx::query_as::<_, RoomRow>(&sql)
-        .bind(name_key(name))
+        .bind(id.0)
         .fetch_optional(&mut *connection)
         .await?
-        .ok_or_else(|| room_not_found(name))?;
+        .ok_or_else(|| StoreError::NotFound(format!("room {id}")))?;
     complete_room(connection, row).await
 }
 
@@ -107,8 +167,7 @@ async fn store_room(connection: &mut DbConnection, room: &Room) -> StoreResult<(
     .bind(room.disabled)
     .bind(room.id.0)
     .execute(&mut *connection)
-    .await
-    .map_err(|error| conflict_on_unique(error, || name_taken(&room.name)))?;
+    .await?;
     ROOM_LISTS
         .store(
             connection,
@@ -123,31 +182,46 @@ async fn store_room(connection: &mut DbConnection, room: &Room) -> StoreResult<(
 }
 
 impl Queries {
-    pub async fn create_room(&self, act: &Act<'_>, new: &NewRoom) -> StoreResult<Room> {
+    /// Creates a room, refusing its name if a room that `is_known` to its creator has it.
+    pub async fn create_room(
+        &self,
+        act: &Act<'_>,
+        new: &NewRoom,
+        is_known: impl Fn(&Room, &Category) -> bool,
+    ) -> StoreResult<Room> {
         let now = act.at;
         write_transaction!(self, connection, {
             // Fails with "not found" if the category was removed since the caller looked.
             load_category_by_id(connection, new.category_id).await?;
             let insert = format!(
-                "INSERT INTO rooms (id, name, name_key, description, category_id, privacy,
-                 room_type, invitations, addin, disabled, created_at)
-                 VALUES ({}, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                "INSERT INTO rooms (id, public_id, name, name_key, description, category_id,
+                 privacy, room_type, invitations, addin, disabled, created_at)
+                 VALUES ({}, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (public_id) DO NOTHING RETURNING id",
                 super::NEW_ROOM_ID
             );
-            let id: i64 = sqlx::query_scalar(&insert)
-                .bind(&new.name)
-                .bind(name_key(&new.name))
-                .bind(&new.description)
-                .bind(new.category_id.0)
-                .bind(new.privacy.as_str())
-                .bind(new.room_type.as_str())
-                .bind(new.invitations.as_str())
-                .bind(&new.addin)
-                .bind(new.disabled)
-                .bind(now.millis())
-                .fetch_one(&mut *connection)
-                .await
-                .map_err(|error| conflict_on_unique(error, || name_taken(&new.name)))?;
+            // A public id is 64 random bits: drawing one that is taken is all but
+            // impossible, and is answered by drawing again.
+            let id = loop {
+                let public_id = PublicRoomId::from_random_bits(rand::random());
+                let inserted: Option<i64> = sqlx::query_scalar(&insert)
+                    .bind(public_id.as_str())
+                    .bind(&new.name)
+                    .bind(name_key(&new.name))
+                    .bind(&new.description)
+                    .bind(new.category_id.0)
+                    .bind(new.privacy.as_str())
+                    .bind(new.room_type.as_str())
+                    .bind(new.invitations.as_str())
+                    .bind(&new.addin)
+                    .bind(new.disabled)
+                    .bind(now.millis())
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                if let Some(id) = inserted {
+                    break id;
+                }
+            };
             ROOM_LISTS
                 .store(
                     connection,
@@ -159,30 +233,25 @@ impl Queries {
                     ],
                 )
                 .await?;
-            capture_admin(connection, act, "room.created", Some(RoomId(id))).await?;
-            let sql = format!("{ROOM_SELECT} WHERE r.id = $1");
-            let row = sqlx::query_as::<_, RoomRow>(&sql)
-                .bind(id)
-                .fetch_one(&mut *connection)
-                .await?;
-            complete_room(connection, row).await
+            let room = load_room_by_id(connection, RoomId(id)).await?;
+            check_name_free(connection, &room, &is_known).await?;
+            capture_admin(connection, act, "room.created", Some(room.id)).await?;
+            Ok(room)
         })
     }
 
-    pub async fn room(&self, name: &str) -> StoreResult<Room> {
+    /// Every room that `reference` may mean, with its category, oldest first: the rooms
+    /// named so (in any case), and the room whose public id it is. Which of them a caller
+    /// means is for the access rules to say (`stoa_server::access::room_for`). Takes the
+    /// same queries whatever it finds.
+    pub async fn rooms_called(&self, reference: &str) -> StoreResult<Vec<(Room, Category)>> {
         let mut connection = self.reader.acquire().await?;
-        load_room(&mut connection, name).await
+        load_rooms_called(&mut connection, reference).await
     }
 
     pub async fn room_by_id(&self, id: RoomId) -> StoreResult<Room> {
         let mut connection = self.reader.acquire().await?;
-        let sql = format!("{ROOM_SELECT} WHERE r.id = $1");
-        let row = sqlx::query_as::<_, RoomRow>(&sql)
-            .bind(id.0)
-            .fetch_optional(&mut *connection)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("room {id}")))?;
-        complete_room(&mut connection, row).await
+        load_room_by_id(&mut connection, id).await
     }
 
     pub async fn room_last_seq(&self, id: RoomId) -> StoreResult<Seq> {
@@ -195,8 +264,9 @@ impl Queries {
 
     pub async fn list_rooms(&self, category: Option<CategoryId>) -> StoreResult<Vec<Room>> {
         let mut connection = self.reader.acquire().await?;
-        let sql =
-            format!("{ROOM_SELECT} WHERE $1 IS NULL OR r.category_id = $1 ORDER BY r.name_key");
+        let sql = format!(
+            "{ROOM_SELECT} WHERE $1 IS NULL OR r.category_id = $1 ORDER BY r.name_key, r.id"
+        );
         let rows = sqlx::query_as::<_, RoomRow>(&sql)
             .bind(category.map(|id| id.0))
             .fetch_all(&mut *connection)
@@ -208,19 +278,25 @@ impl Queries {
         Ok(rooms)
     }
 
+    /// Changes room `id` with `change`; a new name is refused if a room that `is_known` to
+    /// whoever renames it has it.
     pub async fn modify_room<E: From<StoreError>>(
         &self,
         act: &Act<'_>,
-        name: &str,
+        id: RoomId,
         mut change: impl FnMut(&mut Room) -> Result<(), E>,
+        is_known: impl Fn(&Room, &Category) -> bool,
     ) -> Result<Room, E> {
         let mut refusal = None;
         let result = write_transaction!(self, connection, {
-            let mut room = load_room(connection, name).await?;
+            let mut room = load_room_by_id(connection, id).await?;
             let before = room.clone();
             run_change(&mut change, &mut room, &mut refusal)?;
             let category = load_category_by_id(connection, room.category_id).await?;
             room.category_name = category.name;
+            if name_key(&room.name) != name_key(&before.name) {
+                check_name_free(connection, &room, &is_known).await?;
+            }
             store_room(connection, &room).await?;
             let only_membership = Room {
                 members: room.members.clone(),
@@ -239,9 +315,9 @@ impl Queries {
         with_refusal(result, refusal)
     }
 
-    pub async fn remove_room(&self, act: &Act<'_>, name: &str) -> StoreResult<Room> {
+    pub async fn remove_room(&self, act: &Act<'_>, id: RoomId) -> StoreResult<Room> {
         write_transaction!(self, connection, {
-            let room = load_room(connection, name).await?;
+            let room = load_room_by_id(connection, id).await?;
             capture_admin(connection, act, "room.deleted", Some(room.id)).await?;
             sqlx::query("DELETE FROM messages WHERE room_id = $1")
                 .bind(room.id.0)

@@ -125,7 +125,7 @@ async fn secret_rooms_are_not_found_by_non_members_on_every_path() {
         }
         other => panic!("expected not found, got {other:?}"),
     }
-    // Creating a room under a taken name says nothing about the room that has it.
+    // An administrator finds every room, so the name is taken for them.
     let taken = server
         .admin
         .create_room(&CreateRoomRequest {
@@ -134,7 +134,10 @@ async fn secret_rooms_are_not_found_by_non_members_on_every_path() {
         })
         .await
         .unwrap_err();
-    assert_eq!(taken.to_string(), "the room name merger is not available");
+    assert_eq!(
+        taken.to_string(),
+        "a room you can find is already named merger; choose another name"
+    );
 }
 
 #[tokio::test]

@@ -145,7 +145,7 @@ async fn posts_over_the_websocket_are_stored_in_order_answered_and_delivered() {
                 room, room_id, seq, ..
             } => {
                 assert_eq!((room.as_str(), seq), ("Design", n + 1));
-                assert!(room_id > 0);
+                assert!(room_id.starts_with('r') && room_id.len() == 17, "{room_id}");
             }
             other => panic!("expected posted, got {other:?}"),
         }
