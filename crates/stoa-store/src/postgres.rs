@@ -45,6 +45,12 @@ pub(crate) const SERIALIZED_WRITE_LOCK: Option<&str> =
 pub(crate) const NOW_MILLIS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
 /// A new room's id: the identity column's next value, which is never given twice.
 pub(crate) const NEW_ROOM_ID: &str = "DEFAULT";
+/// Wraps a column list so that a `SELECT {JSON_ROWS.0}columns{JSON_ROWS.1} FROM …` answers
+/// one row: the text of a JSON array holding each selected row as an array (`[]` for none).
+pub(crate) const JSON_ROWS: (&str, &str) = (
+    "COALESCE(json_agg(json_build_array(",
+    ")), CAST('[]' AS json))::text",
+);
 /// Tells every node listening on the pool channel that a post committed, as part of the
 /// posting transaction: PostgreSQL delivers the notification only if, and once, it commits.
 pub(crate) const ANNOUNCE_POST: Option<&str> = Some("SELECT pg_notify('stoa_pool', $1)");

@@ -23,6 +23,9 @@ pub(crate) const NOW_MILLIS: &str =
 /// A new room's id: one past the highest ever given (migration 0005), so that the id of a
 /// deleted room is never given again. The single writer makes reading and using it atomic.
 pub(crate) const NEW_ROOM_ID: &str = "(SELECT last_id + 1 FROM id_high_water WHERE name = 'rooms')";
+/// Wraps a column list so that a `SELECT {JSON_ROWS.0}columns{JSON_ROWS.1} FROM …` answers
+/// one row: the text of a JSON array holding each selected row as an array (`[]` for none).
+pub(crate) const JSON_ROWS: (&str, &str) = ("json_group_array(json_array(", "))");
 /// SQLite serves one node, which publishes its own posts; there is no one else to tell.
 pub(crate) const ANNOUNCE_POST: Option<&str> = None;
 

@@ -29,46 +29,6 @@ pub(crate) const CATEGORY_LISTS: PrincipalLists = PrincipalLists {
 pub(crate) type ListsByName = HashMap<String, Vec<PrincipalRef>>;
 
 impl PrincipalLists {
-    /// Every list of every owner whose id `owners` (a subquery of `$1`, `$2`, …, bound to
-    /// `binds`) selects, by owner: one query however many owners there are, or none.
-    pub async fn load_owned_by(
-        self,
-        connection: &mut DbConnection,
-        owners: &str,
-        binds: &[&str],
-    ) -> StoreResult<HashMap<i64, ListsByName>> {
-        let sql = format!(
-            "SELECT {owner}, list, principal FROM {table} WHERE {owner} IN ({owners})
-             ORDER BY {owner}, list, position",
-            owner = self.owner_column,
-            table = self.table,
-        );
-        let mut query = sqlx::query_as::<_, (i64, String, String)>(&sql);
-        for bind in binds {
-            query = query.bind(*bind);
-        }
-        let rows = query.fetch_all(&mut *connection).await?;
-        let mut texts: HashMap<i64, HashMap<String, Vec<String>>> = HashMap::new();
-        for (owner, list, principal) in rows {
-            texts
-                .entry(owner)
-                .or_default()
-                .entry(list)
-                .or_default()
-                .push(principal);
-        }
-        texts
-            .into_iter()
-            .map(|(owner, lists)| {
-                let lists = lists
-                    .into_iter()
-                    .map(|(list, texts)| Ok((list, parse_principals(texts)?)))
-                    .collect::<StoreResult<ListsByName>>()?;
-                Ok((owner, lists))
-            })
-            .collect()
-    }
-
     /// Every list of one owner, keyed by list name, each in insertion order.
     pub async fn load(
         self,
@@ -161,27 +121,73 @@ fn category_from(row: CategoryRow, mut lists: ListsByName) -> Category {
     }
 }
 
-/// Every category whose id `ids` (a subquery of `$1`, `$2`, …, bound to `binds`) selects,
-/// by id, in two queries however many there are, or none.
-pub(crate) async fn load_categories_among(
-    connection: &mut DbConnection,
-    ids: &str,
-    binds: &[&str],
-) -> StoreResult<HashMap<CategoryId, Category>> {
-    let sql = format!("SELECT {CATEGORY_COLUMNS} FROM categories WHERE id IN ({ids})");
-    let mut query = sqlx::query_as::<_, CategoryRow>(&sql);
-    for bind in binds {
-        query = query.bind(*bind);
+/// The columns of a category as `[id, name, description, file_upload, chat_history,
+/// invitations]` rows of a JSON aggregate (booleans as 0 or 1, which both dialects agree on).
+pub(crate) const CATEGORY_JSON_COLUMNS: &str = "id, name, description,
+    CASE WHEN file_upload THEN 1 ELSE 0 END, CASE WHEN chat_history THEN 1 ELSE 0 END,
+    CASE WHEN invitations THEN 1 ELSE 0 END";
+
+/// The columns of a principal list entry as `[owner, list, principal, position]` rows of a
+/// JSON aggregate, for `lists_from_json`.
+pub(crate) const LIST_JSON_COLUMNS: &str = "list, principal, position";
+
+pub(crate) fn corrupt_json(what: &str, error: &serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!("{what} as JSON: {error}"))
+}
+
+/// Principal lists by owner, from a JSON array of `[owner, list, principal, position]`
+/// rows in any order; each list comes out in insertion (position) order.
+pub(crate) fn lists_from_json(text: &str) -> StoreResult<HashMap<i64, ListsByName>> {
+    let mut entries: Vec<(i64, String, String, i64)> =
+        serde_json::from_str(text).map_err(|error| corrupt_json("principal lists", &error))?;
+    entries.sort_by(|a, b| (a.0, &a.1, a.3).cmp(&(b.0, &b.1, b.3)));
+    let mut texts: HashMap<i64, HashMap<String, Vec<String>>> = HashMap::new();
+    for (owner, list, principal, _) in entries {
+        texts
+            .entry(owner)
+            .or_default()
+            .entry(list)
+            .or_default()
+            .push(principal);
     }
-    let rows = query.fetch_all(&mut *connection).await?;
-    let mut lists = CATEGORY_LISTS.load_owned_by(connection, ids, binds).await?;
+    texts
+        .into_iter()
+        .map(|(owner, lists)| {
+            let lists = lists
+                .into_iter()
+                .map(|(list, texts)| Ok((list, parse_principals(texts)?)))
+                .collect::<StoreResult<ListsByName>>()?;
+            Ok((owner, lists))
+        })
+        .collect()
+}
+
+/// Categories by id, from a JSON array of `CATEGORY_JSON_COLUMNS` rows and one of their
+/// lists' rows.
+pub(crate) fn categories_from_json(
+    rows: &str,
+    lists: &str,
+) -> StoreResult<HashMap<CategoryId, Category>> {
+    let rows: Vec<(i64, String, String, i64, i64, i64)> =
+        serde_json::from_str(rows).map_err(|error| corrupt_json("categories", &error))?;
+    let mut lists = lists_from_json(lists)?;
     Ok(rows
         .into_iter()
-        .map(|row| {
-            let owned = lists.remove(&row.id).unwrap_or_default();
-            let category = category_from(row, owned);
-            (category.id, category)
-        })
+        .map(
+            |(id, name, description, file_upload, chat_history, invitations)| {
+                let row = CategoryRow {
+                    id,
+                    name,
+                    description,
+                    file_upload: file_upload != 0,
+                    chat_history: chat_history != 0,
+                    invitations: invitations != 0,
+                };
+                let owned = lists.remove(&row.id).unwrap_or_default();
+                let category = category_from(row, owned);
+                (category.id, category)
+            },
+        )
         .collect())
 }
 
