@@ -11,6 +11,7 @@ mod api;
 mod cli;
 mod compliance;
 mod harness;
+mod hidden_rooms;
 mod live;
 mod matrix;
 mod posting;
