@@ -308,7 +308,7 @@ async fn method_not_allowed() -> ApiError {
         ws::upgrade,
     ),
     components(schemas(stoa_wire::ClientFrame, stoa_wire::ServerFrame)),
-    modifiers(&BearerSecurity),
+    modifiers(&BearerSecurity, &CommonAnswers),
 )]
 pub struct ApiDocument;
 
@@ -321,6 +321,87 @@ impl utoipa::Modify for BearerSecurity {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Documents the answers that come from the layers every request passes, not from its
+/// handler, on each operation they can reach: 401 where a session is required (no token, or
+/// a bad, expired or revoked one), 400 where a parameter or body is read (malformed or out
+/// of range), 408, 413 and 415 where a body is read (too slow, too large, not JSON), and
+/// 409 `ambiguous_room` where a room is named (several rooms the caller can find share the
+/// name). Written once here so that no operation's list can forget one.
+struct CommonAnswers;
+
+impl CommonAnswers {
+    const UNAUTHENTICATED: &str = "No session: the token is missing, malformed, expired or revoked";
+    const BAD_REQUEST: &str = "A parameter or the body is malformed or out of range";
+    const TIMEOUT: &str = "The body did not arrive in time";
+    const TOO_LARGE: &str = "The body is over 1 MiB";
+    const NOT_JSON: &str =
+        "The body is not JSON (`Content-Type: application/json`), or is compressed";
+    const AMBIGUOUS: &str = "Several rooms the caller can find have this name \
+        (`ambiguous_room`); name the room by its id";
+}
+
+impl utoipa::Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder, path::ParameterIn};
+        let error = || {
+            ResponseBuilder::new().content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let names_room = path.starts_with("/api/v1/rooms/")
+                || path.starts_with("/api/v1/invitations/")
+                || path.starts_with("/api/v1/me/follows/");
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let secured = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|requirements| !requirements.is_empty());
+                let has_body = operation.request_body.is_some();
+                let has_parameters = operation.parameters.as_ref().is_some_and(|parameters| {
+                    parameters
+                        .iter()
+                        .any(|p| matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query))
+                });
+                let mut answers = Vec::new();
+                if secured {
+                    answers.push(("401", Self::UNAUTHENTICATED));
+                }
+                if has_body || has_parameters {
+                    answers.push(("400", Self::BAD_REQUEST));
+                }
+                if has_body {
+                    answers.extend([
+                        ("408", Self::TIMEOUT),
+                        ("413", Self::TOO_LARGE),
+                        ("415", Self::NOT_JSON),
+                    ]);
+                }
+                if names_room && secured {
+                    answers.push(("409", Self::AMBIGUOUS));
+                }
+                for (status, description) in answers {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::T(error().description(description).build()));
+                }
+            }
+        }
     }
 }
 

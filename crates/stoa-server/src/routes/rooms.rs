@@ -19,6 +19,7 @@ use crate::state::AppState;
 use crate::time::now;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RoomFilter {
     /// Only rooms of this category.

@@ -821,3 +821,69 @@ async fn issue_12_look_alike_invisible_and_reserved_names_are_refused() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
 }
+
+/// Issue 12, finding 12: the OpenAPI document declared query parameters as path parameters
+/// (so a generated client put them nowhere) and left out answers that operations give: 401
+/// without a session, 400 for bad parameters, 415 for a body that is not JSON.
+/// (`scripts/fuzz-api` checks the document against the server's answers in full.)
+#[tokio::test]
+async fn issue_12_finding_12_the_openapi_document_places_parameters_and_lists_answers() {
+    let server = TestServer::start().await;
+    let document = server.admin.openapi().await.unwrap();
+    let operation = |path: &str, method: &str| document["paths"][path][method].clone();
+    for (path, names) in [
+        (
+            "/api/v1/access/explain",
+            &["user", "room", "category", "action"][..],
+        ),
+        ("/api/v1/principals/eligible", &["room", "category"][..]),
+        ("/api/v1/rooms", &["category"][..]),
+        (
+            "/api/v1/rooms/{name}/messages",
+            &["after", "before", "limit"][..],
+        ),
+    ] {
+        let parameters = operation(path, "get")["parameters"].clone();
+        for name in names {
+            let declared = parameters
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|parameter| parameter["name"] == *name)
+                .unwrap_or_else(|| panic!("{path}: {name} is not declared"));
+            assert_eq!(declared["in"], "query", "{path}: {name}");
+        }
+    }
+    let mut secured = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let answers = operation["responses"].as_object().unwrap();
+            if operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty())
+            {
+                assert!(answers.contains_key("401"), "{method} {path}: no 401");
+                secured += 1;
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(answers.contains_key(status), "{method} {path}: no {status}");
+                }
+            }
+        }
+    }
+    assert!(secured > 40, "{secured} secured operations");
+    // And the server gives them: no session, and a body that is not JSON.
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/rooms", server.url);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let not_json = http
+        .post(&url)
+        .bearer_auth(server.admin.token().unwrap())
+        .header("Content-Type", "text/plain")
+        .body("name=Design")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 415);
+}
