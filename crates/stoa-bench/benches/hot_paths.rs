@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use divan::Bencher;
 use divan::counter::BytesCount;
-use stoa_domain::access::{Action, Subject, Target, decide};
+use stoa_domain::access::{Action, RoomFinder, Subject, Target, decide};
 use stoa_domain::model::{
     Category, HistoryPage, Message, NewRoom, NewUser, Room, RoomInvitations, RoomPrivacy, RoomType,
 };
@@ -367,7 +367,7 @@ async fn fill(data_dir: &std::path::Path) -> (Store, RoomId) {
                 managers: Vec::new(),
                 presenters: Vec::new(),
             },
-            |_, _| true,
+            &RoomFinder::Everything,
         )
         .await
         .expect("the room is created");

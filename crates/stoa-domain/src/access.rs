@@ -348,6 +348,31 @@ pub fn room_roles(identity: &UserIdentity, room: &Room) -> RoomRoles {
     }
 }
 
+/// Which rooms a subject may find, in a form a store can apply inside a query, so that rooms
+/// the subject may not find are never read out of it (SPEC §3 rule 6: not even the time an
+/// answer takes may tell they exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomFinder {
+    /// Administrators find every room (rule 2).
+    Everything,
+    /// Everyone else finds a room when no DeniedMembers entry of its category is among
+    /// these principal texts, an AllowedMembers entry is (or the category is the root
+    /// category), and, for a secret room, a member, manager or presenter entry is (rules 4
+    /// and 6): [`UserIdentity::principal_texts`] of the subject.
+    Principals(Vec<String>),
+}
+
+/// The rooms `subject` may find, as [`decide`] answers [`Action::FindRoom`] for a subject
+/// whose policy enables persistent chat (one whose policy disables it is refused before
+/// any room is looked up).
+pub fn room_finder(subject: &Subject<'_>) -> RoomFinder {
+    if subject.is_administrator {
+        RoomFinder::Everything
+    } else {
+        RoomFinder::Principals(subject.identity.principal_texts())
+    }
+}
+
 /// Decides whether `subject` may perform `action` on `target`.
 pub fn decide(subject: &Subject<'_>, action: Action, target: Target<'_>) -> Decision {
     let login = &subject.identity.login;

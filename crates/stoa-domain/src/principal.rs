@@ -262,6 +262,30 @@ impl UserIdentity {
             groups: BTreeSet::new(),
         }
     }
+
+    /// The text form of every principal that matches this user ([`PrincipalRef::matches`]):
+    /// the user, their domain, their container and each of its ancestors, and every group
+    /// they are in. A principal matches exactly when its text is among these, so a store can
+    /// decide whether a stored list names the user by comparing texts.
+    pub fn principal_texts(&self) -> Vec<String> {
+        let mut texts = vec![PrincipalRef::User(self.login.clone()).to_string()];
+        if let Some(domain) = self.login.domain() {
+            texts.push(format!("domain:{domain}"));
+        }
+        if let Some(container) = &self.container {
+            let path = container.as_str();
+            for (slash, _) in path.match_indices('/') {
+                texts.push(format!("ou:{}", &path[..slash]));
+            }
+            texts.push(format!("ou:{path}"));
+        }
+        texts.extend(
+            self.groups
+                .iter()
+                .map(|group| PrincipalRef::Group(group.clone()).to_string()),
+        );
+        texts
+    }
 }
 
 /// Every group that contains `user`, directly or through nested groups.
@@ -304,6 +328,44 @@ mod tests {
             assert_eq!(principal(input).to_string(), printed, "input {input}");
             assert_eq!(principal(printed).to_string(), printed);
         }
+    }
+
+    #[test]
+    fn a_principal_matches_exactly_when_its_text_is_among_the_users() {
+        let mut identity = UserIdentity::new(Login::parse("Alice@Contoso.com").unwrap());
+        identity.container = Some(ContainerPath::parse("contoso/sales/emea").unwrap());
+        identity.groups.insert(GroupName::parse("legal").unwrap());
+        identity
+            .groups
+            .insert(GroupName::parse("all-staff").unwrap());
+        let texts = identity.principal_texts();
+        for candidate in [
+            "user:alice@contoso.com",
+            "user:bob@contoso.com",
+            "user:alice",
+            "domain:contoso.com",
+            "domain:fabrikam.com",
+            "domain:com",
+            "ou:contoso",
+            "ou:contoso/sales",
+            "ou:contoso/sales/emea",
+            "ou:contoso/sales/emea/paris",
+            "ou:contoso/salesforce",
+            "ou:contoso/sal",
+            "ou:sales",
+            "group:legal",
+            "group:all-staff",
+            "group:legal-team",
+        ] {
+            let principal = principal(candidate);
+            assert_eq!(
+                principal.matches(&identity),
+                texts.contains(&principal.to_string()),
+                "{candidate} among {texts:?}"
+            );
+        }
+        let plain = UserIdentity::new(Login::parse("admin").unwrap());
+        assert_eq!(plain.principal_texts(), ["user:admin"]);
     }
 
     #[test]

@@ -40,7 +40,10 @@ pub async fn room_for(
     reference: &str,
     action: Action,
 ) -> ApiResult<(Room, Category)> {
-    let mut candidates = state.store.rooms_called(reference).await?;
+    let mut candidates = state
+        .store
+        .rooms_called(reference, &caller.room_finder())
+        .await?;
     let chosen = pick_room(
         caller,
         candidates.iter().map(|(room, category)| (room, category)),

@@ -169,6 +169,11 @@ impl Caller {
         self.standing.is_administrator
     }
 
+    /// The rooms the caller may find, for the store to look rooms up among.
+    pub fn room_finder(&self) -> access::RoomFinder {
+        access::room_finder(&self.subject())
+    }
+
     /// Whether the caller may find `room` (which `category` holds), and so know it exists.
     pub fn may_find(&self, room: &Room, category: &Category) -> bool {
         access::decide(

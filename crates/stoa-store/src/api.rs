@@ -2,6 +2,7 @@
 //! both backends; this module lists them with their documentation and dispatches each call to
 //! the backend the store was opened on.
 
+use stoa_domain::access::RoomFinder;
 use stoa_domain::directory::Directory;
 use stoa_domain::model::{
     Category, Group, HistoryPage, Message, NewCategory, NewRoom, NewUser, PoolNode, PoolSettings,
@@ -140,13 +141,14 @@ dispatch_to_backend! { backend;
 
     // Rooms.
     /// Creates a room. Room names are unique only among the rooms one user can find: the
-    /// name is refused (`Conflict`) where a room that `is_known` to the creator has it.
-    pub async fn create_room(&self, act: &Act<'_>, new: &NewRoom, is_known: impl Fn(&Room, &Category) -> bool, ) -> StoreResult<Room>;
-    /// Every room that `reference` may mean, with its category, oldest first: those named so
-    /// (case-insensitive) and the one whose public id it is. The caller picks among them by
-    /// the access rules. The same queries run whatever is found, so that a hidden room takes
-    /// as long to look up as an absent one.
-    pub async fn rooms_called(&self, reference: &str) -> StoreResult<Vec<(Room, Category)>>;
+    /// name is refused (`Conflict`) where a room that `finder` (the creator) may find has it.
+    pub async fn create_room(&self, act: &Act<'_>, new: &NewRoom, finder: &RoomFinder) -> StoreResult<Room>;
+    /// Every room that `reference` may mean among those `finder` may find, with its
+    /// category, oldest first: those named so (case-insensitive) and the one whose public id
+    /// it is. The caller picks among them by the access rules. Rooms the finder may not find
+    /// are left out inside the one query this runs, so that a hidden room takes the path,
+    /// and the time, of an absent one.
+    pub async fn rooms_called(&self, reference: &str, finder: &RoomFinder) -> StoreResult<Vec<(Room, Category)>>;
     pub async fn room_by_id(&self, id: RoomId) -> StoreResult<Room>;
     /// The `seq` of a room's newest message (0 for none), without the rest of the room.
     pub async fn room_last_seq(&self, id: RoomId) -> StoreResult<Seq>;
@@ -155,8 +157,8 @@ dispatch_to_backend! { backend;
     /// Reads room `id`, lets `change` edit it, and writes it back, all in one transaction.
     /// `change` receives the room as stored and may refuse with an error of the caller's own
     /// type, which is returned as is. A new name is refused (`Conflict`) where a room that
-    /// `is_known` to whoever renames it has it.
-    pub async fn modify_room<E: From<StoreError>>(&self, act: &Act<'_>, id: RoomId, change: impl FnMut(&mut Room) -> Result<(), E>, is_known: impl Fn(&Room, &Category) -> bool, ) -> Result<Room, E>;
+    /// `finder` (whoever renames it) may find has it.
+    pub async fn modify_room<E: From<StoreError>>(&self, act: &Act<'_>, id: RoomId, change: impl FnMut(&mut Room) -> Result<(), E>, finder: &RoomFinder, ) -> Result<Room, E>;
     /// Deletes a room and its messages.
     pub async fn remove_room(&self, act: &Act<'_>, id: RoomId) -> StoreResult<Room>;
 

@@ -51,6 +51,9 @@ pub(crate) const JSON_ROWS: (&str, &str) = (
     "COALESCE(json_agg(json_build_array(",
     ")), CAST('[]' AS json))::text",
 );
+/// Wraps a bound parameter holding a JSON array of strings into a subquery of those strings:
+/// `x IN ({JSON_TEXTS.0}$3{JSON_TEXTS.1})`.
+pub(crate) const JSON_TEXTS: (&str, &str) = ("SELECT json_array_elements_text(CAST(", " AS json))");
 /// Tells every node listening on the pool channel that a post committed, as part of the
 /// posting transaction: PostgreSQL delivers the notification only if, and once, it commits.
 pub(crate) const ANNOUNCE_POST: Option<&str> = Some("SELECT pg_notify('stoa_pool', $1)");

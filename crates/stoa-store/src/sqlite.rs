@@ -26,6 +26,9 @@ pub(crate) const NEW_ROOM_ID: &str = "(SELECT last_id + 1 FROM id_high_water WHE
 /// Wraps a column list so that a `SELECT {JSON_ROWS.0}columns{JSON_ROWS.1} FROM …` answers
 /// one row: the text of a JSON array holding each selected row as an array (`[]` for none).
 pub(crate) const JSON_ROWS: (&str, &str) = ("json_group_array(json_array(", "))");
+/// Wraps a bound parameter holding a JSON array of strings into a subquery of those strings:
+/// `x IN ({JSON_TEXTS.0}$3{JSON_TEXTS.1})`.
+pub(crate) const JSON_TEXTS: (&str, &str) = ("SELECT value FROM json_each(", ")");
 /// SQLite serves one node, which publishes its own posts; there is no one else to tell.
 pub(crate) const ANNOUNCE_POST: Option<&str> = None;
 

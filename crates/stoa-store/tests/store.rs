@@ -4,8 +4,10 @@
 // Test helpers fail loudly: a panic with the value that surprised us is the report.
 #![allow(clippy::unwrap_used)]
 
+use stoa_domain::access::RoomFinder;
 use stoa_domain::model::{
-    CategoryChanges, HistoryPage, NewCategory, NewRoom, NewUser, RoomChanges, UserChanges,
+    CategoryChanges, HistoryPage, NewCategory, NewRoom, NewUser, RoomChanges, RoomPrivacy,
+    UserChanges,
 };
 use stoa_domain::principal::GroupName;
 use stoa_domain::{Login, PrincipalRef, Timestamp, UserId};
@@ -63,7 +65,7 @@ async fn room_in_default(store: &Store, name: &str) -> stoa_domain::model::Room 
                 presenters: Vec::new(),
             },
             // Whoever creates it here knows every room: no two rooms share a name.
-            |_, _| true,
+            &RoomFinder::Everything,
         )
         .await
         .unwrap()
@@ -71,7 +73,10 @@ async fn room_in_default(store: &Store, name: &str) -> stoa_domain::model::Room 
 
 /// The one room called `reference`.
 async fn the_room(store: &Store, reference: &str) -> stoa_domain::model::Room {
-    let mut called = store.rooms_called(reference).await.unwrap();
+    let mut called = store
+        .rooms_called(reference, &RoomFinder::Everything)
+        .await
+        .unwrap();
     assert_eq!(called.len(), 1, "rooms called {reference}: {called:?}");
     called.remove(0).0
 }
@@ -185,7 +190,7 @@ async fn categories_with_rooms_and_the_root_category_are_not_removed(backend: Ba
                 .apply(room)
                 .map_err(StoreError::from)
             },
-            |_, _| true,
+            &RoomFinder::Everything,
         )
         .await
         .unwrap();
@@ -212,46 +217,79 @@ async fn categories_with_rooms_and_the_root_category_are_not_removed(backend: Ba
 async fn room_names_are_unique_only_among_the_rooms_one_knows(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
-    let first = room_in_default(&store, "Merger").await;
     let default = store.category("default").await.unwrap();
-    let new = NewRoom {
-        name: "MERGER".to_owned(),
+    let alice = RoomFinder::Principals(vec!["user:alice".to_owned()]);
+    let bob = RoomFinder::Principals(vec!["user:bob".to_owned()]);
+    let new = |name: &str, privacy: RoomPrivacy| NewRoom {
+        name: name.to_owned(),
         description: String::new(),
         category_id: default.id,
-        privacy: Default::default(),
+        privacy,
         room_type: Default::default(),
         invitations: Default::default(),
         addin: None,
         disabled: false,
-        members: Vec::new(),
+        members: vec![principal("user:alice")],
         managers: Vec::new(),
         presenters: Vec::new(),
     };
-    // A creator who knows the first room may not take its name, in any case...
+    // A secret room of alice's.
+    let first = store
+        .create_room(&ACT, &new("Merger", RoomPrivacy::Secret), &alice)
+        .await
+        .unwrap();
+    // alice, who can find it, may not take its name in any case...
     let taken = store
-        .create_room(&ACT, &new, |room, _| room.id == first.id)
+        .create_room(&ACT, &new("MERGER", RoomPrivacy::Open), &alice)
         .await
         .unwrap_err();
     assert!(matches!(taken, StoreError::Conflict(_)), "{taken:?}");
-    // ...and one who does not know it may.
-    let second = store.create_room(&ACT, &new, |_, _| false).await.unwrap();
-    assert_ne!(second.public_id, first.public_id);
-    let called: Vec<_> = store
-        .rooms_called("merger")
+    // ...and bob, who cannot, may.
+    let second = store
+        .create_room(&ACT, &new("MERGER", RoomPrivacy::Open), &bob)
         .await
-        .unwrap()
-        .into_iter()
-        .map(|(room, category)| (room.id, category.id))
-        .collect();
-    assert_eq!(called, [(first.id, default.id), (second.id, default.id)]);
-    // A public id names exactly its room.
+        .unwrap();
+    assert_ne!(second.public_id, first.public_id);
+    let called = |finder: RoomFinder| {
+        let store = &store;
+        async move {
+            store
+                .rooms_called("merger", &finder)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(room, category)| (room.id, category.id))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        called(RoomFinder::Everything).await,
+        [(first.id, default.id), (second.id, default.id)]
+    );
+    assert_eq!(
+        called(alice.clone()).await,
+        [(first.id, default.id), (second.id, default.id)]
+    );
+    assert_eq!(
+        called(bob.clone()).await,
+        [(second.id, default.id)],
+        "the secret room stays out"
+    );
+    // A public id names exactly its room, and only for whoever may find it.
     assert_eq!(
         the_room(&store, second.public_id.as_str()).await.id,
         second.id
     );
     assert!(
         store
-            .rooms_called("r0000000000000000")
+            .rooms_called(first.public_id.as_str(), &bob)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .rooms_called("r0000000000000000", &RoomFinder::Everything)
             .await
             .unwrap()
             .is_empty()
@@ -268,7 +306,7 @@ async fn room_names_are_unique_only_among_the_rooms_one_knows(backend: Backend) 
             &ACT,
             other.id,
             |room| rename("merger").apply(room).map_err(StoreError::from),
-            |_, _| true,
+            &alice,
         )
         .await
         .unwrap_err();
@@ -278,7 +316,16 @@ async fn room_names_are_unique_only_among_the_rooms_one_knows(backend: Backend) 
             &ACT,
             first.id,
             |room| rename("MeRgEr").apply(room).map_err(StoreError::from),
-            |_, _| true,
+            &alice,
+        )
+        .await
+        .unwrap();
+    store
+        .modify_room(
+            &ACT,
+            second.id,
+            |room| rename("Other Merger").apply(room).map_err(StoreError::from),
+            &bob,
         )
         .await
         .unwrap();
@@ -287,12 +334,144 @@ async fn room_names_are_unique_only_among_the_rooms_one_knows(backend: Backend) 
             &ACT,
             other.id,
             |room| rename("Merger").apply(room).map_err(StoreError::from),
-            |_, _| false,
+            &bob,
         )
         .await
         .unwrap();
     assert_eq!(renamed.public_id, other.public_id, "a rename keeps the id");
-    assert_eq!(store.rooms_called("merger").await.unwrap().len(), 3);
+    assert_eq!(called(RoomFinder::Everything).await.len(), 2);
+}
+
+/// The query's finder and the domain's rules agree on which rooms each user may find, over
+/// every mix of category lists and room privacy and membership the rules tell apart.
+async fn the_store_finds_the_rooms_the_rules_let_each_user_find(backend: Backend) {
+    use stoa_domain::access::{Action, Subject, Target, decide, room_finder};
+    use stoa_domain::policy::EffectivePolicy;
+    use stoa_domain::{ContainerPath, UserIdentity};
+
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let who = [
+        "user:ann@contoso.com",
+        "group:legal",
+        "ou:contoso/sales",
+        "domain:contoso.com",
+    ];
+    let mut rooms = Vec::new();
+    let lists: [(&[&str], &[&str]); 5] = [
+        (&["domain:contoso.com"], &[]),
+        (&["group:legal"], &["user:ann@contoso.com"]),
+        (&["ou:contoso"], &["ou:contoso/sales/emea"]),
+        (&["user:bob@fabrikam.com"], &[]),
+        (&["domain:contoso.com"], &["group:legal"]),
+    ];
+    for (index, (allowed, denied)) in lists.iter().enumerate() {
+        let category = store
+            .create_category(
+                &ACT,
+                &NewCategory {
+                    name: format!("Category {index}"),
+                    description: String::new(),
+                    allowed_members: allowed.iter().map(|p| principal(p)).collect(),
+                    denied_members: denied.iter().map(|p| principal(p)).collect(),
+                    creators: Vec::new(),
+                    file_upload: true,
+                    chat_history: true,
+                    invitations: false,
+                },
+            )
+            .await
+            .unwrap();
+        for privacy in [RoomPrivacy::Open, RoomPrivacy::Closed, RoomPrivacy::Secret] {
+            for (list, member) in [
+                ("members", who[index % who.len()]),
+                ("managers", "group:legal"),
+                ("presenters", "ou:contoso"),
+                ("none", ""),
+            ] {
+                let mut new = NewRoom {
+                    name: format!("Room {index} {privacy} {list}"),
+                    description: String::new(),
+                    category_id: category.id,
+                    privacy,
+                    room_type: Default::default(),
+                    invitations: Default::default(),
+                    addin: None,
+                    disabled: false,
+                    members: Vec::new(),
+                    managers: Vec::new(),
+                    presenters: Vec::new(),
+                };
+                match list {
+                    "members" => new.members.push(principal(member)),
+                    "managers" => new.managers.push(principal(member)),
+                    "presenters" => new.presenters.push(principal(member)),
+                    _ => {}
+                }
+                rooms.push(
+                    store
+                        .create_room(&ACT, &new, &RoomFinder::Everything)
+                        .await
+                        .unwrap(),
+                );
+            }
+        }
+    }
+    rooms.push(room_in_default(&store, "In the root").await);
+    let identity = |login: &str, container: Option<&str>, groups: &[&str]| {
+        let mut identity = UserIdentity::new(Login::parse(login).unwrap());
+        identity.container = container.map(|path| ContainerPath::parse(path).unwrap());
+        identity.groups = groups
+            .iter()
+            .map(|g| GroupName::parse(g).unwrap())
+            .collect();
+        identity
+    };
+    let users = [
+        identity("ann@contoso.com", Some("contoso/sales"), &[]),
+        identity("bob@fabrikam.com", None, &["legal"]),
+        identity("cy@contoso.com", Some("contoso/sales/emea"), &["legal"]),
+        identity("dee@contoso.com", Some("contoso/salesforce"), &[]),
+        identity("eve@example.org", None, &[]),
+    ];
+    let policy = EffectivePolicy::enabled_by_global();
+    let mut found_somewhere = 0;
+    let mut hidden_somewhere = 0;
+    for user in &users {
+        let subject = Subject {
+            identity: user,
+            is_administrator: false,
+            policy: &policy,
+        };
+        let finder = room_finder(&subject);
+        for room in &rooms {
+            let category = store.category(&room.category_name).await.unwrap();
+            let allowed = decide(
+                &subject,
+                Action::FindRoom,
+                Target::Room {
+                    room,
+                    category: &category,
+                },
+            )
+            .is_allowed();
+            let found = !store
+                .rooms_called(room.public_id.as_str(), &finder)
+                .await
+                .unwrap()
+                .is_empty();
+            assert_eq!(found, allowed, "{} finding {}", user.login, room.name);
+            if found {
+                found_somewhere += 1;
+            } else {
+                hidden_somewhere += 1;
+            }
+        }
+    }
+    assert!(
+        found_somewhere > 20 && hidden_somewhere > 20,
+        "{found_somewhere} {hidden_somewhere}"
+    );
 }
 
 async fn a_removed_rooms_id_is_never_given_again(backend: Backend) {
@@ -634,6 +813,7 @@ on_both_backends!(
     category_edits_are_written_back_atomically,
     a_removed_rooms_id_is_never_given_again,
     room_names_are_unique_only_among_the_rooms_one_knows,
+    the_store_finds_the_rooms_the_rules_let_each_user_find,
     identities_expand_nested_groups_even_in_cycles,
     removed_users_free_their_login_but_keep_their_messages,
 );

@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use futures_util::StreamExt;
 use stoa_client::Client;
 use stoa_domain::Login;
+use stoa_domain::access::RoomFinder;
 use stoa_domain::model::{NewRoom, NewUser, ROOT_CATEGORY_NAME, RoomPrivacy};
 use stoa_server::auth;
 use stoa_store::{Act, Store};
@@ -116,7 +117,7 @@ async fn seed_store(
         };
         async move {
             store
-                .create_room(&act, &new_room, |_, _| true)
+                .create_room(&act, &new_room, &RoomFinder::Everything)
                 .await
                 .with_context(|| format!("creating room {}", new_room.name))
         }

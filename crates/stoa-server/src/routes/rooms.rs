@@ -142,9 +142,7 @@ pub async fn create(
     };
     let room = state
         .store
-        .create_room(&caller.act(&state, &details), &new, |room, category| {
-            caller.may_find(room, category)
-        })
+        .create_room(&caller.act(&state, &details), &new, &caller.room_finder())
         .await?;
     if let Some(directory) = directory
         && access::invitations_in_effect(&room, &category)
@@ -279,7 +277,7 @@ pub async fn update(
                 }
             }
             Ok(())
-        }, |room, category| caller.may_find(room, category))
+        }, &caller.room_finder())
         .await?;
     if !invitees.is_empty() {
         let ids = state.store.user_ids(&invitees).await?;

@@ -1,6 +1,9 @@
 //! Rooms and their membership lists.
 
-use stoa_domain::model::{Category, NewRoom, Room, RoomInvitations, RoomPrivacy, RoomType};
+use stoa_domain::access::RoomFinder;
+use stoa_domain::model::{
+    Category, NewRoom, ROOT_CATEGORY_NAME, Room, RoomInvitations, RoomPrivacy, RoomType,
+};
 use stoa_domain::validation::name_key;
 use stoa_domain::{CategoryId, PublicRoomId, RoomId, Seq, Timestamp};
 
@@ -9,7 +12,9 @@ use super::categories::{
     corrupt_json, lists_from_json, load_category_by_id,
 };
 use super::compliance::capture_admin;
-use super::{DbConnection, JSON_ROWS, Queries, StoreError, StoreResult, run_change, with_refusal};
+use super::{
+    DbConnection, JSON_ROWS, JSON_TEXTS, Queries, StoreError, StoreResult, run_change, with_refusal,
+};
 use crate::Act;
 
 const ROOM_LISTS: PrincipalLists = PrincipalLists {
@@ -87,30 +92,53 @@ fn name_taken(name: &str) -> String {
     )
 }
 
-/// The rooms that `$1`, a reference's key, may mean: by name (in any case) or by public id
-/// (public ids are lowercase, so a key matches them too).
-const ROOMS_CALLED: &str = "SELECT id FROM rooms WHERE name_key = $1 OR public_id = $1";
-/// The categories of those rooms.
-const CATEGORIES_OF_ROOMS_CALLED: &str =
-    "SELECT category_id FROM rooms WHERE name_key = $1 OR public_id = $1";
+/// Whether the room `r` is one the finder may find (`stoa_domain::access::RoomFinder`):
+/// `$2` is 1 for a finder of every room; otherwise the room is found when its category
+/// denies none of the `principals` (the finder's principal texts, a table of the query),
+/// admits one (or is the root category), and, for a secret room, one of them is its member,
+/// manager or presenter (SPEC §3 rules 4 and 6).
+fn findable_sql() -> String {
+    let principals = "SELECT principal FROM principals";
+    format!(
+        "($2 = 1 OR (
+          NOT EXISTS (SELECT 1 FROM category_principals d WHERE d.category_id = r.category_id
+              AND d.list = 'denied' AND d.principal IN ({principals}))
+          AND (EXISTS (SELECT 1 FROM categories rc WHERE rc.id = r.category_id
+                  AND rc.name = '{ROOT_CATEGORY_NAME}')
+              OR EXISTS (SELECT 1 FROM category_principals a WHERE a.category_id = r.category_id
+                  AND a.list = 'allowed' AND a.principal IN ({principals})))
+          AND (r.privacy <> 'secret' OR EXISTS (SELECT 1 FROM room_principals m
+              WHERE m.room_id = r.id AND m.list IN ('member', 'manager', 'presenter')
+              AND m.principal IN ({principals})))))"
+    )
+}
 
-/// One query, answering one row of four JSON arrays: the rooms `$1` may mean, their lists,
-/// their categories, and those categories' lists.
+/// One query, answering one row of four JSON arrays: the rooms `$1` may mean (by name in
+/// any case, or by public id, which is lowercase) among those the finder of `$2` and `$3`
+/// (a JSON array of its principal texts) may find, their lists, their categories, and those
+/// categories' lists. The rooms meant are decided once (`called`) and the four arrays read
+/// from that decision.
 fn rooms_called_sql() -> String {
     let (open, close) = JSON_ROWS;
+    let (texts_open, texts_close) = JSON_TEXTS;
+    let findable = findable_sql();
     format!(
-        "SELECT
+        "WITH principals (principal) AS MATERIALIZED (SELECT * FROM ({texts_open}$3{texts_close}) AS texts),
+        called (id, category_id) AS MATERIALIZED (
+          SELECT r.id, r.category_id FROM rooms r
+          WHERE (r.name_key = $1 OR r.public_id = $1) AND {findable})
+        SELECT
           (SELECT {open}r.id, r.public_id, r.name, r.description, r.category_id, c.name,
               r.privacy, r.room_type, r.invitations, r.addin,
               CASE WHEN r.disabled THEN 1 ELSE 0 END, r.last_seq, r.created_at{close}
             FROM rooms r JOIN categories c ON c.id = r.category_id
-            WHERE r.id IN ({ROOMS_CALLED})),
+            WHERE r.id IN (SELECT id FROM called)),
           (SELECT {open}room_id, {LIST_JSON_COLUMNS}{close}
-            FROM room_principals WHERE room_id IN ({ROOMS_CALLED})),
+            FROM room_principals WHERE room_id IN (SELECT id FROM called)),
           (SELECT {open}{CATEGORY_JSON_COLUMNS}{close}
-            FROM categories WHERE id IN ({CATEGORIES_OF_ROOMS_CALLED})),
+            FROM categories WHERE id IN (SELECT category_id FROM called)),
           (SELECT {open}category_id, {LIST_JSON_COLUMNS}{close}
-            FROM category_principals WHERE category_id IN ({CATEGORIES_OF_ROOMS_CALLED}))"
+            FROM category_principals WHERE category_id IN (SELECT category_id FROM called))"
     )
 }
 
@@ -131,19 +159,27 @@ type RoomJson = (
     i64,
 );
 
-/// Every room named `reference` (in any case) or whose public id it is, with its category,
-/// oldest first. It is one query that answers one row, whether it finds no room, one or
-/// several, so that looking up a room a caller may not know of takes as long as looking up
-/// one that does not exist (SPEC §3 rule 6: not even a timing may tell). Rows per room
-/// and list entry, each a round through the driver, told the two apart by some 100 µs; what
-/// is left is decoding the found room (docs/decisions.md has the figures).
+/// Every room named `reference` (in any case) or whose public id it is that `finder` may
+/// find, with its category, oldest first. Rooms the finder may not find are left out by the
+/// query itself, and it answers one row however many rooms it finds, so that looking up a
+/// room a caller may not know of takes the path, and the time, of looking up one that does
+/// not exist (SPEC §3 rule 6: not even a timing may tell).
 async fn load_rooms_called(
     connection: &mut DbConnection,
     reference: &str,
+    finder: &RoomFinder,
 ) -> StoreResult<Vec<(Room, Category)>> {
+    let (everything, principals): (i64, &[String]) = match finder {
+        RoomFinder::Everything => (1, &[]),
+        RoomFinder::Principals(principals) => (0, principals),
+    };
+    let principals = serde_json::to_string(principals)
+        .map_err(|error| corrupt_json("principal texts", &error))?;
     let (rooms, room_lists, categories, category_lists) =
         sqlx::query_as::<_, (String, String, String, String)>(&rooms_called_sql())
             .bind(name_key(reference))
+            .bind(everything)
+            .bind(principals)
             .fetch_one(&mut *connection)
             .await?;
     let mut rows: Vec<RoomJson> =
@@ -194,18 +230,17 @@ async fn load_rooms_called(
     Ok(found)
 }
 
-/// Refuses `room`'s name where another room that `is_known` (to whoever names it) has it.
+/// Refuses `room`'s name where another room that `finder` (whoever names it) may find has
+/// it.
 async fn check_name_free(
     connection: &mut DbConnection,
     room: &Room,
-    is_known: &impl Fn(&Room, &Category) -> bool,
+    finder: &RoomFinder,
 ) -> StoreResult<()> {
-    let others = load_rooms_called(connection, &room.name).await?;
-    let taken = others.iter().any(|(other, category)| {
-        other.id != room.id
-            && name_key(&other.name) == name_key(&room.name)
-            && is_known(other, category)
-    });
+    let others = load_rooms_called(connection, &room.name, finder).await?;
+    let taken = others
+        .iter()
+        .any(|(other, _)| other.id != room.id && name_key(&other.name) == name_key(&room.name));
     if taken {
         return Err(StoreError::Conflict(name_taken(&room.name)));
     }
@@ -258,7 +293,7 @@ impl Queries {
         &self,
         act: &Act<'_>,
         new: &NewRoom,
-        is_known: impl Fn(&Room, &Category) -> bool,
+        finder: &RoomFinder,
     ) -> StoreResult<Room> {
         let now = act.at;
         write_transaction!(self, connection, {
@@ -305,7 +340,7 @@ impl Queries {
                 )
                 .await?;
             let room = load_room_by_id(connection, RoomId(id)).await?;
-            check_name_free(connection, &room, &is_known).await?;
+            check_name_free(connection, &room, finder).await?;
             capture_admin(connection, act, "room.created", Some(room.id)).await?;
             Ok(room)
         })
@@ -315,9 +350,13 @@ impl Queries {
     /// named so (in any case), and the room whose public id it is. Which of them a caller
     /// means is for the access rules to say (`stoa_server::access::room_for`). Takes the
     /// same queries whatever it finds.
-    pub async fn rooms_called(&self, reference: &str) -> StoreResult<Vec<(Room, Category)>> {
+    pub async fn rooms_called(
+        &self,
+        reference: &str,
+        finder: &RoomFinder,
+    ) -> StoreResult<Vec<(Room, Category)>> {
         let mut connection = self.reader.acquire().await?;
-        load_rooms_called(&mut connection, reference).await
+        load_rooms_called(&mut connection, reference, finder).await
     }
 
     pub async fn room_by_id(&self, id: RoomId) -> StoreResult<Room> {
@@ -356,7 +395,7 @@ impl Queries {
         act: &Act<'_>,
         id: RoomId,
         mut change: impl FnMut(&mut Room) -> Result<(), E>,
-        is_known: impl Fn(&Room, &Category) -> bool,
+        finder: &RoomFinder,
     ) -> Result<Room, E> {
         let mut refusal = None;
         let result = write_transaction!(self, connection, {
@@ -366,7 +405,7 @@ impl Queries {
             let category = load_category_by_id(connection, room.category_id).await?;
             room.category_name = category.name;
             if name_key(&room.name) != name_key(&before.name) {
-                check_name_free(connection, &room, &is_known).await?;
+                check_name_free(connection, &room, finder).await?;
             }
             store_room(connection, &room).await?;
             let only_membership = Room {
