@@ -495,13 +495,17 @@ pub enum RoomCommand {
     Set(RoomSetArgs),
     /// Show one room, or the rooms you can find.
     Get {
+        /// The room's name, or its id (shown by `stoa room get`) where several rooms share the name.
         name: Option<String>,
         /// Only rooms of this category.
         #[arg(long)]
         category: Option<String>,
     },
     /// Delete a room and its messages (administrators only).
-    Remove { name: String },
+    Remove {
+        /// The room's name, or its id (shown by `stoa room get`) where several rooms share the name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -544,6 +548,7 @@ pub struct RoomNewArgs {
 
 #[derive(Debug, Args)]
 pub struct RoomSetArgs {
+    /// The room's name, or its id (shown by `stoa room get`) where several rooms share the name.
     pub name: String,
     /// New name.
     #[arg(long = "name", value_name = "NEW_NAME")]
@@ -572,6 +577,7 @@ pub enum MessageCommand {
     /// Post a message to a room. The post is retried (with the same idempotency key) while
     /// its answer is lost or the server asks to retry, so it is stored once.
     Post {
+        /// The room's name, or its id (shown by `stoa room get`) where several rooms share the name.
         #[arg(long)]
         room: String,
         /// The message; `-` reads it from standard input.
@@ -584,6 +590,7 @@ pub enum MessageCommand {
     },
     /// Read a room's history, oldest first.
     History {
+        /// The room's name, or its id (shown by `stoa room get`) where several rooms share the name.
         #[arg(long)]
         room: String,
         /// At most this many messages (1-500, default 50).

@@ -329,7 +329,8 @@ impl utoipa::Modify for BearerSecurity {
 /// a bad, expired or revoked one), 400 where a parameter or body is read (malformed or out
 /// of range), 408, 413 and 415 where a body is read (too slow, too large, not JSON), and
 /// 409 `ambiguous_room` where a room is named (several rooms the caller can find share the
-/// name). Written once here so that no operation's list can forget one.
+/// name), with the room parameter described as a name or an id. Written once here so that no
+/// operation's list can forget one.
 struct CommonAnswers;
 
 impl CommonAnswers {
@@ -339,6 +340,7 @@ impl CommonAnswers {
     const TOO_LARGE: &str = "The body is over 1 MiB";
     const NOT_JSON: &str =
         "The body is not JSON (`Content-Type: application/json`), or is compressed";
+    const ROOM_REFERENCE: &str = "The room's name (in any case) or its id (`RoomView.id`)";
     const AMBIGUOUS: &str = "Several rooms the caller can find have this name \
         (`ambiguous_room`); name the room by its id";
 }
@@ -392,6 +394,11 @@ impl utoipa::Modify for CommonAnswers {
                 }
                 if names_room && secured {
                     answers.push(("409", Self::AMBIGUOUS));
+                    for parameter in operation.parameters.iter_mut().flatten() {
+                        if matches!(parameter.parameter_in, ParameterIn::Path) {
+                            parameter.description = Some(Self::ROOM_REFERENCE.to_owned());
+                        }
+                    }
                 }
                 for (status, description) in answers {
                     operation

@@ -141,6 +141,7 @@ fn show_room(room: &RoomView, json: bool) -> anyhow::Result<()> {
     }
     print_record(vec![
         ("name", room.name.clone()),
+        ("id", room.id.clone()),
         ("description", room.description.clone()),
         ("category", room.category.clone()),
         ("privacy", text_of(&room.privacy)),
@@ -210,6 +211,7 @@ pub async fn room(client: &Client, command: RoomCommand, json: bool) -> anyhow::
                 .map(|room| {
                     vec![
                         room.name.clone(),
+                        room.id.clone(),
                         room.category.clone(),
                         text_of(&room.privacy),
                         text_of(&room.room_type),
@@ -220,7 +222,7 @@ pub async fn room(client: &Client, command: RoomCommand, json: bool) -> anyhow::
                 .collect();
             print_table(
                 &[
-                    "name", "category", "privacy", "type", "disabled", "messages",
+                    "name", "id", "category", "privacy", "type", "disabled", "messages",
                 ],
                 rows,
             );
