@@ -7,25 +7,37 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use stoa_client::Client;
-use stoa_wire::{CreateRoomRequest, CreateUserRequest, Privacy};
+use stoa_wire::{
+    CreateRoomRequest, CreateUserRequest, LoginRequest, LoginResponse, PostMessageRequest, Privacy,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
 
 use crate::harness::{ADMIN_PASSWORD, BinaryServer, USER_PASSWORD, sign_in};
 
 /// The attack: the issue's 2,000 slowloris headers and 1,100 trickled bodies (more than the
-/// 1,024 request slots), with 3,000 idle connections rather than the issue's 20,000. At
-/// 20,000 on this 2-core machine, with the attacker's own process competing for the same
-/// cores, the debug build's slowest answers reach tens of seconds when thousands of idle
-/// connections time out and reconnect at once; see the issue's notes. Scaled down further
-/// where the descriptor limit is lower.
+/// 1,024 request slots), with 3,000 idle connections rather than the issue's 20,000, for
+/// 14 s, so that the suite stays short. The full attack, long enough to take in the wave of
+/// idle connections timing out and reconnecting, is `ATTACK_IDLE=20000 ATTACK_SECONDS=50
+/// cargo test -p stoa --test attacks connections -- --nocapture` (docs/PERFORMANCE.md has
+/// its figures). Either is scaled down where the descriptor limit is lower.
 const IDLE: usize = 3_000;
 const SLOWLORIS: usize = 2_000;
 const SLOW_BODIES: usize = 1_100;
 
-/// The longest any of the probes may take while the attack goes on.
-const PATIENCE_UNDER_ATTACK: Duration = Duration::from_secs(3);
+/// How long the probes go on while the attack does.
+const PROBING: Duration = Duration::from_secs(14);
+
+/// The longest any of the probes may take while the attack goes on (SPEC §8, issue 12).
+const PATIENCE_UNDER_ATTACK: Duration = Duration::from_secs(1);
+
+/// `name` from the environment as a number, or `default`.
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Where the attacker connects from: another loopback address than everyone else's, as a
 /// machine of its own would.
@@ -62,9 +74,15 @@ async fn issue_12_idle_slowloris_and_slow_body_floods_leave_everyone_else_served
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(usize::try_from(descriptors.saturating_sub(3_000)).unwrap_or(usize::MAX));
-    let scale = (room as f64 / (IDLE + SLOWLORIS + SLOW_BODIES) as f64).min(1.0);
+    let idle = usize::try_from(setting("ATTACK_IDLE", IDLE as u64)).unwrap_or(IDLE);
+    let probing_for = Duration::from_secs(setting("ATTACK_SECONDS", PROBING.as_secs()));
+    let patience = Duration::from_millis(setting(
+        "ATTACK_PATIENCE_MS",
+        PATIENCE_UNDER_ATTACK.as_millis() as u64,
+    ));
+    let scale = (room as f64 / (idle + SLOWLORIS + SLOW_BODIES) as f64).min(1.0);
     let counts = [
-        (Attack::Idle, (IDLE as f64 * scale) as usize),
+        (Attack::Idle, (idle as f64 * scale) as usize),
         (Attack::Slowloris, (SLOWLORIS as f64 * scale) as usize),
         (Attack::SlowBody, (SLOW_BODIES as f64 * scale) as usize),
     ];
@@ -100,42 +118,22 @@ async fn issue_12_idle_slowloris_and_slow_body_floods_leave_everyone_else_served
     );
 
     // For longer than the minimum-rate grace of a body, everyone else keeps being served,
-    // each on a connection of their own.
-    let poster = sign_in(&server.url, "alice", USER_PASSWORD).await;
-    let mut slowest = [Duration::ZERO; 3];
-    let probing = Instant::now();
-    let mut rounds = 0;
-    let fresh_connection = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let anonymous = Client::new(&server.url).unwrap();
-    while probing.elapsed() < Duration::from_secs(14) {
-        let started = Instant::now();
-        let health = fresh_connection
-            .get(format!("{}/healthz", server.url))
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .expect("healthz answers");
-        assert_eq!(health.status().as_u16(), 200);
-        slowest[0] = slowest[0].max(started.elapsed());
-        let started = Instant::now();
-        let signed_in = anonymous
-            .login("alice", USER_PASSWORD)
-            .await
-            .expect("signing in works");
-        assert!(!signed_in.token.is_empty());
-        slowest[1] = slowest[1].max(started.elapsed());
-        let started = Instant::now();
-        poster
-            .post_message("Lobby", &format!("round {rounds}"))
-            .await
-            .expect("posting works");
-        slowest[2] = slowest[2].max(started.elapsed());
-        rounds += 1;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // each on a connection of their own. The probes run on a thread and runtime of their
+    // own, as another machine's client would: on the attacker's runtime, busy with 17,000
+    // connections, a probe waits for the attacker's tasks (hundreds of milliseconds, where
+    // curl from another process saw the server answer within 8 ms).
+    let url = server.url.clone();
+    let prober = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(probe(&url, probing_for))
+    });
+    let (rounds, slowest) = tokio::task::spawn_blocking(move || prober.join())
+        .await
+        .unwrap()
+        .expect("the probes ran to the end");
     eprintln!(
         "{rounds} rounds; slowest health {:?}, sign-in {:?}, post {:?}; {} attacking \
          connections open at the end",
@@ -148,16 +146,80 @@ async fn issue_12_idle_slowloris_and_slow_body_floods_leave_everyone_else_served
     for attacker in attackers {
         attacker.abort();
     }
-    // The issue asks for answers within a second. This debug build shares two cores with
-    // the attacker's process, and its slowest answers reach 1.2 s now and then when the
-    // trickled bodies are cut and reconnect together, so the test allows 3 s: what it
-    // guards against is the lockout (503 until the 60 s request timeout, or no answer).
     for (what, slowest) in ["/healthz", "sign-in", "a post"].iter().zip(slowest) {
-        assert!(
-            slowest < PATIENCE_UNDER_ATTACK,
-            "{what} took {slowest:?} under attack"
-        );
+        assert!(slowest < patience, "{what} took {slowest:?} under attack");
     }
+}
+
+/// Probes `/healthz` (on a fresh connection each time), sign-in and posting at `url` for
+/// `how_long`, and returns the rounds done and the slowest answer of each.
+///
+/// Every probe binds its source address before connecting. The attacker's sockets do too,
+/// and Linux never hands a port held that way to a socket that connects without binding:
+/// with 17,000 of them the unbound probes ran out of ports ("Cannot assign requested
+/// address"), where bound ones share ports across source addresses.
+async fn probe(url: &str, how_long: Duration) -> (usize, [Duration; 3]) {
+    let source = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
+    let fresh_connection = reqwest::Client::builder()
+        .local_address(source)
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let kept_connection = reqwest::Client::builder()
+        .local_address(source)
+        .pool_idle_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let log_in = |client: &reqwest::Client| {
+        client
+            .post(format!("{url}/api/v1/sessions"))
+            .json(&LoginRequest {
+                user: "alice".to_owned(),
+                password: USER_PASSWORD.to_owned(),
+            })
+            .timeout(Duration::from_secs(30))
+            .send()
+    };
+    let session: LoginResponse = log_in(&kept_connection)
+        .await
+        .expect("signing in works")
+        .json()
+        .await
+        .unwrap();
+    let mut slowest = [Duration::ZERO; 3];
+    let probing = Instant::now();
+    let mut rounds = 0;
+    while probing.elapsed() < how_long {
+        let started = Instant::now();
+        let health = fresh_connection
+            .get(format!("{url}/healthz"))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .expect("healthz answers");
+        assert_eq!(health.status().as_u16(), 200);
+        slowest[0] = slowest[0].max(started.elapsed());
+        let started = Instant::now();
+        let signed_in = log_in(&kept_connection).await.expect("signing in works");
+        assert_eq!(signed_in.status().as_u16(), 201, "signing in works");
+        slowest[1] = slowest[1].max(started.elapsed());
+        let started = Instant::now();
+        let posted = kept_connection
+            .post(format!("{url}/api/v1/rooms/Lobby/messages"))
+            .bearer_auth(&session.token)
+            .json(&PostMessageRequest {
+                body: format!("round {rounds}"),
+            })
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .expect("posting works");
+        assert_eq!(posted.status().as_u16(), 201, "posting works");
+        slowest[2] = slowest[2].max(started.elapsed());
+        rounds += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (rounds, slowest)
 }
 
 #[derive(Debug, Clone, Copy)]
