@@ -342,8 +342,8 @@ async fn room_names_are_unique_only_among_the_rooms_one_knows(backend: Backend) 
     assert_eq!(called(RoomFinder::Everything).await.len(), 2);
 }
 
-/// The query's finder and the domain's rules agree on which rooms each user may find, over
-/// every mix of category lists and room privacy and membership the rules tell apart.
+/// The queries' finder (looking a room up, listing rooms) and the domain's rules agree on
+/// which rooms each user may find, over every mix of category lists and room privacy and membership the rules tell apart.
 async fn the_store_finds_the_rooms_the_rules_let_each_user_find(backend: Backend) {
     use stoa_domain::access::{Action, Subject, Target, decide, room_finder};
     use stoa_domain::policy::EffectivePolicy;
@@ -444,6 +444,13 @@ async fn the_store_finds_the_rooms_the_rules_let_each_user_find(backend: Backend
             policy: &policy,
         };
         let finder = room_finder(&subject);
+        let listed: Vec<_> = store
+            .list_rooms(None, &finder)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|room| room.id)
+            .collect();
         for room in &rooms {
             let category = store.category(&room.category_name).await.unwrap();
             let allowed = decide(
@@ -461,6 +468,13 @@ async fn the_store_finds_the_rooms_the_rules_let_each_user_find(backend: Backend
                 .unwrap()
                 .is_empty();
             assert_eq!(found, allowed, "{} finding {}", user.login, room.name);
+            assert_eq!(
+                listed.contains(&room.id),
+                allowed,
+                "{} listing {}",
+                user.login,
+                room.name
+            );
             if found {
                 found_somewhere += 1;
             } else {

@@ -50,7 +50,11 @@ pub async fn list(
     let categories = state.store.list_categories().await?;
     let subject = caller.subject();
     let mut views = Vec::new();
-    for room in state.store.list_rooms(category_filter).await? {
+    for room in state
+        .store
+        .list_rooms(category_filter, &caller.room_finder())
+        .await?
+    {
         let Some(category) = categories.iter().find(|c| c.id == room.category_id) else {
             continue;
         };

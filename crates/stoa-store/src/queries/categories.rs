@@ -213,7 +213,7 @@ pub(crate) async fn load_category_by_id(
         .bind(id.0)
         .fetch_optional(&mut *connection)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("category {id}")))?;
+        .ok_or_else(|| StoreError::NotFound("category".to_owned()))?;
     complete_category(connection, row).await
 }
 

@@ -94,7 +94,7 @@ async fn stored_message(
         .bind(seq)
         .fetch_optional(&mut *connection)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("message {seq} of room {room_id}")))?
+        .ok_or_else(|| StoreError::NotFound(format!("message {seq}")))?
         .into_message()
 }
 
@@ -127,7 +127,7 @@ async fn claim_key(
     .map_err(|error| match &error {
         // The key names the room, which was removed since the post was checked.
         sqlx::Error::Database(database_error) if database_error.is_foreign_key_violation() => {
-            StoreError::NotFound(format!("room {room_id}"))
+            StoreError::NotFound("room".to_owned())
         }
         _ => StoreError::Database(error),
     })?;
@@ -183,12 +183,11 @@ pub(crate) async fn insert_post(
     .fetch_optional(&mut *connection)
     .await?;
     let Some((seq, author_login)) = numbered else {
-        return Ok(PostOutcome::Refused(StoreError::NotFound(format!(
-            "room {room_id}"
-        ))));
+        return Ok(PostOutcome::Refused(StoreError::NotFound(
+            "room".to_owned(),
+        )));
     };
-    let author_login =
-        author_login.ok_or_else(|| StoreError::NotFound(format!("user {}", author_id.0)))?;
+    let author_login = author_login.ok_or_else(|| StoreError::NotFound("user".to_owned()))?;
     sqlx::query(
         "INSERT INTO messages (room_id, seq, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -428,9 +427,7 @@ pub(crate) async fn insert_posts(
         let outcome = match &keyed_to[index] {
             KeyedTo::Stored(room, seq) => match held.get(&(*room, *seq)) {
                 Some(first) => replay(first.clone(), post.room_id, post.post.body, key),
-                None => PostOutcome::Refused(StoreError::NotFound(format!(
-                    "message {seq} of room {room}"
-                ))),
+                None => PostOutcome::Refused(StoreError::NotFound(format!("message {seq}"))),
             },
             KeyedTo::Earlier(first) => match &outcomes[*first] {
                 PostOutcome::Stored(message) | PostOutcome::Replayed(message) => {
@@ -453,15 +450,14 @@ pub(crate) async fn insert_posts(
                     continue;
                 };
                 let Some(seq) = next_seq.get_mut(&post.room_id) else {
-                    outcomes.push(PostOutcome::Refused(StoreError::NotFound(format!(
-                        "room {}",
-                        post.room_id
-                    ))));
+                    outcomes.push(PostOutcome::Refused(StoreError::NotFound(
+                        "room".to_owned(),
+                    )));
                     continue;
                 };
                 let author_login = logins
                     .get(&author_id.0)
-                    .ok_or_else(|| StoreError::NotFound(format!("user {}", author_id.0)))?;
+                    .ok_or_else(|| StoreError::NotFound("user".to_owned()))?;
                 let message = MessageRow {
                     room_id: post.room_id.0,
                     seq: *seq,

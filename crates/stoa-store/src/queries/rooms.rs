@@ -113,6 +113,18 @@ fn findable_sql() -> String {
     )
 }
 
+/// What `findable_sql` binds for `finder`: `$2`, 1 for a finder of every room, and `$3`,
+/// the finder's principal texts as a JSON array.
+fn finder_binds(finder: &RoomFinder) -> StoreResult<(i64, String)> {
+    let (everything, principals): (i64, &[String]) = match finder {
+        RoomFinder::Everything => (1, &[]),
+        RoomFinder::Principals(principals) => (0, principals),
+    };
+    let principals = serde_json::to_string(principals)
+        .map_err(|error| corrupt_json("principal texts", &error))?;
+    Ok((everything, principals))
+}
+
 /// One query, answering one row of four JSON arrays: the rooms `$1` may mean (by name in
 /// any case, or by public id, which is lowercase) among those the finder of `$2` and `$3`
 /// (a JSON array of its principal texts) may find, their lists, their categories, and those
@@ -169,12 +181,7 @@ async fn load_rooms_called(
     reference: &str,
     finder: &RoomFinder,
 ) -> StoreResult<Vec<(Room, Category)>> {
-    let (everything, principals): (i64, &[String]) = match finder {
-        RoomFinder::Everything => (1, &[]),
-        RoomFinder::Principals(principals) => (0, principals),
-    };
-    let principals = serde_json::to_string(principals)
-        .map_err(|error| corrupt_json("principal texts", &error))?;
+    let (everything, principals) = finder_binds(finder)?;
     let (rooms, room_lists, categories, category_lists) =
         sqlx::query_as::<_, (String, String, String, String)>(&rooms_called_sql())
             .bind(name_key(reference))
@@ -253,7 +260,7 @@ async fn load_room_by_id(connection: &mut DbConnection, id: RoomId) -> StoreResu
         .bind(id.0)
         .fetch_optional(&mut *connection)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("room {id}")))?;
+        .ok_or_else(|| StoreError::NotFound("room".to_owned()))?;
     complete_room(connection, row).await
 }
 
@@ -288,7 +295,7 @@ async fn store_room(connection: &mut DbConnection, room: &Room) -> StoreResult<(
 }
 
 impl Queries {
-    /// Creates a room, refusing its name if a room that `is_known` to its creator has it.
+    /// Creates a room, refusing its name if a room that `finder` (its creator) may find has it.
     pub async fn create_room(
         &self,
         act: &Act<'_>,
@@ -369,16 +376,27 @@ impl Queries {
             .bind(id.0)
             .fetch_optional(&self.reader)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("room {id}")))
+            .ok_or_else(|| StoreError::NotFound("room".to_owned()))
     }
 
-    pub async fn list_rooms(&self, category: Option<CategoryId>) -> StoreResult<Vec<Room>> {
+    pub async fn list_rooms(
+        &self,
+        category: Option<CategoryId>,
+        finder: &RoomFinder,
+    ) -> StoreResult<Vec<Room>> {
         let mut connection = self.reader.acquire().await?;
+        let (everything, principals) = finder_binds(finder)?;
+        let (texts_open, texts_close) = JSON_TEXTS;
+        let findable = findable_sql();
         let sql = format!(
-            "{ROOM_SELECT} WHERE $1 IS NULL OR r.category_id = $1 ORDER BY r.name_key, r.id"
+            "WITH principals (principal) AS MATERIALIZED (SELECT * FROM ({texts_open}$3{texts_close}) AS texts)
+            {ROOM_SELECT} WHERE ($1 IS NULL OR r.category_id = $1) AND {findable}
+            ORDER BY r.name_key, r.id"
         );
         let rows = sqlx::query_as::<_, RoomRow>(&sql)
             .bind(category.map(|id| id.0))
+            .bind(everything)
+            .bind(principals)
             .fetch_all(&mut *connection)
             .await?;
         let mut rooms = Vec::with_capacity(rows.len());
@@ -388,8 +406,8 @@ impl Queries {
         Ok(rooms)
     }
 
-    /// Changes room `id` with `change`; a new name is refused if a room that `is_known` to
-    /// whoever renames it has it.
+    /// Changes room `id` with `change`; a new name is refused if a room that `finder`
+    /// (whoever renames it) may find has it.
     pub async fn modify_room<E: From<StoreError>>(
         &self,
         act: &Act<'_>,
