@@ -204,7 +204,9 @@ impl RoomSnapshots {
     }
 }
 
-/// Loads a category and requires that `caller` may perform `action` on it.
+/// Loads a category and requires that `caller` may perform `action` on it. A category the
+/// caller may not find is left out by the store's query itself, so that it answers as an
+/// absent one, in time too.
 pub async fn category_for(
     state: &AppState,
     caller: &Caller,
@@ -213,7 +215,7 @@ pub async fn category_for(
 ) -> ApiResult<Category> {
     let category = state
         .store
-        .category(name)
+        .category_found(name, &caller.room_finder())
         .await
         .map_err(|error| match error {
             StoreError::NotFound(_) => ApiError::not_found(Named("category", name)),

@@ -129,6 +129,10 @@ dispatch_to_backend! { backend;
     pub async fn create_category(&self, act: &Act<'_>, new: &NewCategory) -> StoreResult<Category>;
     /// The category with this name (case-insensitive).
     pub async fn category(&self, name: &str) -> StoreResult<Category>;
+    /// The category with this name (case-insensitive) if `finder` may find it, `NotFound`
+    /// otherwise. A category the finder may not find is left out inside the one query this
+    /// runs, so that it takes the path, and the time, of an absent one.
+    pub async fn category_found(&self, name: &str, finder: &RoomFinder) -> StoreResult<Category>;
     pub async fn category_by_id(&self, id: CategoryId) -> StoreResult<Category>;
     /// Every category, the root first, then by name.
     pub async fn list_categories(&self) -> StoreResult<Vec<Category>>;

@@ -342,8 +342,8 @@ async fn room_names_are_unique_only_among_the_rooms_one_knows(backend: Backend) 
     assert_eq!(called(RoomFinder::Everything).await.len(), 2);
 }
 
-/// The queries' finder (looking a room up, listing rooms) and the domain's rules agree on
-/// which rooms each user may find, over every mix of category lists and room privacy and membership the rules tell apart.
+/// The queries' finder (looking a room or a category up, listing rooms) and the domain's
+/// rules agree on which rooms and categories each user may find, over every mix of category lists and room privacy and membership the rules tell apart.
 async fn the_store_finds_the_rooms_the_rules_let_each_user_find(backend: Backend) {
     use stoa_domain::access::{Action, Subject, Target, decide, room_finder};
     use stoa_domain::policy::EffectivePolicy;
@@ -451,6 +451,20 @@ async fn the_store_finds_the_rooms_the_rules_let_each_user_find(backend: Backend
             .into_iter()
             .map(|room| room.id)
             .collect();
+        for index in 0..lists.len() {
+            let name = format!("Category {index}");
+            let category = store.category(&name).await.unwrap();
+            let allowed =
+                decide(&subject, Action::FindCategory, Target::Category(&category)).is_allowed();
+            match store.category_found(&name, &finder).await {
+                Ok(found) => {
+                    assert!(allowed, "{} found {name}", user.login);
+                    assert_eq!(found, category);
+                }
+                Err(StoreError::NotFound(_)) => assert!(!allowed, "{} missed {name}", user.login),
+                Err(other) => panic!("{other}"),
+            }
+        }
         for room in &rooms {
             let category = store.category(&room.category_name).await.unwrap();
             let allowed = decide(

@@ -2,14 +2,16 @@
 
 use std::collections::HashMap;
 
+use stoa_domain::access::RoomFinder;
 use stoa_domain::model::{Category, NewCategory};
 use stoa_domain::validation::name_key;
 use stoa_domain::{CategoryId, PrincipalRef};
 
 use super::compliance::capture_admin;
+use super::rooms::{category_findable_sql, finder_binds};
 use super::{
-    DbConnection, Queries, StoreError, StoreResult, conflict_on_unique, parse_principals,
-    run_change, with_refusal,
+    DbConnection, JSON_ROWS, JSON_TEXTS, Queries, StoreError, StoreResult, conflict_on_unique,
+    parse_principals, run_change, with_refusal,
 };
 use crate::Act;
 
@@ -195,13 +197,42 @@ pub(crate) async fn load_category(
     connection: &mut DbConnection,
     name: &str,
 ) -> StoreResult<Category> {
-    let sql = format!("SELECT {CATEGORY_COLUMNS} FROM categories WHERE name_key = $1");
-    let row = sqlx::query_as::<_, CategoryRow>(&sql)
+    load_category_found(connection, name, &RoomFinder::Everything).await
+}
+
+/// The category named `name` (in any case), with its lists, if `finder` may find it: in one
+/// query that leaves out a category the finder may not find and answers one row whatever it
+/// finds, so that such a category takes the path, and the time, of one that does not exist
+/// (SPEC §3 rule 6 and §8).
+pub(crate) async fn load_category_found(
+    connection: &mut DbConnection,
+    name: &str,
+    finder: &RoomFinder,
+) -> StoreResult<Category> {
+    let (open, close) = JSON_ROWS;
+    let (texts_open, texts_close) = JSON_TEXTS;
+    let findable = category_findable_sql("c.id");
+    let sql = format!(
+        "WITH principals (principal) AS MATERIALIZED (SELECT * FROM ({texts_open}$3{texts_close}) AS texts),
+        called (id) AS MATERIALIZED (
+          SELECT c.id FROM categories c WHERE c.name_key = $1 AND {findable})
+        SELECT
+          (SELECT {open}{CATEGORY_JSON_COLUMNS}{close}
+            FROM categories WHERE id IN (SELECT id FROM called)),
+          (SELECT {open}category_id, {LIST_JSON_COLUMNS}{close}
+            FROM category_principals WHERE category_id IN (SELECT id FROM called))"
+    );
+    let (everything, principals) = finder_binds(finder)?;
+    let (rows, lists) = sqlx::query_as::<_, (String, String)>(&sql)
         .bind(name_key(name))
-        .fetch_optional(&mut *connection)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("category {}", name.trim())))?;
-    complete_category(connection, row).await
+        .bind(everything)
+        .bind(principals)
+        .fetch_one(&mut *connection)
+        .await?;
+    categories_from_json(&rows, &lists)?
+        .into_values()
+        .next()
+        .ok_or_else(|| StoreError::NotFound(format!("category {}", name.trim())))
 }
 
 pub(crate) async fn load_category_by_id(
@@ -272,6 +303,11 @@ impl Queries {
     pub async fn category(&self, name: &str) -> StoreResult<Category> {
         let mut connection = self.reader.acquire().await?;
         load_category(&mut connection, name).await
+    }
+
+    pub async fn category_found(&self, name: &str, finder: &RoomFinder) -> StoreResult<Category> {
+        let mut connection = self.reader.acquire().await?;
+        load_category_found(&mut connection, name, finder).await
     }
 
     pub async fn category_by_id(&self, id: CategoryId) -> StoreResult<Category> {

@@ -92,30 +92,39 @@ fn name_taken(name: &str) -> String {
     )
 }
 
-/// Whether the room `r` is one the finder may find (`stoa_domain::access::RoomFinder`):
-/// `$2` is 1 for a finder of every room; otherwise the room is found when its category
-/// denies none of the `principals` (the finder's principal texts, a table of the query),
-/// admits one (or is the root category), and, for a secret room, one of them is its member,
-/// manager or presenter (SPEC §3 rules 4 and 6).
-fn findable_sql() -> String {
+/// Whether the category whose id is `category_id` (a column of the query) is one the finder
+/// may find (`stoa_domain::access::RoomFinder`): `$2` is 1 for a finder of everything;
+/// otherwise the category denies none of the `principals` (the finder's principal texts, a
+/// table of the query) and admits one, or is the root category (SPEC §3 rule 4).
+pub(crate) fn category_findable_sql(category_id: &str) -> String {
     let principals = "SELECT principal FROM principals";
     format!(
         "($2 = 1 OR (
-          NOT EXISTS (SELECT 1 FROM category_principals d WHERE d.category_id = r.category_id
+          NOT EXISTS (SELECT 1 FROM category_principals d WHERE d.category_id = {category_id}
               AND d.list = 'denied' AND d.principal IN ({principals}))
-          AND (EXISTS (SELECT 1 FROM categories rc WHERE rc.id = r.category_id
+          AND (EXISTS (SELECT 1 FROM categories rc WHERE rc.id = {category_id}
                   AND rc.name = '{ROOT_CATEGORY_NAME}')
-              OR EXISTS (SELECT 1 FROM category_principals a WHERE a.category_id = r.category_id
-                  AND a.list = 'allowed' AND a.principal IN ({principals})))
-          AND (r.privacy <> 'secret' OR EXISTS (SELECT 1 FROM room_principals m
-              WHERE m.room_id = r.id AND m.list IN ('member', 'manager', 'presenter')
-              AND m.principal IN ({principals})))))"
+              OR EXISTS (SELECT 1 FROM category_principals a WHERE a.category_id = {category_id}
+                  AND a.list = 'allowed' AND a.principal IN ({principals})))))"
     )
 }
 
-/// What `findable_sql` binds for `finder`: `$2`, 1 for a finder of every room, and `$3`,
-/// the finder's principal texts as a JSON array.
-fn finder_binds(finder: &RoomFinder) -> StoreResult<(i64, String)> {
+/// Whether the room `r` is one the finder may find: its category is
+/// ([`category_findable_sql`]), and, for a secret room, one of the finder's principals is its
+/// member, manager or presenter (SPEC §3 rule 6).
+fn findable_sql() -> String {
+    let principals = "SELECT principal FROM principals";
+    let category = category_findable_sql("r.category_id");
+    format!(
+        "({category} AND ($2 = 1 OR r.privacy <> 'secret' OR EXISTS (SELECT 1 FROM room_principals m
+              WHERE m.room_id = r.id AND m.list IN ('member', 'manager', 'presenter')
+              AND m.principal IN ({principals}))))"
+    )
+}
+
+/// What `findable_sql` and `category_findable_sql` bind for `finder`: `$2`, 1 for a finder
+/// of everything, and `$3`, the finder's principal texts as a JSON array.
+pub(crate) fn finder_binds(finder: &RoomFinder) -> StoreResult<(i64, String)> {
     let (everything, principals): (i64, &[String]) = match finder {
         RoomFinder::Everything => (1, &[]),
         RoomFinder::Principals(principals) => (0, principals),
