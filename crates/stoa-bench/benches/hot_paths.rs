@@ -9,7 +9,7 @@
 //!   a category with several allowed and denied principals. Every post and every subscription
 //!   asks it, so it is on the critical path of each request; `subject_groups` shows how it
 //!   scales when the user belongs to many groups and the lists name groups.
-//! - `message_encode`: serialising one `ServerFrame::Message` to JSON text, which `ws.rs` does
+//! - `message_encode`: serialising one `ServerFrame::Message` to JSON text, which `ws/subscriptions.rs` does
 //!   once per delivery, i.e. once per subscriber for every post.
 //! - `fan_out`: `Hub::publish` of one message to N subscribed connections. It runs under the
 //!   hub's lock, so its cost bounds how many posts per second one node can hand out. The
@@ -208,7 +208,7 @@ fn body(len: usize) -> String {
     TEXT.chars().cycle().take(len).collect()
 }
 
-/// Serialising one live message for one subscriber, as `ws.rs` does per delivery.
+/// Serialising one live message for one subscriber, as `ws/subscriptions.rs` does per delivery.
 #[divan::bench(args = [200, 4096], sample_size = FAST_SAMPLE_SIZE)]
 fn message_encode(bencher: Bencher, body_len: usize) {
     let frame = ServerFrame::Message(MessageView {

@@ -10,7 +10,7 @@
 //!
 //! The hub does not promise order or completeness by itself: two posts to one room may be
 //! published in either order. Connections restore both from sequence numbers (see
-//! `ws::Subscription`), which is also what makes delivery correct across a pool of nodes:
+//! `ws/subscriptions.rs`), which is also what makes delivery correct across a pool of nodes:
 //! posts committed on other nodes arrive through `pool.rs` and are published here like local
 //! ones.
 

@@ -3,7 +3,7 @@
 //! commit, which PostgreSQL announces with `NOTIFY` in the posting transaction.
 //!
 //! Delivery stays exactly once and in order without any help from here: a subscription drops
-//! what it has already delivered and fills gaps from the store (see `ws.rs`). This service
+//! what it has already delivered and fills gaps from the store (see `ws/subscriptions.rs`). This service
 //! only makes remote posts arrive promptly; if an announcement is lost while the line to the
 //! database is down, the node catches up on every subscribed room when it comes back.
 

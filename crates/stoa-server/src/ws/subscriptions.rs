@@ -1,0 +1,371 @@
+//! Subscriptions: joining a room from a `seq`, catching up from the store, delivering live
+//! messages exactly once and in order, and ending subscriptions that access changes forbid.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use stoa_compliance::EventKind;
+use stoa_domain::access::Action;
+use stoa_domain::model::{HistoryPage, MAX_HISTORY_LIMIT, Message, Room};
+use stoa_domain::validation;
+use stoa_domain::{RoomId, Seq};
+use stoa_wire::{ServerFrame, error_code};
+
+use super::{Connection, Stop};
+use crate::access::{RoomAndCategory, room_for};
+use crate::auth::Caller;
+use crate::convert::message_view;
+use crate::error::ApiError;
+use crate::hub::Published;
+use crate::state::AppState;
+
+/// Most live messages gathered into one write to a connection.
+const DELIVERIES_PER_WRITE: usize = 64;
+/// The most message text one catch-up page holds: a client that subscribes from `since: 0`
+/// to a room of large messages and then stops reading holds this much, not a whole page of
+/// 500 (32 MiB of 64 KiB posts).
+const CATCH_UP_PAGE_BYTES: u64 = 256 * 1024;
+
+/// Where one room's subscription stands.
+pub(super) struct Subscription {
+    /// The room and its category as of the last access check (subscribing, or the latest
+    /// access change), against which posts to the room are decided without a store read;
+    /// shared with the room's other subscribers.
+    pub(super) room: RoomAndCategory,
+    /// The last `seq` delivered to the client.
+    pub(super) delivered: Seq,
+}
+
+impl Subscription {
+    /// The room's current name, as the subscriber's frames carry it.
+    pub(super) fn name(&self) -> &str {
+        &self.room.0.name
+    }
+
+    /// Whether the client's `reference` (a name's key, or a public id) means this room.
+    fn is_called(&self, reference_key: &str) -> bool {
+        validation::name_key(self.name()) == reference_key
+            || self.room.0.public_id.as_str() == reference_key
+    }
+}
+
+/// The one subscription that `reference` means, if exactly one does.
+pub(super) fn subscription_called<'a>(
+    subscriptions: &'a HashMap<RoomId, Subscription>,
+    reference: &str,
+) -> Result<&'a Subscription, usize> {
+    let key = validation::name_key(reference);
+    let mut called = subscriptions
+        .values()
+        .filter(|subscription| subscription.is_called(&key));
+    match (called.next(), called.count()) {
+        (Some(subscription), 0) => Ok(subscription),
+        (None, _) => Err(0),
+        (Some(_), others) => Err(others + 1),
+    }
+}
+
+impl Connection {
+    /// Records that the user joined a room (JOIN, when `joining`) and, when the subscription starts with
+    /// stored messages (after `start`, through `last_seq`), that they read history (BACKCHAT).
+    pub(super) async fn record_join(
+        state: &AppState,
+        caller: &Caller,
+        room: RoomId,
+        joining: bool,
+        start: Seq,
+        last_seq: Seq,
+    ) -> Result<(), ApiError> {
+        let act = caller.act(state, "");
+        if joining {
+            state
+                .store
+                .record_act(&act, EventKind::Join, Some(room), "")
+                .await?;
+        }
+        if start < last_seq {
+            let read = serde_json::json!({
+                "first_seq": start + 1,
+                "last_seq": last_seq,
+                "messages": last_seq - start,
+            })
+            .to_string();
+            state
+                .store
+                .record_act(&act, EventKind::Backchat, Some(room), &read)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records that the user left a room (a PART event). Leaving cannot be refused, so a
+    /// failure is logged rather than reported.
+    pub(super) async fn record_part(state: &AppState, caller: &Caller, room: RoomId) {
+        let act = caller.act(state, "");
+        if let Err(error) = state
+            .store
+            .record_act(&act, EventKind::Part, Some(room), "")
+            .await
+        {
+            tracing::error!(%error, room = room.0, "could not record a PART event");
+        }
+    }
+
+    pub(super) async fn subscribe(
+        &mut self,
+        room_name: String,
+        since: Option<Seq>,
+    ) -> Result<(), Stop> {
+        if since.is_some_and(|since| since < 0) {
+            let error = ApiError::invalid("since must be a sequence number of 0 or more");
+            return self.send_error(error, Some(room_name)).await;
+        }
+        // Read before the room, so that the room's reading can be shared under it.
+        let epoch = *self.access_epoch.borrow();
+        let found = find_room(&self.state, &self.caller, epoch, &room_name).await;
+        let (shared, last_seq) = match found {
+            Ok(found) => found,
+            Err(error) => return self.send_error(error, Some(room_name)).await,
+        };
+        let (room, category) = (&shared.0, &shared.1);
+        // With ChatHistory off in the category, members receive messages live only.
+        let history_allowed = stoa_domain::access::decide(
+            &self.caller.subject(),
+            Action::ReadHistory,
+            stoa_domain::access::Target::Room { room, category },
+        )
+        .is_allowed();
+        let default_history = Seq::from(self.state.settings.default_chat_history);
+        let start = match since {
+            _ if !history_allowed => last_seq,
+            // A client that claims more than the room holds (say, of a room since recreated)
+            // resumes from the room's end.
+            Some(since) => since.min(last_seq),
+            None => (last_seq - default_history).max(0),
+        };
+        // Joining, and reading the history that comes with it, are compliance events; the
+        // subscription only starts once they are recorded. Subscribing again to a room is
+        // no new join, but any history it replays is a new read.
+        let room_id = room.id;
+        let joining = !self.subscriptions.contains_key(&room_id);
+        if let Err(error) =
+            Self::record_join(&self.state, &self.caller, room_id, joining, start, last_seq).await
+        {
+            return self.send_error(error, Some(room_name)).await;
+        }
+        // Register before reading the backlog, so that nothing posted in between is missed;
+        // anything delivered twice is dropped by sequence number.
+        self.state.hub.subscribe(room_id, &self.inbox);
+        let name = shared.0.name.clone();
+        let public_id = shared.0.public_id.to_string();
+        self.subscriptions.insert(
+            room_id,
+            Subscription {
+                room: shared,
+                delivered: start,
+            },
+        );
+        tracing::debug!(room = %name, since = start, "subscribed");
+        let subscribed = ServerFrame::Subscribed {
+            room: name,
+            room_id: public_id,
+            last_seq,
+        };
+        self.send(&subscribed).await?;
+        self.catch_up(room_id, None).await
+    }
+
+    pub(super) async fn unsubscribe(&mut self, room_name: String) -> Result<(), Stop> {
+        let found = subscription_called(&self.subscriptions, &room_name)
+            .map(|subscription| (subscription.room.0.id, subscription.name().to_owned()));
+        match found {
+            Ok((room, name)) => {
+                self.subscriptions.remove(&room);
+                self.state.hub.unsubscribe(room, self.inbox.id);
+                Self::record_part(&self.state, &self.caller, room).await;
+                self.send(&ServerFrame::Unsubscribed { room: name }).await
+            }
+            Err(0) => {
+                let error =
+                    ApiError::not_found(format!("subscription to room {}", room_name.trim()));
+                self.send_error(error, Some(room_name)).await
+            }
+            Err(_) => {
+                let error = ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    error_code::AMBIGUOUS_ROOM,
+                    format!(
+                        "several of your subscriptions are to rooms named {}; name the one you \
+                         mean by its id",
+                        room_name.trim()
+                    ),
+                );
+                self.send_error(error, Some(room_name)).await
+            }
+        }
+    }
+
+    /// Sends, from the store, every message after the last delivered one and below `until`.
+    pub(super) async fn catch_up(&mut self, room: RoomId, until: Option<Seq>) -> Result<(), Stop> {
+        loop {
+            let Some(subscription) = self.subscriptions.get(&room) else {
+                return Ok(());
+            };
+            let page = HistoryPage {
+                after: Some(subscription.delivered),
+                before: until,
+                limit: MAX_HISTORY_LIMIT,
+                max_bytes: CATCH_UP_PAGE_BYTES,
+            };
+            let messages = match self.state.store.history(room, page).await {
+                Ok(messages) => messages,
+                Err(error) => {
+                    let error = ApiError::from(error);
+                    return Err(Stop::close(error.code, error.message));
+                }
+            };
+            let full_page = page.may_have_more(&messages);
+            // Each message is let go once it is written, so a reader that stops reading
+            // holds at most the rest of one page.
+            for message in messages {
+                self.send_message(&message).await?;
+            }
+            if !full_page {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Delivers `first` and whatever else is already waiting in the inbox (up to a bound,
+    /// so that commands are not starved), to leave in one write.
+    pub(super) async fn deliver_queued(&mut self, first: Arc<Published>) -> Result<(), Stop> {
+        self.deliver(first).await?;
+        for _ in 1..DELIVERIES_PER_WRITE {
+            match self.inbox.try_recv() {
+                Some(published) => self.deliver(published).await?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers a live message, first filling any gap before it from the store.
+    pub(super) async fn deliver(&mut self, published: Arc<Published>) -> Result<(), Stop> {
+        let message = &published.message;
+        let Some(subscription) = self.subscriptions.get(&message.room_id) else {
+            return Ok(());
+        };
+        if message.seq <= subscription.delivered {
+            return Ok(());
+        }
+        if message.seq > subscription.delivered + 1 {
+            self.catch_up(message.room_id, Some(message.seq)).await?;
+        }
+        let Some(subscription) = self.subscriptions.get(&message.room_id) else {
+            return Ok(());
+        };
+        // Encoded once per post for all its subscribers, not once per subscriber.
+        let frame = published.frame(subscription.name(), || {
+            encode_message(&subscription.room.0, message)
+        });
+        self.queue_text(frame).await?;
+        if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
+            subscription.delivered = message.seq;
+        }
+        Ok(())
+    }
+
+    /// Sends a stored message (catching up) to its subscription.
+    pub(super) async fn send_message(&mut self, message: &Message) -> Result<(), Stop> {
+        let Some(subscription) = self.subscriptions.get(&message.room_id) else {
+            return Ok(());
+        };
+        let frame = encode_message(&subscription.room.0, message);
+        self.queue_text(frame).await?;
+        if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
+            subscription.delivered = message.seq;
+        }
+        Ok(())
+    }
+
+    /// Re-checks, after something access depends on changed, who the caller is and every
+    /// subscription: one the caller may no longer read ends with an error frame naming the
+    /// room, in the same words as a refused subscription.
+    pub(super) async fn recheck_access(&mut self, epoch: u64) -> Result<(), Stop> {
+        let caller = Caller::from_token_hash(&self.state, self.caller.token_hash.clone())
+            .await
+            .map_err(|error| Stop::close(error.code, error.message))?;
+        if let Err(error) = caller.require_chat() {
+            return Err(Stop::close(error.code, error.message));
+        }
+        self.caller = caller;
+        let subscribed: Vec<(RoomId, String)> = self
+            .subscriptions
+            .iter()
+            .map(|(room, subscription)| (*room, subscription.name().to_owned()))
+            .collect();
+        // The epoch was read before any room is, so what is read is at least that new.
+        for (room_id, name) in subscribed {
+            let snapshot = self
+                .state
+                .rooms_since_access_change
+                .room(&self.state, epoch, room_id)
+                .await;
+            let verdict = match snapshot {
+                Ok(Some(room)) => crate::access::require_in_room(
+                    &self.caller,
+                    &room.0,
+                    &room.1,
+                    Action::ReadRoom,
+                    &room.0.name,
+                )
+                .map(|()| room),
+                Ok(None) => Err(ApiError::not_found(crate::access::Named("room", &name))),
+                Err(error) => Err(error),
+            };
+            match verdict {
+                Ok(room) => {
+                    if let Some(subscription) = self.subscriptions.get_mut(&room_id) {
+                        subscription.room = room;
+                    }
+                }
+                Err(error) => {
+                    self.subscriptions.remove(&room_id);
+                    self.state.hub.unsubscribe(room_id, self.inbox.id);
+                    Self::record_part(&self.state, &self.caller, room_id).await;
+                    tracing::info!(room = room_id.0, "subscription ended by an access change");
+                    self.send_error(error, Some(name)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `message` frame of a message, as a subscriber who knows its room as `room` (as of
+/// its latest access check) receives it.
+pub(super) fn encode_message(room: &Room, message: &Message) -> Utf8Bytes {
+    let frame = ServerFrame::Message(message_view(room, message));
+    // A frame of plain strings and numbers always encodes.
+    serde_json::to_string(&frame).unwrap_or_default().into()
+}
+
+/// The room `reference` means and its category, shared with its other subscribers, once
+/// the caller may read it, and the room's newest `seq`. Which room a reference means is read
+/// afresh each time, as for HTTP requests (`room_for`), so that a hidden room takes as long
+/// to be refused as an absent one; the reading is then shared, so that access re-checks read
+/// each room once per change whatever its subscribers.
+pub(super) async fn find_room(
+    state: &AppState,
+    caller: &Caller,
+    epoch: u64,
+    reference: &str,
+) -> Result<(RoomAndCategory, Seq), ApiError> {
+    let (room, category) = room_for(state, caller, reference, Action::ReadRoom).await?;
+    let last_seq = room.last_seq;
+    Ok((
+        state.rooms_since_access_change.share(epoch, room, category),
+        last_seq,
+    ))
+}
