@@ -96,7 +96,7 @@ fn lync_model_with_joins_posts_over_the_websocket_and_http() {
 }
 
 #[test]
-fn saturating_and_big_room_modes_run() {
+fn saturating_big_room_and_busy_room_modes_run() {
     let saturated = run(&[
         "--scale",
         "0.004",
@@ -121,6 +121,18 @@ fn saturating_and_big_room_modes_run() {
     ]);
     assert_complete(&big, false);
     assert_eq!(number(&big, "/sessions/held"), 60.0, "{big:#}");
+    let busy = run(&[
+        "--busy-room",
+        "12",
+        "--posters",
+        "4",
+        "--duration",
+        "2s",
+        "--no-network-baseline",
+    ]);
+    assert_complete(&busy, false);
+    assert_eq!(number(&busy, "/posts/posters"), 4.0, "{busy:#}");
+    assert!(number(&busy, "/server/cpu_us_per_post") > 0.0, "{busy:#}");
 }
 
 #[test]
@@ -133,6 +145,14 @@ fn nonsense_options_are_refused_before_anything_runs() {
         (&["--body-bytes", "70000"][..], "is not in 1..=65536"),
         (&["--joiner-fraction", "1.5"][..], "below 1"),
         (&["--saturate", "--posters", "0"][..], "1 or more"),
+        (
+            &["--busy-room", "8", "--post-via", "http"][..],
+            "posts over WebSocket",
+        ),
+        (
+            &["--busy-room", "8", "--saturate"][..],
+            "cannot be used with",
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_stoa-load"))
             .args(["--stoa", "/nonexistent/stoa"])

@@ -6,6 +6,7 @@
 //! ./target/release/stoa-load --scale 0.5 --uncapped --duration 60s       # 10,000 sessions
 //! ./target/release/stoa-load --scale 0.05 --saturate --duration 30s      # durable posts/s
 //! ./target/release/stoa-load --big-room 16000 --duration 30s             # one 16,000-member room
+//! ./target/release/stoa-load --busy-room 20 --posters 8 --duration 20s   # 8 posting at once
 //! ```
 //!
 //! It starts a real `stoa serve` (this workspace's `target/release/stoa`, built if missing,
@@ -44,6 +45,11 @@
 //! - `--big-room N`: N users (16,000 if N is left out), all members of one room, all
 //!   connected; posts go into it at `--posts-per-second` (default 2), and each post's time
 //!   until its last member received it is reported, as well as every delivery's latency.
+//! - `--busy-room N`: N users, all members of one room, all connected; `--posters` of them
+//!   (default 8) each post again as soon as their own post comes back to them over their
+//!   subscription, so that many posts are committed together and fan out at once. Server
+//!   CPU per post, against the same command with `--posters 1` (a quiet room), is the figure
+//!   that tells whether a busy room costs more per post.
 //!
 //! Posts go over the poster's own WebSocket (`--post-via ws`, the `post` frame, answered
 //! `posted` by `ref` once durable; acknowledgement latency is send to `posted`) or over HTTP
@@ -115,7 +121,9 @@ real HTTP sign-in) at --joins-per-second.\n\
 --max-in-flight posts in flight in all, each acknowledged post replaced at once: durable \
 posts/s against SQLite's own rows/s.\n\
 - --big-room [N]: N users (default 16,000) all in one room and connected; posts at \
---posts-per-second (default 2); reports each post's time until its last member received it.\n\n\
+--posts-per-second (default 2); reports each post's time until its last member received it.\n\
+- --busy-room N: N users all in one room and connected; --posters of them (default 8) each post \
+again as soon as their own post comes back to them: server CPU per post against --posters 1.\n\n\
 Posts go over the poster's WebSocket (--post-via ws, the `post` frame) or HTTP (--post-via \
 http). Reports durable posts/s, deliveries/s, post-to-delivery, acknowledgement, \
 time-to-last-member, join and history-on-join latency (HDR histograms), sessions held, server \
@@ -126,7 +134,8 @@ Examples:\
 \n  stoa-load --scale 0.5 --uncapped --duration 60s                      # 10,000 sessions\
 \n  stoa-load --scale 0.5 --uncapped --room-choice by-room --posts-per-second 2400\
 \n  stoa-load --scale 0.5 --saturate --duration 30s                      # durable posts/s\
-\n  stoa-load --big-room 16000 --duration 30s"
+\n  stoa-load --big-room 16000 --duration 30s\
+\n  stoa-load --busy-room 20 --posters 8 --duration 20s"
 )]
 struct Args {
     /// Fraction of Lync's 20,000-user server to model.
@@ -169,9 +178,10 @@ struct Args {
     /// Post as fast as posts are acknowledged (see --posters, --max-in-flight).
     #[arg(long, conflicts_with = "big_room")]
     saturate: bool,
-    /// With --saturate: how many users post, each into a room of its own.
-    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
-    posters: usize,
+    /// With --saturate: how many users post, each into a room of its own (default 64); with
+    /// --busy-room: how many of its members post (default 8).
+    #[arg(long, value_parser = at_least_one)]
+    posters: Option<usize>,
     /// With --saturate: members of each poster's room (the poster included), so the
     /// deliveries each post makes.
     #[arg(long, default_value_t = 1, value_parser = at_least_one)]
@@ -180,6 +190,11 @@ struct Args {
     #[arg(long, num_args = 0..=1, default_missing_value = BIG_ROOM_DEFAULT,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..))]
     big_room: Option<usize>,
+    /// N users all in one room and all connected, --posters of them each posting again as
+    /// soon as their own post comes back to them.
+    #[arg(long, conflicts_with_all = ["big_room", "saturate"],
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    busy_room: Option<usize>,
     /// Message body size in bytes (the timestamp and post id are inside it).
     #[arg(long, default_value_t = 200,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
@@ -240,6 +255,7 @@ enum Mode {
     Lync,
     Saturate,
     BigRoom,
+    BusyRoom,
 }
 
 impl Mode {
@@ -248,6 +264,7 @@ impl Mode {
             Mode::Lync => "lync",
             Mode::Saturate => "saturate",
             Mode::BigRoom => "big-room",
+            Mode::BusyRoom => "busy-room",
         }
     }
 }
@@ -335,14 +352,26 @@ async fn main() -> anyhow::Result<()> {
     let open_files = limits::raise_open_files()?;
     let mode = if args.big_room.is_some() {
         Mode::BigRoom
+    } else if args.busy_room.is_some() {
+        if args.post_via != PostVia::Ws {
+            <Args as clap::CommandFactory>::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--busy-room posts over WebSocket: its posters wait for their own posts \
+                     to come back over their subscription",
+                )
+                .exit();
+        }
+        Mode::BusyRoom
     } else if args.saturate {
         Mode::Saturate
     } else {
         Mode::Lync
     };
-    let mut model = match args.big_room {
-        Some(members) => Model::big_room(members),
-        None => {
+    let mut model = match (args.big_room, args.busy_room) {
+        (Some(members), _) => Model::big_room(members),
+        (None, Some(members)) => Model::busy_room(members),
+        (None, None) => {
             let caps = if args.uncapped {
                 [usize::MAX; 3]
             } else {
@@ -479,15 +508,18 @@ fn resolve(args: &Args, mode: Mode, model: &mut Model) -> Plan {
     let max_in_flight =
         args.max_in_flight
             .unwrap_or(if mode == Mode::Saturate { 1024 } else { 256 });
-    let (poster_rooms, window) = if mode == Mode::Saturate {
-        let posters = args.posters.clamp(1, initial);
-        let rooms = model.add_poster_rooms(posters, args.saturate_fanout);
-        (rooms, max_in_flight.div_ceil(posters).max(1))
-    } else {
-        (Vec::new(), 0)
+    let (poster_rooms, window) = match mode {
+        Mode::Saturate => {
+            let posters = args.posters.unwrap_or(64).clamp(1, initial);
+            let rooms = model.add_poster_rooms(posters, args.saturate_fanout);
+            (rooms, max_in_flight.div_ceil(posters).max(1))
+        }
+        // Every poster in the one room, each with one post in flight until it comes back.
+        Mode::BusyRoom => (vec![0; args.posters.unwrap_or(8).clamp(1, initial)], 1),
+        _ => (Vec::new(), 0),
     };
     let posts_per_second = match mode {
-        Mode::Saturate => None,
+        Mode::Saturate | Mode::BusyRoom => None,
         Mode::BigRoom => Some(args.posts_per_second.unwrap_or(2.0)),
         Mode::Lync => Some(
             args.posts_per_second
@@ -496,6 +528,7 @@ fn resolve(args: &Args, mode: Mode, model: &mut Model) -> Plan {
     };
     let mean_fanout = match mode {
         Mode::Saturate => args.saturate_fanout.clamp(1, users) as f64,
+        Mode::BusyRoom => users as f64,
         _ => posting::Chooser::new(model, initial, args.room_choice, args.seed).mean_fanout(model),
     };
     Plan {
@@ -563,6 +596,7 @@ async fn connect_sessions(
             .map(|&room| session::Saturate {
                 room,
                 window: plan.window,
+                again_on_echo: plan.mode == Mode::BusyRoom,
                 go: go.clone(),
                 stop: stop_posting.clone(),
             });
@@ -697,7 +731,7 @@ async fn run(
     eprintln!("baseline: SQLite inserts ({} s)…", args.baseline_seconds);
     let storage_limit =
         baseline::sqlite_rows_per_second(temp, args.body_bytes, args.baseline_seconds, 1).await?;
-    let batched_storage_limit = if plan.mode == Mode::Saturate {
+    let batched_storage_limit = if matches!(plan.mode, Mode::Saturate | Mode::BusyRoom) {
         eprintln!(
             "baseline: SQLite inserts, {} per transaction ({} s)…",
             plan.max_in_flight, args.baseline_seconds
@@ -903,6 +937,7 @@ async fn run(
         }
     }
     let counts = model.counts();
+    let saturating = matches!(plan.mode, Mode::Saturate | Mode::BusyRoom);
     Ok(json!({
         "mode": plan.mode.name(),
         "model": {
@@ -937,9 +972,9 @@ async fn run(
         },
         "posts": {
             "via": format!("{:?}", args.post_via),
-            "saturating": plan.mode == Mode::Saturate,
-            "posters": if plan.mode == Mode::Saturate { Some(plan.poster_rooms.len()) } else { None },
-            "in_flight_per_poster": if plan.mode == Mode::Saturate { Some(plan.window) } else { None },
+            "saturating": saturating,
+            "posters": if saturating { Some(plan.poster_rooms.len()) } else { None },
+            "in_flight_per_poster": if saturating { Some(plan.window) } else { None },
             "max_in_flight": plan.max_in_flight,
             "sent": get(&metrics.posts_sent),
             "acknowledged": acknowledged,
@@ -997,6 +1032,7 @@ async fn run(
             "open_files_limit": server_open_files.soft,
             "cpu_seconds": cpu,
             "cpu_ms_per_thousand_deliveries": if delivered == 0 { None } else { Some(cpu * 1e6 / delivered as f64) },
+            "cpu_us_per_post": if acknowledged == 0 { None } else { Some(cpu * 1e6 / acknowledged as f64) },
             "log": server.log.display().to_string(),
         },
         "load_generator": {

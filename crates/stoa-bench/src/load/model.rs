@@ -101,6 +101,16 @@ impl Model {
         Model::assemble(user_count, vec![room], [0, 0, 1])
     }
 
+    /// `user_count` users, every one a member of one small room, "busy".
+    pub fn busy_room(user_count: usize) -> Model {
+        let room = Room {
+            name: "busy".to_owned(),
+            kind: 0,
+            members: (0..user_count).collect(),
+        };
+        Model::assemble(user_count, vec![room], [1, 0, 0])
+    }
+
     fn assemble(user_count: usize, rooms: Vec<Room>, uncapped: [usize; 3]) -> Model {
         let users = (0..user_count)
             .map(|index| format!("u{index:06}"))

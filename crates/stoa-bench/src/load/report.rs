@@ -175,6 +175,11 @@ pub fn print_table(results: &serde_json::Value) {
         String::new(),
     );
     row(
+        "server CPU µs per durable post",
+        show("/server/cpu_us_per_post", 0),
+        String::new(),
+    );
+    row(
         "server / load generator CPU (s)",
         format!(
             "{} / {}",

@@ -119,6 +119,9 @@ pub struct PostOrder {
 pub struct Saturate {
     pub room: usize,
     pub window: usize,
+    /// Post again when one's own post comes back over the subscription (a busy room's
+    /// poster, who sees what it said before saying more), rather than when it is answered.
+    pub again_on_echo: bool,
     pub go: CancellationToken,
     pub stop: CancellationToken,
 }
@@ -360,13 +363,20 @@ impl Session {
                     let kind = room.map_or(0, |room| context.model.rooms[room].kind);
                     metrics.record_delivery(self.user, kind, micros);
                     context.book.delivered(id, micros);
+                    if saturate.is_some_and(|saturate| saturate.again_on_echo)
+                        && message.author == context.model.users[self.user]
+                    {
+                        self.refill(saturate, live).await?;
+                    }
                 }
             }
             ServerFrame::Posted { reference, .. } => {
                 if let Some((id, pending)) = self.answer(reference.as_deref()) {
                     let micros = pending.sent.elapsed().as_micros() as u64;
                     context.post_acknowledged(id, pending.expected, micros);
-                    self.refill(saturate, live).await?;
+                    if !saturate.is_some_and(|saturate| saturate.again_on_echo) {
+                        self.refill(saturate, live).await?;
+                    }
                 }
             }
             ServerFrame::Error {
