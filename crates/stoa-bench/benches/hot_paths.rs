@@ -247,7 +247,7 @@ fn drain(inboxes: &mut [Inbox]) {
 /// One `Hub::publish` to `subscribers` connections subscribed to the message's room.
 #[divan::bench(args = [1, 100, 1_000, 10_000], sample_size = FAN_OUT_SAMPLE_SIZE)]
 fn fan_out(bencher: Bencher, subscribers: usize) {
-    let hub = Hub::default();
+    let hub = Arc::new(Hub::default());
     let room = RoomId(1);
     let mut inboxes: Vec<Inbox> = (0..subscribers)
         .map(|_| {
@@ -258,7 +258,7 @@ fn fan_out(bencher: Bencher, subscribers: usize) {
         })
         .collect();
     for inbox in &inboxes {
-        hub.subscribe(room, inbox);
+        hub.subscribe(room, inbox, 0);
     }
     let message = Arc::new(Message {
         room_id: room,

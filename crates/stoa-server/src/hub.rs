@@ -8,15 +8,21 @@
 //! reading holds a bounded amount of memory however large the posts. The hub also counts
 //! each user's live connections, so that one user cannot open without bound.
 //!
-//! The hub does not promise order or completeness by itself: two posts to one room may be
-//! published in either order. Connections restore both from sequence numbers (see
-//! `ws/subscriptions.rs`), which is also what makes delivery correct across a pool of nodes:
-//! posts committed on other nodes arrive through `pool.rs` and are published here like local
-//! ones.
+//! The hub hands each room's messages out in `seq` order. Posts committed together (a group
+//! commit, or concurrent commits on PostgreSQL) reach it in whatever order their tasks wake,
+//! so a message that arrives ahead of the next one waits, briefly, for the messages before
+//! it ([`HOLD_AHEAD`]); a subscriber that sees `n + 1` before `n` would otherwise read the
+//! gap from the store, and in a busy room that is most of the server's work. The hub still
+//! does not promise completeness: a message held for longer than that (one committed on
+//! another node whose announcement is late, say) goes out with the gap, and connections
+//! restore order and completeness from sequence numbers (see `ws/subscriptions.rs`), which
+//! is also what makes delivery correct across a pool of nodes: posts committed on other
+//! nodes arrive through `pool.rs` and are published here like local ones.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 
@@ -149,13 +155,52 @@ pub struct Hub {
     seats: Arc<crate::slots::KeyedSlots<UserId>>,
 }
 
+/// How long a message that arrived ahead of the next one waits for it before it goes out
+/// regardless. Messages committed together arrive within microseconds of each other; one
+/// from another node of a pool takes its announcement's round trip.
+pub const HOLD_AHEAD: Duration = Duration::from_millis(25);
+
 /// The live side of one room on this node.
 #[derive(Default)]
 struct Room {
     subscribers: HashMap<ConnectionId, Subscriber>,
     /// The highest `seq` published here, so that a post announced by the pool is fetched
-    /// only when this node has not already published it.
+    /// only when this node has not already published it, and so that the next one is known.
     last_published: Option<Seq>,
+    /// Messages that arrived ahead of the next one, waiting for it (see [`HOLD_AHEAD`]).
+    ahead: BTreeMap<Seq, Arc<Message>>,
+    /// Whether a task will let the waiting messages go once they have waited long enough.
+    release_scheduled: bool,
+}
+
+impl Room {
+    /// Hands `message` to every subscriber now.
+    fn hand_out(&mut self, message: Arc<Message>) {
+        self.last_published = self.last_published.max(Some(message.seq));
+        let published = Arc::new(Published::new(message));
+        for subscriber in self.subscribers.values() {
+            subscriber.offer(&published);
+        }
+    }
+
+    /// Hands out the waiting messages that now follow on from the last one published.
+    fn hand_out_what_follows(&mut self) {
+        while let Some(entry) = self.ahead.first_entry() {
+            if self
+                .last_published
+                .is_some_and(|last| *entry.key() > last + 1)
+            {
+                break;
+            }
+            let message = entry.remove();
+            self.hand_out(message);
+        }
+    }
+
+    /// Whether `seq` is published here or waiting to be.
+    fn has(&self, seq: Seq) -> bool {
+        self.last_published >= Some(seq) || self.ahead.contains_key(&seq)
+    }
 }
 
 impl Hub {
@@ -216,12 +261,16 @@ impl Hub {
         }
     }
 
-    pub fn subscribe(&self, room: RoomId, inbox: &Inbox) {
-        self.lock()
-            .entry(room)
-            .or_default()
-            .subscribers
-            .insert(inbox.id, inbox.subscriber.clone());
+    /// Subscribes `inbox` to `room`, whose newest message (as the subscriber read it) is
+    /// `last_seq`: the hub then knows which message comes next.
+    pub fn subscribe(&self, room: RoomId, inbox: &Inbox, last_seq: Seq) {
+        let mut rooms = self.lock();
+        let live = rooms.entry(room).or_default();
+        live.subscribers.insert(inbox.id, inbox.subscriber.clone());
+        if live.last_published.is_none() {
+            live.last_published = Some(last_seq);
+            live.hand_out_what_follows();
+        }
     }
 
     pub fn unsubscribe(&self, room: RoomId, connection: ConnectionId) {
@@ -234,25 +283,59 @@ impl Hub {
         }
     }
 
-    /// Hands `message` to every subscriber of its room without waiting for any of them.
-    pub fn publish(&self, message: Arc<Message>) {
+    /// Hands `message` to every subscriber of its room without waiting for any of them, in
+    /// `seq` order: a message ahead of the next one waits for it, up to [`HOLD_AHEAD`].
+    pub fn publish(self: &Arc<Self>, message: Arc<Message>) {
+        let room = message.room_id;
         let mut rooms = self.lock();
-        let Some(live) = rooms.get_mut(&message.room_id) else {
+        let Some(live) = rooms.get_mut(&room) else {
             return;
         };
-        live.last_published = live.last_published.max(Some(message.seq));
-        let published = Arc::new(Published::new(message));
-        for subscriber in live.subscribers.values() {
-            subscriber.offer(&published);
+        match live.last_published {
+            Some(last) if message.seq > last + 1 => {
+                live.ahead.insert(message.seq, message);
+                if !live.release_scheduled {
+                    live.release_scheduled = true;
+                    let hub = Arc::clone(self);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(HOLD_AHEAD).await;
+                        hub.release(room);
+                    });
+                }
+            }
+            _ => {
+                live.hand_out(message);
+                live.hand_out_what_follows();
+            }
+        }
+    }
+
+    /// Lets go of the messages of `room` that waited for earlier ones, gaps and all: the
+    /// subscribers read what is missing from the store.
+    fn release(self: &Arc<Self>, room: RoomId) {
+        let mut rooms = self.lock();
+        let Some(live) = rooms.get_mut(&room) else {
+            return;
+        };
+        live.release_scheduled = false;
+        let waiting = std::mem::take(&mut live.ahead);
+        if !waiting.is_empty() {
+            tracing::debug!(
+                room = room.0,
+                waiting = waiting.len(),
+                "messages went out ahead of a gap"
+            );
+        }
+        for message in waiting.into_values() {
+            live.hand_out(message);
         }
     }
 
     /// Whether message `seq` of `room`, committed by some node of the pool, should be fetched
-    /// and published here: someone here is subscribed, and it was not published here yet.
+    /// and published here: someone here is subscribed, and it was not published (or queued
+    /// to be) here yet.
     pub fn wants(&self, room: RoomId, seq: Seq) -> bool {
-        self.lock()
-            .get(&room)
-            .is_some_and(|live| live.last_published < Some(seq))
+        self.lock().get(&room).is_some_and(|live| !live.has(seq))
     }
 
     /// Every room someone here is subscribed to, with the highest `seq` published here.
@@ -302,11 +385,11 @@ mod tests {
 
     #[test]
     fn publishing_reaches_only_subscribers_of_the_room() {
-        let hub = Hub::default();
+        let hub = Arc::new(Hub::default());
         let mut design = hub.connect(bound(8));
         let mut lobby = hub.connect(bound(8));
-        hub.subscribe(RoomId(1), &design);
-        hub.subscribe(RoomId(2), &lobby);
+        hub.subscribe(RoomId(1), &design, 0);
+        hub.subscribe(RoomId(2), &lobby, 0);
         hub.publish(message(1, 1));
         assert_eq!(design.try_recv().unwrap().message.seq, 1);
         assert!(lobby.try_recv().is_none());
@@ -314,11 +397,11 @@ mod tests {
 
     #[test]
     fn a_full_queue_marks_only_that_connection_overflowed() {
-        let hub = Hub::default();
+        let hub = Arc::new(Hub::default());
         let slow = hub.connect(bound(2));
         let mut fast = hub.connect(bound(8));
-        hub.subscribe(RoomId(1), &slow);
-        hub.subscribe(RoomId(1), &fast);
+        hub.subscribe(RoomId(1), &slow, 0);
+        hub.subscribe(RoomId(1), &fast, 0);
         for seq in 1..=3 {
             hub.publish(message(1, seq));
         }
@@ -332,13 +415,13 @@ mod tests {
 
     #[test]
     fn a_queue_full_by_bytes_marks_the_connection_overflowed_and_reading_frees_room() {
-        let hub = Hub::default();
+        let hub = Arc::new(Hub::default());
         let one_message = Published::new(message(1, 1)).queued_bytes();
         let mut inbox = hub.connect(QueueBound {
             messages: 100,
             bytes: 2 * one_message,
         });
-        hub.subscribe(RoomId(1), &inbox);
+        hub.subscribe(RoomId(1), &inbox, 0);
         hub.publish(message(1, 1));
         hub.publish(message(1, 2));
         assert!(inbox.try_recv().is_some(), "reading makes room again");
@@ -367,11 +450,15 @@ mod tests {
 
     #[test]
     fn the_hub_wants_only_unpublished_posts_of_rooms_with_subscribers() {
-        let hub = Hub::default();
+        let hub = Arc::new(Hub::default());
         let inbox = hub.connect(bound(8));
         assert!(!hub.wants(RoomId(1), 1), "nobody here is subscribed");
-        hub.subscribe(RoomId(1), &inbox);
-        assert!(hub.wants(RoomId(1), 1));
+        hub.subscribe(RoomId(1), &inbox, 1);
+        assert!(
+            !hub.wants(RoomId(1), 1),
+            "the subscriber read it from the store"
+        );
+        assert!(hub.wants(RoomId(1), 2));
         hub.publish(message(1, 2));
         assert!(!hub.wants(RoomId(1), 1));
         assert!(!hub.wants(RoomId(1), 2));
@@ -398,11 +485,54 @@ mod tests {
 
     #[test]
     fn unsubscribing_the_last_connection_forgets_the_room() {
-        let hub = Hub::default();
+        let hub = Arc::new(Hub::default());
         let inbox = hub.connect(bound(1));
-        hub.subscribe(RoomId(7), &inbox);
+        hub.subscribe(RoomId(7), &inbox, 0);
         assert_eq!(hub.subscriber_count(RoomId(7)), 1);
         hub.unsubscribe(RoomId(7), inbox.id);
         assert_eq!(hub.subscriber_count(RoomId(7)), 0);
+    }
+
+    fn seqs(inbox: &mut Inbox) -> Vec<i64> {
+        std::iter::from_fn(|| inbox.try_recv())
+            .map(|published| published.message.seq)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn messages_that_arrive_out_of_order_go_out_in_seq_order() {
+        let hub = Arc::new(Hub::default());
+        let mut inbox = hub.connect(bound(16));
+        hub.subscribe(RoomId(1), &inbox, 10);
+        hub.publish(message(1, 13));
+        hub.publish(message(1, 12));
+        assert!(seqs(&mut inbox).is_empty(), "both wait for 11");
+        assert!(
+            !hub.wants(RoomId(1), 12),
+            "a waiting message is not fetched again"
+        );
+        hub.publish(message(1, 11));
+        assert_eq!(seqs(&mut inbox), [11, 12, 13]);
+        hub.publish(message(1, 14));
+        assert_eq!(seqs(&mut inbox), [14]);
+        // A late copy of one already out goes out again; subscribers skip it by seq.
+        hub.publish(message(1, 12));
+        assert_eq!(seqs(&mut inbox), [12]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_ahead_of_a_gap_that_never_fills_goes_out_after_the_hold() {
+        let hub = Arc::new(Hub::default());
+        let mut inbox = hub.connect(bound(16));
+        hub.subscribe(RoomId(1), &inbox, 0);
+        hub.publish(message(1, 2));
+        hub.publish(message(1, 4));
+        tokio::time::sleep(HOLD_AHEAD / 2).await;
+        assert!(seqs(&mut inbox).is_empty());
+        tokio::time::sleep(HOLD_AHEAD).await;
+        assert_eq!(seqs(&mut inbox), [2, 4], "in order, gaps and all");
+        // What follows on from them goes out at once; the hub does not wait for 1 or 3.
+        hub.publish(message(1, 5));
+        assert_eq!(seqs(&mut inbox), [5]);
     }
 }

@@ -156,7 +156,7 @@ impl Connection {
         }
         // Register before reading the backlog, so that nothing posted in between is missed;
         // anything delivered twice is dropped by sequence number.
-        self.state.hub.subscribe(room_id, &self.inbox);
+        self.state.hub.subscribe(room_id, &self.inbox, last_seq);
         let name = shared.0.name.clone();
         let public_id = shared.0.public_id.to_string();
         self.subscriptions.insert(
