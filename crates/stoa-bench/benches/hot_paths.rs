@@ -267,6 +267,8 @@ fn fan_out(bencher: Bencher, subscribers: usize) {
         author_login: Login::parse("alice@contoso.com").expect("a valid login"),
         body: body(200),
         created_at: NOW,
+        state: Default::default(),
+        changed_by: 0,
     });
     bencher
         .with_inputs(|| drain(&mut inboxes))

@@ -9,6 +9,7 @@ pub mod access;
 pub mod directory;
 pub mod ids;
 pub mod model;
+pub mod moderation;
 pub mod policy;
 pub mod principal;
 pub mod validation;

@@ -463,8 +463,15 @@ pub struct Message {
     pub seq: Seq,
     pub author_id: UserId,
     pub author_login: Login,
+    /// The text as it stands: empty once removed or cleared, the administrator's once
+    /// replaced.
     pub body: String,
     pub created_at: Timestamp,
+    /// What has become of the message since it was posted.
+    pub state: crate::moderation::MessageState,
+    /// The room change that last changed it (`crate::moderation::ChangeSeq`); 0 while it is
+    /// as posted.
+    pub changed_by: crate::moderation::ChangeSeq,
 }
 
 /// Which slice of a room's history to read. Results are always in ascending `seq` order.

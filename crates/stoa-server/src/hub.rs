@@ -380,6 +380,8 @@ mod tests {
             author_login: Login::parse("alice").unwrap(),
             body: format!("message {seq}"),
             created_at: Timestamp(0),
+            state: Default::default(),
+            changed_by: 0,
         })
     }
 

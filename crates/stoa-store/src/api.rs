@@ -8,6 +8,7 @@ use stoa_domain::model::{
     Category, Group, HistoryPage, Message, NewCategory, NewRoom, NewUser, PoolNode, PoolSettings,
     Room, User, UserChanges,
 };
+use stoa_domain::moderation::{ChangeSeq, MessageFilter, RoomChange};
 use stoa_domain::policy::{Policy, PolicyIdentity};
 use stoa_domain::principal::GroupName;
 use stoa_domain::{CategoryId, Login, PrincipalRef, RoomId, Seq, Timestamp, UserId, UserIdentity};
@@ -15,8 +16,8 @@ use stoa_domain::{CategoryId, Login, PrincipalRef, RoomId, Seq, Timestamp, UserI
 use stoa_compliance::{Event, EventKind};
 
 use crate::{
-    Act, AdapterProgress, AdapterRecord, ApplicablePolicies, Backend, ExportLease, NewPost,
-    PendingInvitation, PoolEvent, PostReceipt, Posted, Store, StoreError, StoreResult,
+    Act, AdapterProgress, AdapterRecord, ApplicablePolicies, Backend, ChangedMessage, ExportLease,
+    NewPost, PendingInvitation, PoolEvent, PostReceipt, Posted, Store, StoreError, StoreResult,
 };
 
 /// Declares `Store` methods that forward to the same method of the backend in `self.$field`:
@@ -188,8 +189,25 @@ dispatch_to_backend! { backend;
     pub async fn queue_post(&self, room_id: RoomId, act: &Act<'_>, post: NewPost<'_>) -> StoreResult<PostReceipt>;
     /// Forgets the idempotency keys of posts older than the 24-hour window; returns how many.
     pub async fn forget_expired_post_keys(&self, now: Timestamp) -> StoreResult<u64>;
-    /// One page of a room's history, in ascending `seq` order.
+    /// One page of a room's history, in ascending `seq` order, each message as it now stands
+    /// (removed, replaced and cleared messages keep their place, as tombstones).
     pub async fn history(&self, room_id: RoomId, page: HistoryPage) -> StoreResult<Vec<Message>>;
+
+
+    // Changes to earlier messages (SPEC §3 rule 12).
+    /// Removes (`replacement` is `None`) or replaces the text of every message of the room
+    /// that `filter` selects, in one transaction: each a change of its own, numbered after
+    /// the room's last, and a compliance event (`message.removed`, `message.replaced`) that
+    /// carries the original text. Answers what changed, in `seq` order.
+    pub async fn change_messages(&self, act: &Act<'_>, room_id: RoomId, filter: &MessageFilter, replacement: Option<&str>) -> StoreResult<Vec<ChangedMessage>>;
+    /// Clears the room's text up to and including its last message posted on or before
+    /// `cleared_to`, as one change and one compliance event (`room.cleared`). Answers the
+    /// change and how many messages lost their text, or `None` when none was left to clear.
+    pub async fn clear_room(&self, act: &Act<'_>, room_id: RoomId, cleared_to: Timestamp) -> StoreResult<Option<(RoomChange, u64)>>;
+    /// Up to `limit` of the room's changes numbered after `after`, in order.
+    pub async fn room_changes(&self, room_id: RoomId, after: ChangeSeq, limit: u32) -> StoreResult<Vec<RoomChange>>;
+    /// The number of the room's latest change (0 for none).
+    pub async fn room_last_change(&self, room_id: RoomId) -> StoreResult<ChangeSeq>;
 
 
     // Policies.

@@ -89,8 +89,9 @@ use stoa_domain::ValidationError;
 pub use health::{StorageFault, WriteOutcome};
 pub use postgres::redact as redact_database_url;
 pub use records::{
-    ADMINISTRATOR_ROLE, Act, AdapterProgress, AdapterRecord, ApplicablePolicies, ExportLease,
-    IDEMPOTENCY_WINDOW_MILLIS, NewPost, PendingInvitation, PoolEvent, PostReceipt, Posted,
+    ADMINISTRATOR_ROLE, Act, AdapterProgress, AdapterRecord, ApplicablePolicies, ChangedMessage,
+    ExportLease, IDEMPOTENCY_WINDOW_MILLIS, NewPost, PendingInvitation, PoolEvent, PostReceipt,
+    Posted,
 };
 use records::{CapturedRow, LocalLeases};
 pub use sqlite::lock_data_directory;

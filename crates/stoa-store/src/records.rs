@@ -140,6 +140,14 @@ impl<'a> NewPost<'a> {
     }
 }
 
+/// A message an administrator removed or replaced: the change, and the message as it was
+/// before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedMessage {
+    pub change: stoa_domain::moderation::RoomChange,
+    pub before: stoa_domain::model::Message,
+}
+
 /// A post the store holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posted {

@@ -10,7 +10,7 @@ use stoa_domain::model::{
     UserChanges,
 };
 use stoa_domain::principal::GroupName;
-use stoa_domain::{Login, PrincipalRef, Timestamp, UserId};
+use stoa_domain::{Login, PrincipalRef, RoomId, Timestamp, UserId};
 use stoa_store::{Act, NewPost, Store, StoreError};
 use stoa_test_support::{Backend, TestDatabase};
 
@@ -814,6 +814,151 @@ async fn a_post_sent_again_with_its_key_is_stored_once(backend: Backend) {
     );
 }
 
+/// Issue 13: administrators remove and replace messages and clear a room; each change is
+/// numbered after the room's last, messages keep their `seq`, and history shows each as it
+/// now stands.
+async fn messages_are_removed_replaced_and_cleared_in_numbered_changes(backend: Backend) {
+    use stoa_domain::moderation::{
+        ChangeKind, DEFAULT_REPLACEMENT, KeywordMatch, MessageFilter, MessageState,
+    };
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let alice = store.create_user(&ACT, &new_user("alice")).await.unwrap();
+    let bob = store.create_user(&ACT, &new_user("bob")).await.unwrap();
+    let room = room_in_default(&store, "Deals").await;
+    let posts = [
+        (alice.id, "Merger with Fabrikam is on"),
+        (bob.id, "lunch?"),
+        (alice.id, "the MERGER slipped"),
+        (bob.id, "merger news, again"),
+        (alice.id, "done for today"),
+    ];
+    for (minute, (author, body)) in posts.iter().enumerate() {
+        let act = Act {
+            at: Timestamp(NOW.0 + 60_000 * minute as i64),
+            ..by(*author)
+        };
+        store
+            .post_message(room.id, &act, NewPost::text(body))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.room_last_change(room.id).await.unwrap(), 0);
+
+    // Alice's messages about the merger, in any case, are replaced.
+    let alices_merger = MessageFilter {
+        author: Some(alice.id),
+        keywords: vec!["merger".to_owned()],
+        matching: KeywordMatch::Any,
+        ..MessageFilter::default()
+    };
+    let replaced = store
+        .change_messages(&ACT, room.id, &alices_merger, Some(DEFAULT_REPLACEMENT))
+        .await
+        .unwrap();
+    let seqs: Vec<_> = replaced.iter().map(|changed| changed.before.seq).collect();
+    assert_eq!(seqs, [1, 3]);
+    assert_eq!(replaced[1].before.body, "the MERGER slipped");
+    assert_eq!(
+        replaced.iter().map(|c| c.change.change).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    // Bob's, only when the case matches too, are removed.
+    let bobs = MessageFilter {
+        author: Some(bob.id),
+        keywords: vec!["Merger".to_owned()],
+        case_sensitive: true,
+        ..MessageFilter::default()
+    };
+    assert!(
+        store
+            .change_messages(&ACT, room.id, &bobs, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let bobs = MessageFilter {
+        author: Some(bob.id),
+        keywords: vec!["merger".to_owned()],
+        ..MessageFilter::default()
+    };
+    let removed = store
+        .change_messages(&ACT, room.id, &bobs, None)
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0].change.kind, ChangeKind::Removed { seq: 4 });
+
+    // Clearing up to the second minute clears messages 1 to 2, and again finds nothing.
+    let (cleared, count) = store
+        .clear_room(&ACT, room.id, Timestamp(NOW.0 + 60_000))
+        .await
+        .unwrap()
+        .expect("something to clear");
+    assert_eq!(count, 2);
+    assert_eq!(cleared.change, 4);
+    assert_eq!(cleared.kind.seq(), 2);
+    assert!(
+        store
+            .clear_room(&ACT, room.id, Timestamp(NOW.0 + 60_000))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .clear_room(&ACT, room.id, Timestamp(NOW.0 - 1))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing was posted that early"
+    );
+
+    let page = HistoryPage::new(None, None, None).unwrap();
+    let history: Vec<(i64, MessageState, String, i64)> = store
+        .history(room.id, page)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.seq, m.state, m.body, m.changed_by))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (1, MessageState::Cleared, String::new(), 4),
+            (2, MessageState::Cleared, String::new(), 4),
+            (3, MessageState::Replaced, DEFAULT_REPLACEMENT.to_owned(), 2),
+            (4, MessageState::Removed, String::new(), 3),
+            (5, MessageState::Posted, "done for today".to_owned(), 0),
+        ]
+    );
+    // A removed or cleared message has nothing left to remove or replace.
+    assert!(
+        store
+            .change_messages(&ACT, room.id, &MessageFilter::default(), None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.before.seq)
+            .eq([3, 5])
+    );
+    assert_eq!(store.room_last_change(room.id).await.unwrap(), 6);
+    let changes = store.room_changes(room.id, 2, 100).await.unwrap();
+    assert_eq!(
+        changes.iter().map(|c| c.change).collect::<Vec<_>>(),
+        [3, 4, 5, 6]
+    );
+    assert_eq!(store.room_changes(room.id, 5, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .room_last_change(RoomId(999_999))
+            .await
+            .unwrap_err()
+            .to_string(),
+        "room not found"
+    );
+}
+
 /// Runs each named test once per backend, as `sqlite::NAME` and `postgres::NAME`.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -844,4 +989,5 @@ on_both_backends!(
     the_store_finds_the_rooms_the_rules_let_each_user_find,
     identities_expand_nested_groups_even_in_cycles,
     removed_users_free_their_login_but_keep_their_messages,
+    messages_are_removed_replaced_and_cleared_in_numbered_changes,
 );

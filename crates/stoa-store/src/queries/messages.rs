@@ -1,6 +1,7 @@
 //! Messages: gapless per-room sequence numbers, idempotent posting and paged history.
 
 use stoa_domain::model::{HistoryPage, Message};
+use stoa_domain::moderation::MessageState;
 use stoa_domain::{Login, RoomId, Seq, Timestamp, UserId};
 
 use super::compliance::capture;
@@ -9,21 +10,23 @@ use crate::{Act, IDEMPOTENCY_WINDOW_MILLIS, NewPost, Posted};
 use stoa_compliance::EventKind;
 
 /// The columns of a message row with its author's login (`m` messages, `u` users).
-const MESSAGE_COLUMNS: &str =
-    "m.room_id, m.seq, m.author_id, u.login AS author_login, m.body, m.created_at";
+pub(crate) const MESSAGE_COLUMNS: &str = "m.room_id, m.seq, m.author_id, u.login AS author_login, \
+    m.body, m.created_at, m.state, m.changed_by";
 
 #[derive(sqlx::FromRow)]
-struct MessageRow {
+pub(crate) struct MessageRow {
     room_id: i64,
     seq: i64,
     author_id: i64,
     author_login: String,
     body: String,
     created_at: i64,
+    state: String,
+    changed_by: i64,
 }
 
 impl MessageRow {
-    fn into_message(self) -> StoreResult<Message> {
+    pub(crate) fn into_message(self) -> StoreResult<Message> {
         Ok(Message {
             room_id: RoomId(self.room_id),
             seq: self.seq,
@@ -32,6 +35,9 @@ impl MessageRow {
                 .map_err(|_| StoreError::Corrupt(format!("login `{}`", self.author_login)))?,
             body: self.body,
             created_at: Timestamp(self.created_at),
+            state: MessageState::parse(&self.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("message state `{}`", self.state)))?,
+            changed_by: self.changed_by,
         })
     }
 }
@@ -233,6 +239,8 @@ pub(crate) async fn insert_post(
         author_login,
         body: body.to_owned(),
         created_at: now.millis(),
+        state: MessageState::Posted.as_str().to_owned(),
+        changed_by: 0,
     }
     .into_message()
     .map(PostOutcome::Stored)
@@ -465,6 +473,8 @@ pub(crate) async fn insert_posts(
                     author_login: author_login.clone(),
                     body: post.post.body.to_owned(),
                     created_at: post.act.at.millis(),
+                    state: MessageState::Posted.as_str().to_owned(),
+                    changed_by: 0,
                 }
                 .into_message()?;
                 *seq += 1;

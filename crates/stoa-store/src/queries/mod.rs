@@ -14,6 +14,7 @@ mod directory;
 mod groups;
 mod invitations;
 pub(crate) mod messages;
+mod moderation;
 mod policies;
 mod pool;
 mod rooms;
