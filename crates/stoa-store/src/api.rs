@@ -18,6 +18,7 @@ use stoa_compliance::{Event, EventKind};
 use crate::{
     Act, AdapterProgress, AdapterRecord, ApplicablePolicies, Backend, ChangedMessage, ExportLease,
     NewPost, PendingInvitation, PoolEvent, PostReceipt, Posted, Store, StoreError, StoreResult,
+    Timeline,
 };
 
 /// Declares `Store` methods that forward to the same method of the backend in `self.$field`:
@@ -204,6 +205,11 @@ dispatch_to_backend! { backend;
     /// `cleared_to`, as one change and one compliance event (`room.cleared`). Answers the
     /// change and how many messages lost their text, or `None` when none was left to clear.
     pub async fn clear_room(&self, act: &Act<'_>, room_id: RoomId, cleared_to: Timestamp) -> StoreResult<Option<(RoomChange, u64)>>;
+    /// The room's messages in `page` and every change numbered after `after_change`, read
+    /// from one snapshot of the database, with the room's last `seq` and change as of it:
+    /// each message as it stood then, and exactly the changes it reflects that the reader has
+    /// not seen. What a live subscription catches up from.
+    pub async fn timeline(&self, room_id: RoomId, page: HistoryPage, after_change: ChangeSeq) -> StoreResult<Timeline>;
     /// Up to `limit` of the room's changes numbered after `after`, in order.
     pub async fn room_changes(&self, room_id: RoomId, after: ChangeSeq, limit: u32) -> StoreResult<Vec<RoomChange>>;
     /// The number of the room's latest change (0 for none).

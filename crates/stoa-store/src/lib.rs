@@ -91,7 +91,7 @@ pub use postgres::redact as redact_database_url;
 pub use records::{
     ADMINISTRATOR_ROLE, Act, AdapterProgress, AdapterRecord, ApplicablePolicies, ChangedMessage,
     ExportLease, IDEMPOTENCY_WINDOW_MILLIS, NewPost, PendingInvitation, PoolEvent, PostReceipt,
-    Posted,
+    Posted, Timeline,
 };
 use records::{CapturedRow, LocalLeases};
 pub use sqlite::lock_data_directory;

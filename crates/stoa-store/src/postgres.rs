@@ -36,6 +36,8 @@ pub(crate) async fn queue_post(
 /// Shared by every clone of the backend's `Queries`.
 pub(crate) type Failover = Arc<PrimaryFinder>;
 
+/// Begins a transaction whose reads all see one snapshot of the database (PostgreSQL: only repeatable read keeps one snapshot for every statement of a transaction.)
+pub(crate) const SNAPSHOT_BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 /// Serialized writes take this transaction-scoped advisory lock first, so they run one at a
 /// time across every node of the pool, as they do on SQLite's single writer. The number is
 /// arbitrary but fixed: every Stoa node must use the same one.

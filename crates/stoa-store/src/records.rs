@@ -148,6 +148,18 @@ pub struct ChangedMessage {
     pub before: stoa_domain::model::Message,
 }
 
+/// A room's messages and changes as one snapshot saw them (see `Store::timeline`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeline {
+    /// The page of messages asked for, each as it stood.
+    pub messages: Vec<stoa_domain::model::Message>,
+    /// Every change after the one asked for, in order.
+    pub changes: Vec<stoa_domain::moderation::RoomChange>,
+    /// The room's newest message and newest change at the snapshot.
+    pub last_seq: stoa_domain::Seq,
+    pub last_change: stoa_domain::moderation::ChangeSeq,
+}
+
 /// A post the store holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posted {

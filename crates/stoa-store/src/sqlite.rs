@@ -14,6 +14,8 @@ pub(crate) type Db = sqlx::Sqlite;
 pub(crate) type DbConnection = sqlx::SqliteConnection;
 pub(crate) type DbPool = sqlx::SqlitePool;
 
+/// Begins a transaction whose reads all see one snapshot of the database (SQLite: a read transaction on a WAL database reads one snapshot from its first read on.)
+pub(crate) const SNAPSHOT_BEGIN: &str = "BEGIN";
 /// SQLite needs no lock statement: the single writer connection already runs one write
 /// transaction at a time.
 pub(crate) const SERIALIZED_WRITE_LOCK: Option<&str> = None;

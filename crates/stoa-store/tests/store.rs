@@ -957,6 +957,35 @@ async fn messages_are_removed_replaced_and_cleared_in_numbered_changes(backend: 
             .to_string(),
         "room not found"
     );
+
+    // A resuming reader gets, from one snapshot, the messages after its seq as they stand
+    // and the changes after its change.
+    let timeline = store
+        .timeline(room.id, HistoryPage::new(Some(3), None, None).unwrap(), 2)
+        .await
+        .unwrap();
+    assert_eq!((timeline.last_seq, timeline.last_change), (5, 6));
+    assert_eq!(
+        timeline
+            .changes
+            .iter()
+            .map(|c| c.change)
+            .collect::<Vec<_>>(),
+        [3, 4, 5, 6]
+    );
+    assert_eq!(
+        timeline
+            .messages
+            .iter()
+            .map(|m| (m.seq, m.state))
+            .collect::<Vec<_>>(),
+        [(4, MessageState::Removed), (5, MessageState::Removed)]
+    );
+    let caught_up = store
+        .timeline(room.id, HistoryPage::new(Some(5), None, None).unwrap(), 6)
+        .await
+        .unwrap();
+    assert!(caught_up.messages.is_empty() && caught_up.changes.is_empty());
 }
 
 /// Runs each named test once per backend, as `sqlite::NAME` and `postgres::NAME`.

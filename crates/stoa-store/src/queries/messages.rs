@@ -603,48 +603,58 @@ impl Queries {
     }
 
     pub async fn history(&self, room_id: RoomId, page: HistoryPage) -> StoreResult<Vec<Message>> {
-        // Reading backwards takes the newest `limit` rows below `before`, then flips them.
-        let order = if page.reads_backwards() {
-            "DESC"
-        } else {
-            "ASC"
-        };
-        // The newest (or oldest) `limit` rows are sized first, from their lengths alone
-        // (neither database reads a long text to tell its length), and only the messages that
-        // fit in the byte budget are then read whole.
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM (
-                 SELECT page.seq,
-                        SUM(page.size) OVER (ORDER BY page.seq {order}
-                            ROWS UNBOUNDED PRECEDING) - page.size AS bytes_before
-                 FROM (
-                     SELECT m.seq, octet_length(m.body) AS size
-                     FROM messages m
-                     WHERE m.room_id = $1 AND ($2 IS NULL OR m.seq > $2)
-                       AND ($3 IS NULL OR m.seq < $3)
-                     ORDER BY m.seq {order} LIMIT $4
-                 ) page
-             ) budgeted
-             JOIN messages m ON m.room_id = $1 AND m.seq = budgeted.seq
-             JOIN users u ON u.id = m.author_id
-             WHERE budgeted.bytes_before < $5
-             ORDER BY m.seq {order}"
-        );
-        let max_bytes = i64::try_from(page.max_bytes.max(1)).unwrap_or(i64::MAX);
-        let mut messages = sqlx::query_as::<_, MessageRow>(&sql)
-            .bind(room_id.0)
-            .bind(page.after)
-            .bind(page.before)
-            .bind(i64::from(page.limit))
-            .bind(max_bytes)
-            .fetch_all(&self.reader)
-            .await?
-            .into_iter()
-            .map(MessageRow::into_message)
-            .collect::<StoreResult<Vec<_>>>()?;
-        if page.reads_backwards() {
-            messages.reverse();
-        }
-        Ok(messages)
+        let mut connection = self.reader.acquire().await?;
+        read_history(&mut connection, room_id, page).await
     }
+}
+
+/// One page of room `room_id`'s history, as `Store::history` answers it.
+pub(crate) async fn read_history(
+    connection: &mut DbConnection,
+    room_id: RoomId,
+    page: HistoryPage,
+) -> StoreResult<Vec<Message>> {
+    // Reading backwards takes the newest `limit` rows below `before`, then flips them.
+    let order = if page.reads_backwards() {
+        "DESC"
+    } else {
+        "ASC"
+    };
+    // The newest (or oldest) `limit` rows are sized first, from their lengths alone
+    // (neither database reads a long text to tell its length), and only the messages that
+    // fit in the byte budget are then read whole.
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM (
+             SELECT page.seq,
+                    SUM(page.size) OVER (ORDER BY page.seq {order}
+                        ROWS UNBOUNDED PRECEDING) - page.size AS bytes_before
+             FROM (
+                 SELECT m.seq, octet_length(m.body) AS size
+                 FROM messages m
+                 WHERE m.room_id = $1 AND ($2 IS NULL OR m.seq > $2)
+                   AND ($3 IS NULL OR m.seq < $3)
+                 ORDER BY m.seq {order} LIMIT $4
+             ) page
+         ) budgeted
+         JOIN messages m ON m.room_id = $1 AND m.seq = budgeted.seq
+         JOIN users u ON u.id = m.author_id
+         WHERE budgeted.bytes_before < $5
+         ORDER BY m.seq {order}"
+    );
+    let max_bytes = i64::try_from(page.max_bytes.max(1)).unwrap_or(i64::MAX);
+    let mut messages = sqlx::query_as::<_, MessageRow>(&sql)
+        .bind(room_id.0)
+        .bind(page.after)
+        .bind(page.before)
+        .bind(i64::from(page.limit))
+        .bind(max_bytes)
+        .fetch_all(&mut *connection)
+        .await?
+        .into_iter()
+        .map(MessageRow::into_message)
+        .collect::<StoreResult<Vec<_>>>()?;
+    if page.reads_backwards() {
+        messages.reverse();
+    }
+    Ok(messages)
 }

@@ -2,7 +2,7 @@
 //!
 //! `sqlite.rs` and `postgres.rs` each include this module (`#[path]`) after defining `Db`,
 //! `DbConnection`, `DbPool` and the dialect constants (`SERIALIZED_WRITE_LOCK`, `NOW_MILLIS`,
-//! `ANNOUNCE_POST`, `NEW_ROOM_ID`, `JSON_ROWS`, `JSON_TEXTS`) for their database, so every query
+//! `ANNOUNCE_POST`, `NEW_ROOM_ID`, `JSON_ROWS`, `JSON_TEXTS`, `SNAPSHOT_BEGIN`) for their database, so every query
 //! here is checked and monomorphised against both drivers while being written only once.
 //! SQL here must therefore mean the same on SQLite and PostgreSQL: `$N` placeholders,
 //! `RETURNING`, `ON CONFLICT`, no dialect functions. Where the dialects truly differ, the
@@ -23,7 +23,7 @@ mod users;
 
 pub(crate) use super::{
     ANNOUNCE_POST, Db, DbConnection, DbPool, Failover, JSON_ROWS, JSON_TEXTS, NEW_ROOM_ID,
-    NOW_MILLIS, PostWriter, queue_post,
+    NOW_MILLIS, PostWriter, SNAPSHOT_BEGIN, queue_post,
 };
 pub(crate) use crate::{
     StoreError, StoreResult, conflict_on_unique, parse_principals, run_change, with_refusal,

@@ -11,9 +11,11 @@ use stoa_domain::moderation::{ChangeKind, ChangeSeq, MessageFilter, MessageState
 use stoa_domain::{RoomId, Seq, Timestamp};
 
 use super::compliance::capture;
-use super::messages::{MESSAGE_COLUMNS, MessageRow};
+use stoa_domain::model::HistoryPage;
+
+use super::messages::{MESSAGE_COLUMNS, MessageRow, read_history};
 use super::{DbConnection, Queries, StoreError, StoreResult};
-use crate::{Act, ChangedMessage};
+use crate::{Act, ChangedMessage, Timeline};
 
 #[derive(sqlx::FromRow)]
 struct ChangeRow {
@@ -254,6 +256,37 @@ impl Queries {
         })
     }
 
+    /// Room `room_id`'s messages in `page` and its changes after `after_change`, read from one
+    /// snapshot (see `Store::timeline`).
+    pub async fn timeline(
+        &self,
+        room_id: RoomId,
+        page: HistoryPage,
+        after_change: ChangeSeq,
+    ) -> StoreResult<Timeline> {
+        let mut snapshot = self.reader.begin_with(super::SNAPSHOT_BEGIN).await?;
+        let last: Option<(i64, i64)> =
+            sqlx::query_as("SELECT last_seq, last_change FROM rooms WHERE id = $1")
+                .bind(room_id.0)
+                .fetch_optional(&mut *snapshot)
+                .await?;
+        let (last_seq, last_change) =
+            last.ok_or_else(|| StoreError::NotFound("room".to_owned()))?;
+        let changes = if after_change < last_change {
+            read_changes(&mut snapshot, room_id, after_change, u32::MAX).await?
+        } else {
+            Vec::new()
+        };
+        let messages = read_history(&mut snapshot, room_id, page).await?;
+        snapshot.commit().await?;
+        Ok(Timeline {
+            messages,
+            changes,
+            last_seq,
+            last_change,
+        })
+    }
+
     /// Up to `limit` of room `room_id`'s changes after change `after`, in order.
     pub async fn room_changes(
         &self,
@@ -261,19 +294,8 @@ impl Queries {
         after: ChangeSeq,
         limit: u32,
     ) -> StoreResult<Vec<RoomChange>> {
-        sqlx::query_as::<_, ChangeRow>(
-            "SELECT room_id, change_seq, kind, seq, body, cleared_to, changed_at
-             FROM room_changes WHERE room_id = $1 AND change_seq > $2
-             ORDER BY change_seq LIMIT $3",
-        )
-        .bind(room_id.0)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?
-        .into_iter()
-        .map(ChangeRow::into_change)
-        .collect()
+        let mut connection = self.reader.acquire().await?;
+        read_changes(&mut connection, room_id, after, limit).await
     }
 
     /// The number of room `room_id`'s latest change (0 for none).
@@ -285,4 +307,26 @@ impl Queries {
         row.map(|(last,)| last)
             .ok_or_else(|| StoreError::NotFound("room".to_owned()))
     }
+}
+
+/// Up to `limit` of room `room_id`'s changes after change `after`, in order.
+async fn read_changes(
+    connection: &mut DbConnection,
+    room_id: RoomId,
+    after: ChangeSeq,
+    limit: u32,
+) -> StoreResult<Vec<RoomChange>> {
+    sqlx::query_as::<_, ChangeRow>(
+        "SELECT room_id, change_seq, kind, seq, body, cleared_to, changed_at
+         FROM room_changes WHERE room_id = $1 AND change_seq > $2
+         ORDER BY change_seq LIMIT $3",
+    )
+    .bind(room_id.0)
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *connection)
+    .await?
+    .into_iter()
+    .map(ChangeRow::into_change)
+    .collect()
 }
