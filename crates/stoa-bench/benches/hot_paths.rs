@@ -218,6 +218,7 @@ fn message_encode(bencher: Bencher, body_len: usize) {
         author: "alice@contoso.com".to_owned(),
         body: body(body_len),
         created_at: stoa_server::time::format(NOW),
+        state: Default::default(),
     });
     let encoded = serde_json::to_string(&frame).expect("a frame encodes");
     assert!(encoded.starts_with(r#"{"type":"message","#), "{encoded}");

@@ -409,6 +409,40 @@ impl Client {
             .await
     }
 
+    /// Removes the messages of a room that `request` selects, or replaces their text
+    /// (administrators only).
+    pub async fn remove_messages(
+        &self,
+        room: &str,
+        request: &stoa_wire::RemoveMessagesRequest,
+    ) -> ClientResult<stoa_wire::RemovedMessagesView> {
+        self.request(
+            Method::POST,
+            &["api", "v1", "rooms", room, "messages", "remove"],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    /// Clears a room's messages posted on or before `end_date` (administrators only).
+    pub async fn clear_room(
+        &self,
+        room: &str,
+        end_date: &str,
+    ) -> ClientResult<stoa_wire::ClearedRoomView> {
+        let request = stoa_wire::ClearRoomRequest {
+            end_date: end_date.to_owned(),
+        };
+        self.request(
+            Method::POST,
+            &["api", "v1", "rooms", room, "clear"],
+            None,
+            Some(&request),
+        )
+        .await
+    }
+
     /// Posts a message; returns once the server has stored it durably. The post carries an
     /// idempotency key of its own, and is tried again with the same key when its answer is
     /// lost or the server asks to retry (503), so it is never stored twice (see
@@ -812,6 +846,18 @@ impl LiveConnection {
         self.send(&ClientFrame::Subscribe {
             room: room.to_owned(),
             since,
+            changes_since: None,
+        })
+        .await
+    }
+
+    /// Subscribes to a room, resuming from the last `seq` and the last change to earlier
+    /// messages the caller has seen.
+    pub async fn resume(&mut self, room: &str, since: i64, changes_since: i64) -> ClientResult<()> {
+        self.send(&ClientFrame::Subscribe {
+            room: room.to_owned(),
+            since: Some(since),
+            changes_since: Some(changes_since),
         })
         .await
     }

@@ -4,6 +4,7 @@
 use stoa_domain::model::{
     Category, Group, Message, Room, RoomInvitations, RoomPrivacy, RoomType, User,
 };
+use stoa_domain::moderation::{ChangeKind, MessageState, RoomChange};
 use stoa_domain::policy::Policy;
 use stoa_domain::{PrincipalRef, ValidationError};
 use stoa_wire as wire;
@@ -90,6 +91,33 @@ pub fn message_view(room: &Room, message: &Message) -> wire::MessageView {
         author: message.author_login.to_string(),
         body: message.body.clone(),
         created_at: format(message.created_at),
+        state: match message.state {
+            MessageState::Posted => wire::MessageState::Posted,
+            MessageState::Removed => wire::MessageState::Removed,
+            MessageState::Replaced => wire::MessageState::Replaced,
+            MessageState::Cleared => wire::MessageState::Cleared,
+        },
+    }
+}
+
+/// The `changed` frame of `change`, as a subscriber who knows its room as `room` sees it.
+pub fn change_view(room: &Room, change: &RoomChange) -> wire::ChangeView {
+    let (kind, body, cleared_to) = match &change.kind {
+        ChangeKind::Removed { .. } => (wire::ChangeKind::Removed, None, None),
+        ChangeKind::Replaced { body, .. } => (wire::ChangeKind::Replaced, Some(body.clone()), None),
+        ChangeKind::Cleared { cleared_to, .. } => {
+            (wire::ChangeKind::Cleared, None, Some(format(*cleared_to)))
+        }
+    };
+    wire::ChangeView {
+        room: room.name.clone(),
+        room_id: room.public_id.to_string(),
+        change: change.change,
+        kind,
+        seq: change.kind.seq(),
+        body,
+        cleared_to,
+        at: format(change.at),
     }
 }
 

@@ -27,6 +27,7 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 
 use stoa_domain::model::Message;
+use stoa_domain::moderation::{ChangeKind, ChangeSeq, RoomChange};
 use stoa_domain::{RoomId, Seq, UserId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -34,19 +35,35 @@ use tokio_util::sync::CancellationToken;
 /// Identifies one WebSocket connection within this process.
 pub type ConnectionId = u64;
 
-/// A message as the hub hands it out: the message, and its frame once some connection has
+/// What happens in a room that its live subscribers hear of.
+pub enum LiveEvent {
+    /// A new message.
+    Message(Arc<Message>),
+    /// A change to earlier messages (removed, replaced, cleared).
+    Change(Arc<RoomChange>),
+}
+
+/// An event as the hub hands it out: the event, and its frame once some connection has
 /// encoded it, so that a post to a room of 16,000 is encoded once rather than 16,000 times.
 pub struct Published {
-    pub message: Arc<Message>,
-    /// The encoded `message` frame and the room name it was encoded with.
+    pub event: LiveEvent,
+    /// The encoded frame and the room name it was encoded with.
     frame: OnceLock<(String, Utf8Bytes)>,
 }
 
 impl Published {
-    pub fn new(message: Arc<Message>) -> Published {
+    pub fn new(event: LiveEvent) -> Published {
         Published {
-            message,
+            event,
             frame: OnceLock::new(),
+        }
+    }
+
+    /// The room the event happened in.
+    pub fn room(&self) -> RoomId {
+        match &self.event {
+            LiveEvent::Message(message) => message.room_id,
+            LiveEvent::Change(change) => change.room_id,
         }
     }
 
@@ -67,10 +84,17 @@ impl Published {
 }
 
 impl Published {
-    /// What a queued message is counted as against a connection's byte bound: its text
-    /// twice (the message, and the frame encoded from it) and the frame's envelope.
+    /// What a queued event is counted as against a connection's byte bound: its text
+    /// twice (the event, and the frame encoded from it) and the frame's envelope.
     fn queued_bytes(&self) -> usize {
-        2 * self.message.body.len() + 256
+        let text = match &self.event {
+            LiveEvent::Message(message) => message.body.len(),
+            LiveEvent::Change(change) => match &change.kind {
+                ChangeKind::Replaced { body, .. } => body.len(),
+                _ => 0,
+            },
+        };
+        2 * text + 256
     }
 }
 
@@ -171,13 +195,16 @@ struct Room {
     ahead: BTreeMap<Seq, Arc<Message>>,
     /// Whether a task will let the waiting messages go once they have waited long enough.
     release_scheduled: bool,
+    /// The highest change published here, so that a change announced by the pool is
+    /// fetched only when this node has not already published it.
+    last_change_published: ChangeSeq,
 }
 
 impl Room {
     /// Hands `message` to every subscriber now.
     fn hand_out(&mut self, message: Arc<Message>) {
         self.last_published = self.last_published.max(Some(message.seq));
-        let published = Arc::new(Published::new(message));
+        let published = Arc::new(Published::new(LiveEvent::Message(message)));
         for subscriber in self.subscribers.values() {
             subscriber.offer(&published);
         }
@@ -310,6 +337,30 @@ impl Hub {
         }
     }
 
+    /// Hands `change` to every subscriber of its room at once. Changes are rare and need
+    /// no ordering here: a subscription that sees one ahead of the next reads the ones
+    /// between from the store.
+    pub fn publish_change(&self, change: Arc<RoomChange>) {
+        let mut rooms = self.lock();
+        let Some(live) = rooms.get_mut(&change.room_id) else {
+            return;
+        };
+        live.last_change_published = live.last_change_published.max(change.change);
+        let published = Arc::new(Published::new(LiveEvent::Change(change)));
+        for subscriber in live.subscribers.values() {
+            subscriber.offer(&published);
+        }
+    }
+
+    /// Whether change `change` of `room`, committed by some node of the pool, should be
+    /// fetched and published here: someone here is subscribed, and it was not published
+    /// here yet.
+    pub fn wants_change(&self, room: RoomId, change: ChangeSeq) -> bool {
+        self.lock()
+            .get(&room)
+            .is_some_and(|live| live.last_change_published < change)
+    }
+
     /// Lets go of the messages of `room` that waited for earlier ones, gaps and all: the
     /// subscribers read what is missing from the store.
     fn release(self: &Arc<Self>, room: RoomId) {
@@ -343,6 +394,14 @@ impl Hub {
         self.lock()
             .iter()
             .map(|(room, live)| (*room, live.last_published))
+            .collect()
+    }
+
+    /// Every room someone here is subscribed to, with the highest change published here.
+    pub fn subscribed_rooms_changes(&self) -> Vec<(RoomId, ChangeSeq)> {
+        self.lock()
+            .iter()
+            .map(|(room, live)| (*room, live.last_change_published))
             .collect()
     }
 
@@ -393,7 +452,7 @@ mod tests {
         hub.subscribe(RoomId(1), &design, 0);
         hub.subscribe(RoomId(2), &lobby, 0);
         hub.publish(message(1, 1));
-        assert_eq!(design.try_recv().unwrap().message.seq, 1);
+        assert_eq!(seq_of(&design.try_recv().unwrap()), 1);
         assert!(lobby.try_recv().is_none());
     }
 
@@ -410,7 +469,7 @@ mod tests {
         assert!(slow.overflowed.is_cancelled());
         assert!(!fast.overflowed.is_cancelled());
         let received: Vec<i64> = std::iter::from_fn(|| fast.try_recv())
-            .map(|published| published.message.seq)
+            .map(|published| seq_of(&published))
             .collect();
         assert_eq!(received, [1, 2, 3]);
     }
@@ -418,7 +477,7 @@ mod tests {
     #[test]
     fn a_queue_full_by_bytes_marks_the_connection_overflowed_and_reading_frees_room() {
         let hub = Arc::new(Hub::default());
-        let one_message = Published::new(message(1, 1)).queued_bytes();
+        let one_message = Published::new(LiveEvent::Message(message(1, 1))).queued_bytes();
         let mut inbox = hub.connect(QueueBound {
             messages: 100,
             bytes: 2 * one_message,
@@ -470,7 +529,7 @@ mod tests {
 
     #[test]
     fn a_frame_is_encoded_once_for_every_subscriber_who_names_the_room_alike() {
-        let published = Published::new(message(1, 1));
+        let published = Published::new(LiveEvent::Message(message(1, 1)));
         let mut encodings = 0;
         let mut encode = |text: &str| {
             encodings += 1;
@@ -495,9 +554,16 @@ mod tests {
         assert_eq!(hub.subscriber_count(RoomId(7)), 0);
     }
 
+    fn seq_of(published: &Published) -> i64 {
+        match &published.event {
+            LiveEvent::Message(message) => message.seq,
+            LiveEvent::Change(change) => -change.change,
+        }
+    }
+
     fn seqs(inbox: &mut Inbox) -> Vec<i64> {
         std::iter::from_fn(|| inbox.try_recv())
-            .map(|published| published.message.seq)
+            .map(|published| seq_of(&published))
             .collect()
     }
 

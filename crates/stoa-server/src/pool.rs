@@ -1,6 +1,7 @@
 //! This node's part in the pool: it registers and heartbeats (and so learns the pool's
-//! settings), and it publishes to its own WebSocket subscribers the posts that other nodes
-//! commit, which PostgreSQL announces with `NOTIFY` in the posting transaction.
+//! settings), and it publishes to its own WebSocket subscribers the posts, and the changes to
+//! earlier messages, that other nodes commit, which PostgreSQL announces with `NOTIFY` in the
+//! committing transaction.
 //!
 //! Delivery stays exactly once and in order without any help from here: a subscription drops
 //! what it has already delivered and fills gaps from the store (see `ws/subscriptions.rs`). This service
@@ -10,6 +11,7 @@
 use std::sync::Arc;
 
 use stoa_domain::model::HistoryPage;
+use stoa_domain::moderation::ChangeSeq;
 use stoa_domain::{RoomId, Seq};
 use stoa_store::PoolEvent;
 
@@ -143,11 +145,19 @@ async fn relay(state: AppState, mut events: tokio::sync::mpsc::Receiver<PoolEven
                     publish_after(&state, room, Some(seq - 1), 1).await;
                 }
             }
+            PoolEvent::Changed(room, change) => {
+                if state.hub.wants_change(room, change) {
+                    publish_changes_after(&state, room, change - 1, 1).await;
+                }
+            }
             PoolEvent::AccessChanged => state.recheck_local_access(),
             PoolEvent::SessionEnded(hash) => state.hub.end_session(&hash),
             PoolEvent::Resynchronise => {
                 tracing::info!("reconnected to the pool; catching up");
                 state.recheck_local_access();
+                for (room, last_change) in state.hub.subscribed_rooms_changes() {
+                    publish_changes_after(&state, room, last_change, u32::MAX).await;
+                }
                 for (room, last_published) in state.hub.subscribed_rooms() {
                     let mut after = last_published;
                     // Page until the room is caught up: a subscription fills gaps only when
@@ -186,6 +196,20 @@ async fn publish_after(
         Err(error) => {
             tracing::warn!(%error, room = %room, "could not fetch a post announced by the pool");
             None
+        }
+    }
+}
+
+/// Fetches up to `limit` changes of `room` after change `after` and publishes them here.
+async fn publish_changes_after(state: &AppState, room: RoomId, after: ChangeSeq, limit: u32) {
+    match state.store.room_changes(room, after, limit).await {
+        Ok(changes) => {
+            for change in changes {
+                state.hub.publish_change(Arc::new(change));
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, room = %room, "could not fetch a change announced by the pool");
         }
     }
 }

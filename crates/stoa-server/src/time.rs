@@ -24,3 +24,48 @@ pub fn format(timestamp: Timestamp) -> String {
         .and_then(|moment| moment.format(WIRE_FORMAT).ok())
         .unwrap_or_else(|| timestamp.millis().to_string())
 }
+
+/// Reads a date (`YYYY-MM-DD`, UTC) or an RFC 3339 time given for `field`. A date means its
+/// first millisecond, or with `end_of_day` its last, so that "on or before a date" takes in
+/// the whole day. `None` when the text is neither.
+pub fn parse_instant(text: &str, end_of_day: bool) -> Option<Timestamp> {
+    let text = text.trim();
+    let moment = match time::Date::parse(text, format_description!("[year]-[month]-[day]")) {
+        Ok(date) => {
+            let moment = date.midnight().assume_utc();
+            if end_of_day {
+                // Checked: the day after 9999-12-31 is past what the calendar holds.
+                moment.checked_add(time::Duration::days(1) - time::Duration::milliseconds(1))?
+            } else {
+                moment
+            }
+        }
+        Err(_) => {
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?
+        }
+    };
+    i64::try_from(moment.unix_timestamp_nanos() / 1_000_000)
+        .ok()
+        .map(Timestamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_take_in_the_whole_day_and_times_are_exact() {
+        let start = parse_instant("2026-12-01", false).unwrap();
+        let end = parse_instant("2026-12-01", true).unwrap();
+        assert_eq!(format(start), "2026-12-01T00:00:00.000Z");
+        assert_eq!(format(end), "2026-12-01T23:59:59.999Z");
+        let exact = parse_instant("2026-12-01T10:30:00+01:00", true).unwrap();
+        assert_eq!(format(exact), "2026-12-01T09:30:00.000Z");
+        assert!(parse_instant("yesterday", false).is_none());
+        assert!(parse_instant("2026-13-01", false).is_none());
+        assert_eq!(
+            format(parse_instant("9999-12-31", true).unwrap()),
+            "9999-12-31T23:59:59.999Z"
+        );
+    }
+}

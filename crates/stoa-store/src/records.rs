@@ -28,6 +28,8 @@ pub struct ApplicablePolicies {
 pub enum PoolEvent {
     /// A message was committed in a room with this sequence number.
     Posted(RoomId, Seq),
+    /// A change to a room's earlier messages was committed with this change number.
+    Changed(RoomId, stoa_domain::moderation::ChangeSeq),
     /// Something access decisions depend on changed; live connections must re-check.
     AccessChanged,
     /// The node lost its line to the other nodes for a while and may have missed events:
@@ -43,6 +45,7 @@ impl PoolEvent {
     pub fn to_payload(self) -> String {
         match self {
             PoolEvent::Posted(room, seq) => format!("posted:{}:{seq}", room.0),
+            PoolEvent::Changed(room, change) => format!("changed:{}:{change}", room.0),
             PoolEvent::AccessChanged => "access".to_owned(),
             PoolEvent::Resynchronise => "resynchronise".to_owned(),
             PoolEvent::SessionEnded(hash) => {
@@ -58,6 +61,10 @@ impl PoolEvent {
             ["posted", room, seq] => Some(PoolEvent::Posted(
                 RoomId(room.parse().ok()?),
                 seq.parse().ok()?,
+            )),
+            ["changed", room, change] => Some(PoolEvent::Changed(
+                RoomId(room.parse().ok()?),
+                change.parse().ok()?,
             )),
             ["access"] => Some(PoolEvent::AccessChanged),
             ["resynchronise"] => Some(PoolEvent::Resynchronise),

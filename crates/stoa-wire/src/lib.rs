@@ -366,9 +366,150 @@ pub struct MessageView {
     pub seq: i64,
     /// The author's login.
     pub author: String,
+    /// The text as it stands: empty once removed or cleared, the administrator's once
+    /// replaced. Always shown as text.
     pub body: String,
     /// RFC 3339 server time at which the message was stored.
     pub created_at: String,
+    /// What has become of the message since it was posted.
+    #[serde(default)]
+    pub state: MessageState,
+}
+
+/// What has become of a message since it was posted (SPEC §3 rule 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    /// As its author posted it.
+    #[default]
+    Posted,
+    /// Removed by an administrator; `body` is empty.
+    Removed,
+    /// Its text replaced by an administrator's.
+    Replaced,
+    /// Removed by clearing the room up to a date; `body` is empty.
+    Cleared,
+}
+
+/// What a change to earlier messages did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Message `seq` was removed.
+    Removed,
+    /// Message `seq` now reads `body`.
+    Replaced,
+    /// Every message up to and including `seq` was cleared (those posted on or before
+    /// `cleared_to`).
+    Cleared,
+}
+
+/// A change to a room's earlier messages, numbered `change` among the room's changes
+/// (gapless, from 1): the `changed` frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChangeView {
+    pub room: String,
+    /// The room's id (as `RoomView.id`).
+    pub room_id: String,
+    pub change: i64,
+    pub kind: ChangeKind,
+    /// The message removed or replaced; for a clear, the last message cleared.
+    pub seq: i64,
+    /// For a replacement, the new text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// For a clear, the RFC 3339 time it cleared up to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_to: Option<String>,
+    /// RFC 3339 server time of the change.
+    pub at: String,
+}
+
+/// How keywords must appear in a message (`match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeywordMatch {
+    /// Every keyword appears somewhere in the text.
+    #[default]
+    All,
+    /// At least one keyword appears.
+    Any,
+    /// The keywords, joined by single spaces, are the whole text.
+    Exact,
+}
+
+/// `POST /api/v1/rooms/{name}/messages/remove` (administrators only): remove the messages
+/// the filter selects, or replace their text. With no filter, every message of the room.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveMessagesRequest {
+    /// Only messages by this user (a login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Only messages containing these (substrings; see `match` and `case_sensitive`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    #[serde(default, rename = "match")]
+    pub matching: KeywordMatch,
+    #[serde(default)]
+    pub case_sensitive: bool,
+    /// Only messages posted on or after this date (`YYYY-MM-DD`, from its start, UTC) or
+    /// time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// Only messages posted on or before this date (`YYYY-MM-DD`, to its end, UTC) or time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    /// Replace the text instead of removing the message: with `replacement`, or with
+    /// "This message was replaced by the administrator."
+    #[serde(default)]
+    pub replace: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+}
+
+/// A message an administrator removed or replaced, without its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChangedMessageView {
+    pub seq: i64,
+    pub author: String,
+    /// When it was posted (RFC 3339).
+    pub created_at: String,
+    /// What it is now.
+    pub state: MessageState,
+    /// The room change that changed it.
+    pub change: i64,
+}
+
+/// What `POST /api/v1/rooms/{name}/messages/remove` changed, in `seq` order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RemovedMessagesView {
+    pub room: String,
+    pub room_id: String,
+    pub changed: Vec<ChangedMessageView>,
+}
+
+/// `POST /api/v1/rooms/{name}/clear` (administrators only).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClearRoomRequest {
+    /// Clear what was posted on or before this date (`YYYY-MM-DD`, to its end, UTC) or time
+    /// (RFC 3339).
+    pub end_date: String,
+}
+
+/// What clearing a room did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClearedRoomView {
+    pub room: String,
+    pub room_id: String,
+    /// How many messages lost their text (0 when nothing was left to clear).
+    pub messages: u64,
+    /// The last message cleared, and the room change that cleared it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through_seq: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<i64>,
 }
 
 /// `POST /api/v1/rooms/{name}/messages`.
@@ -635,6 +776,11 @@ pub enum ClientFrame {
         room: String,
         #[serde(default)]
         since: Option<i64>,
+        /// The last change to earlier messages the client has seen (`change` of a `changed`
+        /// frame, or `last_change` of `subscribed`): every later change to a message it
+        /// already has follows, once, in order. Without it, every change to such a message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        changes_since: Option<i64>,
     },
     /// Stop receiving a room's messages.
     Unsubscribe { room: String },
@@ -672,11 +818,17 @@ pub enum ServerFrame {
         /// The room's id (as `RoomView.id`).
         room_id: String,
         last_seq: i64,
+        /// The room's latest change to earlier messages (0 for none): resume with it as
+        /// `changes_since`.
+        #[serde(default)]
+        last_change: i64,
     },
     Unsubscribed {
         room: String,
     },
     Message(MessageView),
+    /// An administrator changed earlier messages of a subscribed room.
+    Changed(ChangeView),
     /// A `post` is stored durably: this is its place in the room.
     Posted {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]

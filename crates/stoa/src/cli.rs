@@ -506,6 +506,15 @@ pub enum RoomCommand {
         /// The room's name, or its id (shown by `stoa room get`) where several rooms share the name.
         name: String,
     },
+    /// Clear a room's messages posted on or before a date (administrators only): they keep
+    /// their place, without their text. Live clients are told; compliance records it.
+    Clear {
+        /// The room's name, or its id (shown by `stoa room get`) where several rooms share the name.
+        name: String,
+        /// A date (YYYY-MM-DD, the whole day, UTC) or an RFC 3339 time.
+        #[arg(long)]
+        end_date: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -603,4 +612,47 @@ pub enum MessageCommand {
         #[arg(long)]
         after: Option<i64>,
     },
+    /// Remove messages, or replace their text (administrators only). Prints what changed;
+    /// live clients see it at once; each changed message is a compliance event that keeps
+    /// its original text.
+    Remove(MessageRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["replace", "remove"])))]
+pub struct MessageRemoveArgs {
+    /// The room's name, or its id (shown by `stoa room get`) where several rooms share the name.
+    #[arg(long)]
+    pub room: String,
+    /// Only messages by this user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only messages containing these words (see --match and --case-sensitive).
+    #[arg(long, num_args = 1..)]
+    pub keywords: Vec<String>,
+    /// How the keywords must appear: all of them, any of them, or exactly the whole text.
+    #[arg(long = "match", value_enum, default_value = "all")]
+    pub matching: KeywordMatchArg,
+    /// Match the keywords' case too.
+    #[arg(long)]
+    pub case_sensitive: bool,
+    /// Only messages posted on or after this date (YYYY-MM-DD, UTC) or RFC 3339 time.
+    #[arg(long)]
+    pub start_date: Option<String>,
+    /// Only messages posted on or before this date (the whole day, UTC) or time.
+    #[arg(long)]
+    pub end_date: Option<String>,
+    /// Replace the text, with TEXT or with "This message was replaced by the administrator."
+    #[arg(long, num_args = 0..=1, value_name = "TEXT")]
+    pub replace: Option<Option<String>>,
+    /// Remove the messages.
+    #[arg(long)]
+    pub remove: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeywordMatchArg {
+    All,
+    Any,
+    Exact,
 }

@@ -725,6 +725,7 @@ async fn run(
             author: "u000000".to_owned(),
             body: session::stamped_body(args.body_bytes, 1),
             created_at: "2026-01-01T00:00:00.000000Z".to_owned(),
+            state: Default::default(),
         }))?
         .len();
 

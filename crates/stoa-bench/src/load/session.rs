@@ -260,6 +260,7 @@ impl Session {
             live.feed(&ClientFrame::Subscribe {
                 room: context.model.rooms[room].name.clone(),
                 since: None,
+                changes_since: None,
             })
             .await?;
         }
@@ -405,7 +406,10 @@ impl Session {
                 bump(&metrics.closed_by_server);
                 anyhow::bail!("the server closed the session: {code}: {message}");
             }
-            ServerFrame::Ready { .. } | ServerFrame::Unsubscribed { .. } | ServerFrame::Pong => {}
+            ServerFrame::Ready { .. }
+            | ServerFrame::Unsubscribed { .. }
+            | ServerFrame::Changed(_)
+            | ServerFrame::Pong => {}
         }
         if let Start::Join(begun) = start
             && !self.history_recorded

@@ -7,6 +7,7 @@ pub mod groups;
 pub mod health;
 pub mod invitations;
 pub mod messages;
+pub mod moderation;
 pub mod policies;
 pub mod pool;
 pub mod rooms;
@@ -101,6 +102,20 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/rooms/{name}/messages",
             get(messages::history).post(messages::post.layer(axum::middleware::from_fn(
+                crate::posting::complete_once_read,
+            ))),
+        )
+        // Run to the end once read, as posts are, so that a change stored is also published
+        // to live subscribers whatever the client does.
+        .route(
+            "/rooms/{name}/messages/remove",
+            post(moderation::remove_messages.layer(axum::middleware::from_fn(
+                crate::posting::complete_once_read,
+            ))),
+        )
+        .route(
+            "/rooms/{name}/clear",
+            post(moderation::clear_room.layer(axum::middleware::from_fn(
                 crate::posting::complete_once_read,
             ))),
         )
@@ -296,6 +311,8 @@ async fn method_not_allowed() -> ApiError {
         rooms::remove,
         messages::history,
         messages::post,
+        moderation::remove_messages,
+        moderation::clear_room,
         compliance::get,
         compliance::put_adapter,
         compliance::remove_adapter,

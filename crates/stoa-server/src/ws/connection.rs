@@ -249,7 +249,11 @@ impl Connection {
                 )
                 .await
             }
-            ClientFrame::Subscribe { room, since } => self.subscribe(room, since).await,
+            ClientFrame::Subscribe {
+                room,
+                since,
+                changes_since,
+            } => self.subscribe(room, since, changes_since).await,
             ClientFrame::Unsubscribe { room } => self.unsubscribe(room).await,
             ClientFrame::Ping => self.send(&ServerFrame::Pong).await,
             ClientFrame::Post {

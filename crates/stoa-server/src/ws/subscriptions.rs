@@ -8,16 +8,18 @@ use axum::extract::ws::Utf8Bytes;
 use stoa_compliance::EventKind;
 use stoa_domain::access::Action;
 use stoa_domain::model::{HistoryPage, MAX_HISTORY_LIMIT, Message, Room};
+use stoa_domain::moderation::{ChangeKind, ChangeSeq, RoomChange};
 use stoa_domain::validation;
 use stoa_domain::{RoomId, Seq};
+use stoa_store::Timeline;
 use stoa_wire::{ServerFrame, error_code};
 
 use super::{Connection, Stop};
 use crate::access::{RoomAndCategory, room_for};
 use crate::auth::Caller;
-use crate::convert::message_view;
+use crate::convert::{change_view, message_view};
 use crate::error::ApiError;
-use crate::hub::Published;
+use crate::hub::{LiveEvent, Published};
 use crate::state::AppState;
 
 /// Most live messages gathered into one write to a connection.
@@ -35,6 +37,36 @@ pub(super) struct Subscription {
     pub(super) room: RoomAndCategory,
     /// The last `seq` delivered to the client.
     pub(super) delivered: Seq,
+    /// The last change to earlier messages the client knows of: every message it holds
+    /// reflects exactly the changes up to this one.
+    pub(super) delivered_change: ChangeSeq,
+    /// The messages the client held before subscribing: those up to `held_before` (its
+    /// `since`); those after `started_at` it has from this subscription. With `ChatHistory`
+    /// off the two differ, and what lies between is neither sent nor changed.
+    pub(super) held_before: Seq,
+    pub(super) started_at: Seq,
+}
+
+impl Subscription {
+    /// Whether the client holds a message that `change` touches, so that it must hear of
+    /// the change.
+    fn holds_touched(&self, change: &ChangeKind) -> bool {
+        let holds =
+            |seq: Seq| seq <= self.held_before || (seq > self.started_at && seq <= self.delivered);
+        match change {
+            ChangeKind::Removed { seq } | ChangeKind::Replaced { seq, .. } => holds(*seq),
+            ChangeKind::Cleared { through_seq, .. } => {
+                self.held_before >= 1
+                    || (*through_seq > self.started_at && self.delivered > self.started_at)
+            }
+        }
+    }
+
+    /// Whether `change` touches a message beyond the last one delivered, which the client
+    /// must then receive from the store as it now stands.
+    fn touches_undelivered(&self, change: &ChangeKind) -> bool {
+        change.seq() > self.delivered
+    }
 }
 
 impl Subscription {
@@ -116,9 +148,14 @@ impl Connection {
         &mut self,
         room_name: String,
         since: Option<Seq>,
+        changes_since: Option<ChangeSeq>,
     ) -> Result<(), Stop> {
         if since.is_some_and(|since| since < 0) {
             let error = ApiError::invalid("since must be a sequence number of 0 or more");
+            return self.send_error(error, Some(room_name)).await;
+        }
+        if changes_since.is_some_and(|changes| changes < 0) {
+            let error = ApiError::invalid("changes_since must be a change number of 0 or more");
             return self.send_error(error, Some(room_name)).await;
         }
         // Read before the room, so that the room's reading can be shared under it.
@@ -159,21 +196,39 @@ impl Connection {
         self.state.hub.subscribe(room_id, &self.inbox, last_seq);
         let name = shared.0.name.clone();
         let public_id = shared.0.public_id.to_string();
+        // A client that holds messages hears of every change to them after the last it saw
+        // (every change, if it does not say); one that holds none hears of none.
+        let held_before = since.map_or(0, |since| since.min(start));
+        let delivered_change = match (held_before, changes_since) {
+            (0, _) => ChangeSeq::MAX,
+            (_, Some(changes)) => changes,
+            (_, None) => 0,
+        };
         self.subscriptions.insert(
             room_id,
             Subscription {
                 room: shared,
                 delivered: start,
+                delivered_change,
+                held_before,
+                started_at: start,
             },
         );
         tracing::debug!(room = %name, since = start, "subscribed");
+        // The first page is read before `subscribed` goes out, which carries the room's
+        // latest change as that page's snapshot saw it.
+        let first = self.read_timeline(room_id, None).await?;
         let subscribed = ServerFrame::Subscribed {
             room: name,
             room_id: public_id,
             last_seq,
+            last_change: first.last_change,
         };
         self.send(&subscribed).await?;
-        self.catch_up(room_id, None).await
+        if self.send_timeline(room_id, None, first).await? {
+            self.catch_up(room_id, None).await?;
+        }
+        Ok(())
     }
 
     pub(super) async fn unsubscribe(&mut self, room_name: String) -> Result<(), Stop> {
@@ -206,35 +261,83 @@ impl Connection {
         }
     }
 
-    /// Sends, from the store, every message after the last delivered one and below `until`.
+    /// Sends, from the store, every message after the last delivered one and below `until`,
+    /// and every change after the last the client knows of to messages it holds.
     pub(super) async fn catch_up(&mut self, room: RoomId, until: Option<Seq>) -> Result<(), Stop> {
         loop {
-            let Some(subscription) = self.subscriptions.get(&room) else {
+            if !self.subscriptions.contains_key(&room) {
                 return Ok(());
-            };
-            let page = HistoryPage {
-                after: Some(subscription.delivered),
-                before: until,
-                limit: MAX_HISTORY_LIMIT,
-                max_bytes: CATCH_UP_PAGE_BYTES,
-            };
-            let messages = match self.state.store.history(room, page).await {
-                Ok(messages) => messages,
-                Err(error) => {
-                    let error = ApiError::from(error);
-                    return Err(Stop::close(error.code, error.message));
-                }
-            };
-            let full_page = page.may_have_more(&messages);
-            // Each message is let go once it is written, so a reader that stops reading
-            // holds at most the rest of one page.
-            for message in messages {
-                self.send_message(&message).await?;
             }
-            if !full_page {
+            let timeline = self.read_timeline(room, until).await?;
+            if !self.send_timeline(room, until, timeline).await? {
                 return Ok(());
             }
         }
+    }
+
+    /// Reads, from one snapshot, the next page of messages of `room` after the last
+    /// delivered one and below `until`, and the changes after the last the client knows of.
+    async fn read_timeline(&mut self, room: RoomId, until: Option<Seq>) -> Result<Timeline, Stop> {
+        let Some(subscription) = self.subscriptions.get(&room) else {
+            return Ok(Timeline {
+                messages: Vec::new(),
+                changes: Vec::new(),
+                last_seq: 0,
+                last_change: 0,
+            });
+        };
+        let page = HistoryPage {
+            after: Some(subscription.delivered),
+            before: until,
+            limit: MAX_HISTORY_LIMIT,
+            max_bytes: CATCH_UP_PAGE_BYTES,
+        };
+        self.state
+            .store
+            .timeline(room, page, subscription.delivered_change)
+            .await
+            .map_err(|error| {
+                let error = ApiError::from(error);
+                Stop::close(error.code, error.message)
+            })
+    }
+
+    /// Sends what `read_timeline` read: first the changes to messages the client holds,
+    /// then the messages (as they stood, so reflecting every change read with them). Answers
+    /// whether the page of messages was full, so that more may follow.
+    async fn send_timeline(
+        &mut self,
+        room: RoomId,
+        until: Option<Seq>,
+        timeline: Timeline,
+    ) -> Result<bool, Stop> {
+        let page = HistoryPage {
+            after: None,
+            before: until,
+            limit: MAX_HISTORY_LIMIT,
+            max_bytes: CATCH_UP_PAGE_BYTES,
+        };
+        let full_page = page.may_have_more(&timeline.messages);
+        for change in &timeline.changes {
+            let Some(subscription) = self.subscriptions.get(&room) else {
+                return Ok(false);
+            };
+            if change.change > subscription.delivered_change
+                && subscription.holds_touched(&change.kind)
+            {
+                let frame = encode_change(&subscription.room.0, change);
+                self.queue_text(frame).await?;
+            }
+        }
+        if let Some(subscription) = self.subscriptions.get_mut(&room) {
+            subscription.delivered_change = timeline.last_change;
+        }
+        // Each message is let go once it is written, so a reader that stops reading
+        // holds at most the rest of one page.
+        for message in timeline.messages {
+            self.send_message(&message).await?;
+        }
+        Ok(full_page)
     }
 
     /// Delivers `first` and whatever else is already waiting in the inbox (up to a bound,
@@ -250,9 +353,20 @@ impl Connection {
         Ok(())
     }
 
-    /// Delivers a live message, first filling any gap before it from the store.
+    /// Delivers a live event: a message, first filling any gap before it from the store,
+    /// or a change to earlier messages.
     pub(super) async fn deliver(&mut self, published: Arc<Published>) -> Result<(), Stop> {
-        let message = &published.message;
+        match &published.event {
+            LiveEvent::Message(message) => self.deliver_message(&published, message).await,
+            LiveEvent::Change(change) => self.deliver_change(&published, change).await,
+        }
+    }
+
+    async fn deliver_message(
+        &mut self,
+        published: &Published,
+        message: &Message,
+    ) -> Result<(), Stop> {
         let Some(subscription) = self.subscriptions.get(&message.room_id) else {
             return Ok(());
         };
@@ -260,11 +374,10 @@ impl Connection {
             return Ok(());
         }
         if message.seq > subscription.delivered + 1 {
-            self.catch_up(message.room_id, Some(message.seq)).await?;
+            // Through the message itself: what the store has is as it now stands, where
+            // the hub's copy is as it was posted.
+            return self.catch_up(message.room_id, Some(message.seq + 1)).await;
         }
-        let Some(subscription) = self.subscriptions.get(&message.room_id) else {
-            return Ok(());
-        };
         // Encoded once per post for all its subscribers, not once per subscriber.
         let frame = published.frame(subscription.name(), || {
             encode_message(&subscription.room.0, message)
@@ -272,6 +385,39 @@ impl Connection {
         self.queue_text(frame).await?;
         if let Some(subscription) = self.subscriptions.get_mut(&message.room_id) {
             subscription.delivered = message.seq;
+        }
+        Ok(())
+    }
+
+    /// Delivers a change to earlier messages. The next change, to messages the client
+    /// already has, goes out as it came; anything else (a change ahead of the next, or one
+    /// touching a message not delivered yet) is caught up from the store, which sends the
+    /// messages as they now stand and the changes between.
+    async fn deliver_change(
+        &mut self,
+        published: &Published,
+        change: &RoomChange,
+    ) -> Result<(), Stop> {
+        let Some(subscription) = self.subscriptions.get(&change.room_id) else {
+            return Ok(());
+        };
+        if change.change <= subscription.delivered_change {
+            return Ok(());
+        }
+        if change.change > subscription.delivered_change + 1
+            || subscription.touches_undelivered(&change.kind)
+        {
+            let through = subscription.delivered.max(change.kind.seq());
+            return self.catch_up(change.room_id, Some(through + 1)).await;
+        }
+        if subscription.holds_touched(&change.kind) {
+            let frame = published.frame(subscription.name(), || {
+                encode_change(&subscription.room.0, change)
+            });
+            self.queue_text(frame).await?;
+        }
+        if let Some(subscription) = self.subscriptions.get_mut(&change.room_id) {
+            subscription.delivered_change = change.change;
         }
         Ok(())
     }
@@ -341,6 +487,14 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// The `changed` frame of a change, as a subscriber who knows its room as `room` (as of its
+/// latest access check) receives it.
+fn encode_change(room: &Room, change: &RoomChange) -> Utf8Bytes {
+    let frame = ServerFrame::Changed(change_view(room, change));
+    // A frame of plain strings and numbers always encodes.
+    serde_json::to_string(&frame).unwrap_or_default().into()
 }
 
 /// The `message` frame of a message, as a subscriber who knows its room as `room` (as of

@@ -65,8 +65,8 @@ async fn lock_room(connection: &mut DbConnection, room_id: RoomId) -> StoreResul
         .ok_or_else(|| StoreError::NotFound("room".to_owned()))
 }
 
-/// Records change `change` (already applied to the messages) and numbers the room's changes
-/// up to it.
+/// Records change `change` (already applied to the messages), numbers the room's changes up
+/// to it, and announces it to the other nodes of a pool at commit.
 async fn record_change(connection: &mut DbConnection, change: &RoomChange) -> StoreResult<()> {
     let (kind, body, cleared_to) = match &change.kind {
         ChangeKind::Removed { .. } => ("removed", "", None),
@@ -91,7 +91,19 @@ async fn record_change(connection: &mut DbConnection, change: &RoomChange) -> St
         .bind(change.change)
         .execute(&mut *connection)
         .await?;
+    if let Some(announce) = super::ANNOUNCE_POST {
+        sqlx::query(announce)
+            .bind(crate::PoolEvent::Changed(change.room_id, change.change).to_payload())
+            .execute(&mut *connection)
+            .await?;
+    }
     Ok(())
+}
+
+/// What the administrator asked for, as the act's details say (a JSON object), for the
+/// compliance event.
+fn asked(act: &Act<'_>) -> serde_json::Value {
+    serde_json::from_str(act.details).unwrap_or(serde_json::Value::Null)
 }
 
 impl Queries {
@@ -173,6 +185,7 @@ impl Queries {
                     "posted_at": before.created_at.millis(),
                     "original": before.body,
                     "replacement": replacement,
+                    "asked": asked(act),
                 })
                 .to_string();
                 capture(
@@ -240,6 +253,7 @@ impl Queries {
                 "through_seq": through_seq,
                 "cleared_to": cleared_to.millis(),
                 "messages": cleared,
+                "asked": asked(act),
             })
             .to_string();
             capture(

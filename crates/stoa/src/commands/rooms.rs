@@ -232,5 +232,22 @@ pub async fn room(client: &Client, command: RoomCommand, json: bool) -> anyhow::
             client.remove_room(&name).await?;
             done(json, &format!("Removed room {name}."))
         }
+        RoomCommand::Clear { name, end_date } => {
+            let cleared = client.clear_room(&name, &end_date).await?;
+            if json {
+                return print_json(&cleared);
+            }
+            match cleared.through_seq {
+                Some(through) => println!(
+                    "Cleared {} message(s) of {}, up to message {through}.",
+                    cleared.messages, cleared.room
+                ),
+                None => println!(
+                    "Nothing of {} was posted on or before {end_date} that was not already cleared.",
+                    cleared.room
+                ),
+            }
+            Ok(())
+        }
     }
 }

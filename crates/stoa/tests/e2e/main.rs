@@ -14,5 +14,6 @@ mod harness;
 mod hidden_rooms;
 mod live;
 mod matrix;
+mod moderation;
 mod posting;
 mod sign_in;

@@ -503,6 +503,23 @@ fn rows() -> Vec<Row> {
             S::None,
             [401, 403, 404, 403, 403, 201, 403, 403, 403],
         ),
+        // changing earlier messages: administrators only, refused before any lookup
+        row(
+            M::POST,
+            "/api/v1/rooms/{name}/messages/remove",
+            "/api/v1/rooms/Hidden/messages/remove",
+            Some(json!({"keywords": ["words no one wrote"], "replace": true})),
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            M::POST,
+            "/api/v1/rooms/{name}/clear",
+            "/api/v1/rooms/Closed/clear",
+            Some(json!({"end_date": "2000-01-01"})),
+            S::None,
+            ADMIN_ONLY_200,
+        ),
         // invitations and follows
         row(
             M::GET,
