@@ -352,6 +352,15 @@ impl Hub {
         }
     }
 
+    /// Notes that a subscriber of `room` read the room's changes up to `last_change` from
+    /// the store, so that the pool's catch-up after a lost line starts there, not at the
+    /// room's first change.
+    pub fn changes_known(&self, room: RoomId, last_change: ChangeSeq) {
+        if let Some(live) = self.lock().get_mut(&room) {
+            live.last_change_published = live.last_change_published.max(last_change);
+        }
+    }
+
     /// Whether change `change` of `room`, committed by some node of the pool, should be
     /// fetched and published here: someone here is subscribed, and it was not published
     /// here yet.

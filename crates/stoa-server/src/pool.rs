@@ -146,6 +146,8 @@ async fn relay(state: AppState, mut events: tokio::sync::mpsc::Receiver<PoolEven
                 }
             }
             PoolEvent::Changed(room, change) => {
+                // One announcement per act, naming its last change: publish that one, and
+                // subscribers catch up on any before it from the store.
                 if state.hub.wants_change(room, change) {
                     publish_changes_after(&state, room, change - 1, 1).await;
                 }
@@ -156,7 +158,13 @@ async fn relay(state: AppState, mut events: tokio::sync::mpsc::Receiver<PoolEven
                 tracing::info!("reconnected to the pool; catching up");
                 state.recheck_local_access();
                 for (room, last_change) in state.hub.subscribed_rooms_changes() {
-                    publish_changes_after(&state, room, last_change, u32::MAX).await;
+                    // The newest change missed is enough: subscribers behind it catch up
+                    // from the store.
+                    if let Ok(newest) = state.store.room_last_change(room).await
+                        && newest > last_change
+                    {
+                        publish_changes_after(&state, room, newest - 1, 1).await;
+                    }
                 }
                 for (room, last_published) in state.hub.subscribed_rooms() {
                     let mut after = last_published;

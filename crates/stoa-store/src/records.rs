@@ -160,11 +160,17 @@ pub struct ChangedMessage {
 pub struct Timeline {
     /// The page of messages asked for, each as it stood.
     pub messages: Vec<stoa_domain::model::Message>,
-    /// Every change after the one asked for, in order.
+    /// The changes after the one asked for, in order: all of them, or a bounded page when
+    /// `more_changes`.
     pub changes: Vec<stoa_domain::moderation::RoomChange>,
     /// The room's newest message and newest change at the snapshot.
     pub last_seq: stoa_domain::Seq,
     pub last_change: stoa_domain::moderation::ChangeSeq,
+    /// The change the reader knows of once it has these: where its next read starts.
+    pub changes_through: stoa_domain::moderation::ChangeSeq,
+    /// More changes follow than one read returns; this read then holds no messages, which
+    /// would reflect changes not yet given.
+    pub more_changes: bool,
 }
 
 /// A post the store holds.

@@ -126,6 +126,12 @@ pub async fn remove_messages(
             replacement.as_deref(),
         )
         .await?;
+    // One event for the whole act, whatever it changed: the last change. Subscribers who
+    // see a change ahead of the next catch up on those between from the store, so a bulk
+    // removal takes one place in each live queue, not one per message.
+    if let Some(last) = changed.last() {
+        state.hub.publish_change(Arc::new(last.change.clone()));
+    }
     let mut views = Vec::with_capacity(changed.len());
     for changed in changed {
         let mut after = changed.before.clone();
@@ -142,7 +148,6 @@ pub async fn remove_messages(
             state: view.state,
             change: changed.change.change,
         });
-        state.hub.publish_change(Arc::new(changed.change));
     }
     Ok(Json(RemovedMessagesView {
         room: room.name.clone(),

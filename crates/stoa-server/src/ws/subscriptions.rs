@@ -45,6 +45,10 @@ pub(super) struct Subscription {
     /// off the two differ, and what lies between is neither sent nor changed.
     pub(super) held_before: Seq,
     pub(super) started_at: Seq,
+    /// Messages up to this one were changed by changes the client has been counted as
+    /// knowing, before they were delivered: their copies from the hub (as posted) are stale,
+    /// and they are read from the store instead.
+    pub(super) stale_through: Seq,
 }
 
 impl Subscription {
@@ -198,7 +202,13 @@ impl Connection {
         let public_id = shared.0.public_id.to_string();
         // A client that holds messages hears of every change to them after the last it saw
         // (every change, if it does not say); one that holds none hears of none.
-        let held_before = since.map_or(0, |since| since.min(start));
+        // With ChatHistory off, what came before the subscription is not the client's to
+        // hear about, changes included.
+        let held_before = if history_allowed {
+            since.map_or(0, |since| since.min(start))
+        } else {
+            0
+        };
         let delivered_change = match (held_before, changes_since) {
             (0, _) => ChangeSeq::MAX,
             (_, Some(changes)) => changes,
@@ -212,12 +222,14 @@ impl Connection {
                 delivered_change,
                 held_before,
                 started_at: start,
+                stale_through: 0,
             },
         );
         tracing::debug!(room = %name, since = start, "subscribed");
         // The first page is read before `subscribed` goes out, which carries the room's
         // latest change as that page's snapshot saw it.
         let first = self.read_timeline(room_id, None).await?;
+        self.state.hub.changes_known(room_id, first.last_change);
         let subscribed = ServerFrame::Subscribed {
             room: name,
             room_id: public_id,
@@ -284,6 +296,8 @@ impl Connection {
                 changes: Vec::new(),
                 last_seq: 0,
                 last_change: 0,
+                changes_through: 0,
+                more_changes: false,
             });
         };
         let page = HistoryPage {
@@ -317,7 +331,7 @@ impl Connection {
             limit: MAX_HISTORY_LIMIT,
             max_bytes: CATCH_UP_PAGE_BYTES,
         };
-        let full_page = page.may_have_more(&timeline.messages);
+        let more = timeline.more_changes || page.may_have_more(&timeline.messages);
         for change in &timeline.changes {
             let Some(subscription) = self.subscriptions.get(&room) else {
                 return Ok(false);
@@ -330,14 +344,29 @@ impl Connection {
             }
         }
         if let Some(subscription) = self.subscriptions.get_mut(&room) {
-            subscription.delivered_change = timeline.last_change;
+            subscription.delivered_change = timeline.changes_through;
         }
         // Each message is let go once it is written, so a reader that stops reading
         // holds at most the rest of one page.
         for message in timeline.messages {
             self.send_message(&message).await?;
         }
-        Ok(full_page)
+        // A change read here that touched messages beyond those delivered now is one the
+        // client is counted as knowing: those messages must come from the store, as they
+        // now stand, not from the hub's copies.
+        if let Some(subscription) = self.subscriptions.get_mut(&room) {
+            let touched = timeline
+                .changes
+                .iter()
+                .map(|change| change.kind.seq())
+                .max();
+            if let Some(touched) = touched
+                && touched > subscription.delivered
+            {
+                subscription.stale_through = subscription.stale_through.max(touched);
+            }
+        }
+        Ok(more)
     }
 
     /// Delivers `first` and whatever else is already waiting in the inbox (up to a bound,
@@ -373,7 +402,7 @@ impl Connection {
         if message.seq <= subscription.delivered {
             return Ok(());
         }
-        if message.seq > subscription.delivered + 1 {
+        if message.seq > subscription.delivered + 1 || message.seq <= subscription.stale_through {
             // Through the message itself: what the store has is as it now stands, where
             // the hub's copy is as it was posted.
             return self.catch_up(message.room_id, Some(message.seq + 1)).await;

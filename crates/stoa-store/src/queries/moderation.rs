@@ -17,6 +17,9 @@ use super::messages::{MESSAGE_COLUMNS, MessageRow, read_history};
 use super::{DbConnection, Queries, StoreError, StoreResult};
 use crate::{Act, ChangedMessage, Timeline};
 
+/// The most changes one timeline read returns.
+const CHANGES_PER_READ: u32 = 256;
+
 #[derive(sqlx::FromRow)]
 struct ChangeRow {
     room_id: i64,
@@ -65,8 +68,8 @@ async fn lock_room(connection: &mut DbConnection, room_id: RoomId) -> StoreResul
         .ok_or_else(|| StoreError::NotFound("room".to_owned()))
 }
 
-/// Records change `change` (already applied to the messages), numbers the room's changes up
-/// to it, and announces it to the other nodes of a pool at commit.
+/// Records change `change` (already applied to the messages) and numbers the room's changes
+/// up to it.
 async fn record_change(connection: &mut DbConnection, change: &RoomChange) -> StoreResult<()> {
     let (kind, body, cleared_to) = match &change.kind {
         ChangeKind::Removed { .. } => ("removed", "", None),
@@ -91,9 +94,20 @@ async fn record_change(connection: &mut DbConnection, change: &RoomChange) -> St
         .bind(change.change)
         .execute(&mut *connection)
         .await?;
+    Ok(())
+}
+
+/// Announces to the other nodes of a pool, at commit, that room `room_id`'s changes now run
+/// to `last`: once per transaction however many changes it made, so that a bulk removal is
+/// one announcement, after which each node's subscribers catch up from the store.
+async fn announce_changes(
+    connection: &mut DbConnection,
+    room_id: RoomId,
+    last: ChangeSeq,
+) -> StoreResult<()> {
     if let Some(announce) = super::ANNOUNCE_POST {
         sqlx::query(announce)
-            .bind(crate::PoolEvent::Changed(change.room_id, change.change).to_payload())
+            .bind(crate::PoolEvent::Changed(room_id, last).to_payload())
             .execute(&mut *connection)
             .await?;
     }
@@ -200,6 +214,9 @@ impl Queries {
                 .await?;
                 changed.push(ChangedMessage { change, before });
             }
+            if let Some(last) = changed.last() {
+                announce_changes(connection, room_id, last.change.change).await?;
+            }
             Ok(changed)
         })
     }
@@ -248,6 +265,7 @@ impl Queries {
                 return Ok(None);
             }
             record_change(connection, &change).await?;
+            announce_changes(connection, room_id, change.change).await?;
             let content = serde_json::json!({
                 "change": change.change,
                 "through_seq": through_seq,
@@ -286,18 +304,31 @@ impl Queries {
                 .await?;
         let (last_seq, last_change) =
             last.ok_or_else(|| StoreError::NotFound("room".to_owned()))?;
-        let changes = if after_change < last_change {
-            read_changes(&mut snapshot, room_id, after_change, u32::MAX).await?
+        let mut changes = if after_change < last_change {
+            read_changes(&mut snapshot, room_id, after_change, CHANGES_PER_READ + 1).await?
         } else {
             Vec::new()
         };
-        let messages = read_history(&mut snapshot, room_id, page).await?;
+        // Past the bound, the changes go first, a page at a time, and the messages wait for
+        // a read that reaches the last change: messages read now would reflect changes the
+        // reader has not been given yet.
+        let more_changes = changes.len() > CHANGES_PER_READ as usize;
+        let (messages, changes_through) = if more_changes {
+            changes.truncate(CHANGES_PER_READ as usize);
+            let through = changes.last().map_or(after_change, |change| change.change);
+            (Vec::new(), through)
+        } else {
+            let messages = read_history(&mut snapshot, room_id, page).await?;
+            (messages, last_change)
+        };
         snapshot.commit().await?;
         Ok(Timeline {
             messages,
             changes,
             last_seq,
             last_change,
+            changes_through,
+            more_changes,
         })
     }
 

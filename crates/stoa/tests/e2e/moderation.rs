@@ -366,3 +366,50 @@ async fn the_cli_removes_replaces_and_clears_and_history_shows_it() {
     assert_eq!(cleared["messages"], 3);
     assert_eq!(cleared["through_seq"], 3);
 }
+
+/// A bulk removal is one event in each live queue (of 1,024), however many messages it
+/// changes, and
+/// its changes reach a live subscriber and a resuming one in order, in pages.
+#[tokio::test]
+async fn a_bulk_removal_reaches_subscribers_in_order_without_cutting_them_off() {
+    const MESSAGES: i64 = 1_100;
+    let server = TestServer::start().await;
+    server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Busy".to_owned(),
+            privacy: Some(Privacy::Open),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let alice = server.user("alice@contoso.com").await;
+    for number in 1..=MESSAGES {
+        alice
+            .post_message("Busy", &format!("note {number}"))
+            .await
+            .unwrap();
+    }
+    let mut live = alice.connect_live().await.unwrap();
+    live.resume("Busy", MESSAGES, 0).await.unwrap();
+    assert_eq!(subscribed(&mut live).await, (MESSAGES, 0));
+    let removed = server
+        .admin
+        .remove_messages("Busy", &RemoveMessagesRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(removed.changed.len(), MESSAGES as usize);
+    for expected in 1..=MESSAGES {
+        let change = next_change(&mut live).await;
+        assert_eq!((change.change, change.seq), (expected, expected));
+    }
+    let mut back = alice.connect_live().await.unwrap();
+    back.resume("Busy", MESSAGES, 0).await.unwrap();
+    assert_eq!(subscribed(&mut back).await, (MESSAGES, MESSAGES));
+    for expected in 1..=MESSAGES {
+        assert_eq!(next_change(&mut back).await.change, expected);
+    }
+    // Nothing more: a post follows the last change directly.
+    alice.post_message("Busy", "after").await.unwrap();
+    assert!(matches!(next(&mut back).await, ServerFrame::Message(m) if m.seq == MESSAGES + 1));
+}

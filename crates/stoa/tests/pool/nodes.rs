@@ -610,3 +610,66 @@ async fn issue_11_a_second_node_under_a_running_nodes_name_is_refused() {
     assert_eq!(nodes[0]["name"], "chat1");
     assert_eq!(nodes[0]["address"], restarted.url.as_str());
 }
+
+/// Issue 13: a message replaced through node A reaches a live subscriber on node B at once,
+/// and a client that resumes on B after a removal made through A learns of it, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_made_on_one_node_reaches_subscribers_on_another() {
+    use stoa_wire::{ChangeKind, RemoveMessagesRequest};
+    let database = stoa_test_support::fresh_postgres_database().await;
+    let a = TestServer::start_node(&database, "a", quick_settings()).await;
+    let b = TestServer::start_node(&database, "b", quick_settings()).await;
+    create_open_room(&a.admin, "Wall").await;
+    let bob = b.user("bob").await;
+    for body in ["one", "two"] {
+        bob.post_message("Wall", body).await.unwrap();
+    }
+    let (mut live, last) = subscribe(&bob, "Wall", Some(2)).await;
+    assert_eq!(last, 2);
+    let replace_one = RemoveMessagesRequest {
+        keywords: vec!["one".to_owned()],
+        replace: true,
+        ..RemoveMessagesRequest::default()
+    };
+    a.admin.remove_messages("Wall", &replace_one).await.unwrap();
+    match next_within(&mut live).await {
+        ServerFrame::Changed(change) => {
+            assert_eq!(
+                (change.seq, change.change, change.kind),
+                (1, 1, ChangeKind::Replaced)
+            );
+        }
+        other => panic!("expected the change, got {other:?}"),
+    }
+    drop(live);
+    let remove_two = RemoveMessagesRequest {
+        keywords: vec!["two".to_owned()],
+        ..RemoveMessagesRequest::default()
+    };
+    a.admin.remove_messages("Wall", &remove_two).await.unwrap();
+    let mut back = bob.connect_live().await.unwrap();
+    back.resume("Wall", 2, 1).await.unwrap();
+    match next_within(&mut back).await {
+        ServerFrame::Subscribed { last_change, .. } => assert_eq!(last_change, 2),
+        other => panic!("expected subscribed, got {other:?}"),
+    }
+    match next_within(&mut back).await {
+        ServerFrame::Changed(change) => {
+            assert_eq!(
+                (change.seq, change.change, change.kind),
+                (2, 2, ChangeKind::Removed)
+            );
+        }
+        other => panic!("expected the change, got {other:?}"),
+    }
+    a.shut_down().await;
+    b.shut_down().await;
+}
+
+/// The next frame on `live`, within 5 s.
+async fn next_within(live: &mut LiveConnection) -> ServerFrame {
+    tokio::time::timeout(Duration::from_secs(5), live.next_frame())
+        .await
+        .expect("the frame arrives in time")
+        .unwrap()
+}
