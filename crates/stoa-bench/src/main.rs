@@ -356,7 +356,7 @@ async fn fan_out(
             .await?;
         let client = sign_in(url, &login, ADMIN_PASSWORD).await?;
         let mut live = client.connect_live().await?;
-        let last_seq = admin.room("Bench").await?.last_seq;
+        let last_seq = admin.room("Bench").await?.last_seq.unwrap_or(0);
         live.subscribe("Bench", Some(last_seq)).await?;
         match live.next_frame().await? {
             ServerFrame::Subscribed { .. } => {}

@@ -348,6 +348,14 @@ pub fn room_roles(identity: &UserIdentity, room: &Room) -> RoomRoles {
     }
 }
 
+/// Whether `subject` sees a room's details, its member and presenter lists and its
+/// activity, rather than its card only (SPEC §6): its members (managers and presenters
+/// included) and administrators do; anyone else who may find it sees its name, description,
+/// category, privacy, type, managers and add-in.
+pub fn sees_room_details(subject: &Subject<'_>, room: &Room) -> bool {
+    subject.is_administrator || room_roles(subject.identity, room).member.is_some()
+}
+
 /// Which rooms a subject may find, in a form a store can apply inside a query, so that rooms
 /// the subject may not find are never read out of it (SPEC §3 rule 6: not even the time an
 /// answer takes may tell they exist).

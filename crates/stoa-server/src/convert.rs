@@ -9,7 +9,7 @@ use stoa_domain::policy::Policy;
 use stoa_domain::{PrincipalRef, ValidationError};
 use stoa_wire as wire;
 
-use crate::auth::Standing;
+use crate::auth::{Caller, Standing};
 use crate::time::format;
 
 pub fn user_view(user: &User, standing: &Standing) -> wire::UserView {
@@ -63,6 +63,23 @@ pub fn category_view(category: &Category, with_lists: bool) -> wire::CategoryVie
     }
 }
 
+/// `room` as `caller` may see it: whole for its members and administrators, its card for
+/// everyone else who may find it (SPEC §6).
+pub fn room_view_for(caller: &Caller, room: &Room) -> wire::RoomView {
+    let view = room_view(room);
+    if stoa_domain::access::sees_room_details(&caller.subject(), room) {
+        view
+    } else {
+        wire::RoomView {
+            members: None,
+            presenters: None,
+            last_seq: None,
+            ..view
+        }
+    }
+}
+
+/// The whole of `room`, lists and activity included.
 pub fn room_view(room: &Room) -> wire::RoomView {
     wire::RoomView {
         id: room.public_id.to_string(),
@@ -72,12 +89,12 @@ pub fn room_view(room: &Room) -> wire::RoomView {
         privacy: privacy_view(room.privacy),
         room_type: room_type_view(room.room_type),
         invitations: invitations_view(room.invitations),
-        members: texts(&room.members),
+        members: Some(texts(&room.members)),
         managers: texts(&room.managers),
-        presenters: texts(&room.presenters),
+        presenters: Some(texts(&room.presenters)),
         addin: room.addin.clone(),
         disabled: room.disabled,
-        last_seq: room.last_seq,
+        last_seq: Some(room.last_seq),
         created_at: format(room.created_at),
     }
 }

@@ -282,13 +282,18 @@ pub struct RoomView {
     #[serde(rename = "type")]
     pub room_type: RoomType,
     pub invitations: Invitations,
-    pub members: Vec<String>,
+    /// Absent from the room card that those who may find the room but are not its members
+    /// see (SPEC §6), as are `presenters` and `last_seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
     pub managers: Vec<String>,
-    pub presenters: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presenters: Option<Vec<String>>,
     pub addin: Option<String>,
     pub disabled: bool,
     /// Sequence number of the newest message; 0 when the room is empty.
-    pub last_seq: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<i64>,
     pub created_at: String,
 }
 

@@ -13,7 +13,7 @@ use stoa_wire::{CreateRoomRequest, ErrorBody, RoomView, UpdateRoomRequest, error
 
 use crate::access::{Named, category_for, room_for};
 use crate::auth::Caller;
-use crate::convert::{self, clearable, principals, room_view};
+use crate::convert::{self, clearable, principals, room_view_for};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 use crate::time::now;
@@ -63,7 +63,7 @@ pub async fn list(
             category,
         };
         if access::decide(&subject, Action::FindRoom, target).is_allowed() {
-            views.push(room_view(&room));
+            views.push(room_view_for(&caller, &room));
         }
     }
     Ok(Json(views))
@@ -161,7 +161,7 @@ pub async fn create(
     }
     state.access_changed();
     tracing::info!(room = %room.name, category = %category.name, "room created");
-    Ok((StatusCode::CREATED, Json(room_view(&room))))
+    Ok((StatusCode::CREATED, Json(room_view_for(&caller, &room))))
 }
 
 /// Show one room.
@@ -177,7 +177,7 @@ pub async fn get(
         caller.require_chat()?;
     }
     let (room, _) = room_for(&state, &caller, &name, Action::FindRoom).await?;
-    Ok(Json(room_view(&room)))
+    Ok(Json(room_view_for(&caller, &room)))
 }
 
 /// Change a room's settings or membership (managers and administrators), or move it to
@@ -293,7 +293,7 @@ pub async fn update(
     }
     state.access_changed();
     tracing::info!(room = %room.name, "room changed");
-    Ok(Json(room_view(&room)))
+    Ok(Json(room_view_for(&caller, &room)))
 }
 
 /// Invites users who just became members of a room.

@@ -139,7 +139,9 @@ fn show_room(room: &RoomView, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(room);
     }
-    print_record(vec![
+    // A room's card (for those who may find it but are not its members) has no member or
+    // presenter lists and no activity; its record leaves those lines out.
+    let mut record = vec![
         ("name", room.name.clone()),
         ("id", room.id.clone()),
         ("description", room.description.clone()),
@@ -147,14 +149,21 @@ fn show_room(room: &RoomView, json: bool) -> anyhow::Result<()> {
         ("privacy", text_of(&room.privacy)),
         ("type", text_of(&room.room_type)),
         ("invitations", text_of(&room.invitations)),
-        ("members", list(&room.members)),
-        ("managers", list(&room.managers)),
-        ("presenters", list(&room.presenters)),
-        ("add-in", optional(&room.addin)),
-        ("disabled", yes_no(room.disabled)),
-        ("messages", room.last_seq.to_string()),
-        ("created", room.created_at.clone()),
-    ]);
+    ];
+    if let Some(members) = &room.members {
+        record.push(("members", list(members)));
+    }
+    record.push(("managers", list(&room.managers)));
+    if let Some(presenters) = &room.presenters {
+        record.push(("presenters", list(presenters)));
+    }
+    record.push(("add-in", optional(&room.addin)));
+    record.push(("disabled", yes_no(room.disabled)));
+    if let Some(last_seq) = room.last_seq {
+        record.push(("messages", last_seq.to_string()));
+    }
+    record.push(("created", room.created_at.clone()));
+    print_record(record);
     Ok(())
 }
 
@@ -216,7 +225,8 @@ pub async fn room(client: &Client, command: RoomCommand, json: bool) -> anyhow::
                         text_of(&room.privacy),
                         text_of(&room.room_type),
                         yes_no(room.disabled),
-                        room.last_seq.to_string(),
+                        room.last_seq
+                            .map_or_else(|| "-".to_owned(), |seq| seq.to_string()),
                     ]
                 })
                 .collect();

@@ -101,7 +101,7 @@ async fn posts_get_gapless_sequence_numbers_authors_and_pages_of_history() {
         ),
         [2, 3]
     );
-    assert_eq!(server.admin.room("Design").await.unwrap().last_seq, 3);
+    assert_eq!(server.admin.room("Design").await.unwrap().last_seq, Some(3));
 }
 
 #[tokio::test]
@@ -247,7 +247,7 @@ async fn bad_input_gets_a_json_error_and_changes_nothing() {
         1,
         "nothing was posted by the refused requests"
     );
-    assert_eq!(server.admin.room("Design").await.unwrap().last_seq, 1);
+    assert_eq!(server.admin.room("Design").await.unwrap().last_seq, Some(1));
 }
 
 #[tokio::test]
@@ -364,7 +364,7 @@ async fn categories_rooms_and_groups_keep_the_full_data_model() {
         .unwrap();
     assert_eq!(room.category, "Legal");
     assert_eq!(room.privacy, Privacy::Secret);
-    assert!(room.members.is_empty() && room.managers.is_empty());
+    assert!(room.members.as_deref() == Some(&[][..]) && room.managers.is_empty());
 
     let changed = admin
         .update_room(
@@ -378,8 +378,14 @@ async fn categories_rooms_and_groups_keep_the_full_data_model() {
         )
         .await
         .unwrap();
-    assert_eq!(changed.members, ["user:bob@contoso.com"]);
-    assert_eq!(changed.presenters, ["user:bob@contoso.com"]);
+    assert_eq!(
+        changed.members.as_deref().unwrap(),
+        ["user:bob@contoso.com"]
+    );
+    assert_eq!(
+        changed.presenters.as_deref().unwrap(),
+        ["user:bob@contoso.com"]
+    );
     assert_eq!(changed.addin, None);
     // alice is a contractor, and Legal denies contractors: she cannot be added.
     let refused = admin
@@ -510,7 +516,7 @@ async fn disabled_rooms_refuse_reads_and_posts() {
         .0,
         403
     );
-    assert_eq!(server.admin.room("Design").await.unwrap().last_seq, 1);
+    assert_eq!(server.admin.room("Design").await.unwrap().last_seq, Some(1));
 }
 
 #[tokio::test]
@@ -652,7 +658,7 @@ async fn issue_12_a_principal_named_twice_in_one_list_is_kept_once() {
         })
         .await
         .unwrap();
-    assert_eq!(room.members, ["user:bob@contoso.com"]);
+    assert_eq!(room.members.as_deref().unwrap(), ["user:bob@contoso.com"]);
     assert_eq!(room.managers, ["user:bob@contoso.com"]);
     let again = server.admin.room("Doubled").await.unwrap();
     assert_eq!(again.members, room.members);

@@ -413,3 +413,74 @@ async fn a_bulk_removal_reaches_subscribers_in_order_without_cutting_them_off() 
     alice.post_message("Busy", "after").await.unwrap();
     assert!(matches!(next(&mut back).await, ServerFrame::Message(m) if m.seq == MESSAGES + 1));
 }
+
+/// Issue 13, delivery 9 (SPEC §6): a user who may find a room but is not its member sees its
+/// card (name, description, category, privacy, type, managers, add-in), never its member or
+/// presenter lists or its activity; members and administrators see the whole room.
+#[tokio::test]
+async fn a_non_member_sees_the_room_card_without_members_presenters_or_activity() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice@contoso.com").await;
+    let bob = server.user("bob@contoso.com").await;
+    server.user("carol@contoso.com").await;
+    server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Board".to_owned(),
+            description: Some("Quarterly numbers".to_owned()),
+            members: vec!["user:alice@contoso.com".to_owned()],
+            managers: vec!["user:carol@contoso.com".to_owned()],
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    alice.post_message("Board", "numbers are in").await.unwrap();
+
+    let raw = |client: &stoa_client::Client, path: &str| {
+        let url = format!("{}/api/v1{path}", server.url);
+        let token = client.token().unwrap().to_owned();
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let card = raw(&bob, "/rooms/Board").await;
+    assert_eq!(card["name"], "Board");
+    assert_eq!(card["description"], "Quarterly numbers");
+    assert_eq!(
+        card["managers"],
+        serde_json::json!(["user:carol@contoso.com"])
+    );
+    for hidden in ["members", "presenters", "last_seq"] {
+        assert!(card.get(hidden).is_none(), "{hidden} on the card: {card}");
+    }
+    let listed = raw(&bob, "/rooms").await;
+    let board = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|room| room["name"] == "Board")
+        .unwrap();
+    assert!(
+        board.get("members").is_none() && board.get("last_seq").is_none(),
+        "{board}"
+    );
+    for whole in [
+        raw(&alice, "/rooms/Board").await,
+        raw(&server.admin, "/rooms/Board").await,
+    ] {
+        assert_eq!(
+            whole["members"],
+            serde_json::json!(["user:alice@contoso.com"])
+        );
+        assert_eq!(whole["last_seq"], 1);
+        assert!(whole.get("presenters").is_some());
+    }
+}
