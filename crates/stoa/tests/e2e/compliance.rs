@@ -505,3 +505,112 @@ async fn issue_12_compliance_output_stays_out_of_system_directories_and_verify_r
     assert_eq!(existing_status, 200);
     assert_eq!((missing_status, &missing), (existing_status, &existing));
 }
+
+/// Issue 13: removing, replacing and clearing are compliance events; a replacement's event
+/// keeps the original text, and the XML of the scenario validates against the XSD.
+#[tokio::test]
+async fn removals_replacements_and_clears_are_captured_with_the_original_text() {
+    let server = TestServer::start().await;
+    let xml_output = tempfile::tempdir().unwrap();
+    let jsonl_output = tempfile::tempdir().unwrap();
+    for (name, adapter_type, directory) in [
+        ("xml-archive", "xml", xml_output.path()),
+        ("jsonl-archive", "jsonl", jsonl_output.path()),
+    ] {
+        let set = admin_cli(
+            &server,
+            &[
+                "compliance",
+                "set",
+                "--adapter-name",
+                name,
+                "--adapter-type",
+                adapter_type,
+                "--adapter-output-directory",
+                directory.to_str().unwrap(),
+                "--run-interval",
+                "1d",
+            ],
+        )
+        .await;
+        assert!(set.success, "{}", set.stderr);
+    }
+    open_room(&server.admin, "Deals").await;
+    let alice = server.user("alice").await;
+    alice
+        .post_message("Deals", "the <secret> plan")
+        .await
+        .unwrap();
+    alice.post_message("Deals", "lunch?").await.unwrap();
+    let replaced = admin_cli(
+        &server,
+        &[
+            "message",
+            "remove",
+            "--room",
+            "Deals",
+            "--keywords",
+            "secret",
+            "--replace",
+        ],
+    )
+    .await;
+    assert!(replaced.success, "{}", replaced.stderr);
+    let removed = admin_cli(
+        &server,
+        &[
+            "message",
+            "remove",
+            "--room",
+            "Deals",
+            "--keywords",
+            "lunch",
+            "--remove",
+        ],
+    )
+    .await;
+    assert!(removed.success, "{}", removed.stderr);
+    let cleared = admin_cli(
+        &server,
+        &["room", "clear", "Deals", "--end-date", "2999-12-31"],
+    )
+    .await;
+    assert!(cleared.success, "{}", cleared.stderr);
+    let run = admin_cli(&server, &["compliance", "run", "--json"]).await;
+    assert!(run.success, "{}", run.stderr);
+
+    let kinds: Vec<(String, Option<String>)> = exported(jsonl_output.path())
+        .into_iter()
+        .map(|(_, kind, action)| (kind, action))
+        .collect();
+    let admin = |action: &str| ("ADMIN".to_owned(), Some(action.to_owned()));
+    let plain = |kind: &str| (kind.to_owned(), None);
+    assert_eq!(
+        kinds,
+        [
+            admin("compliance.changed"),
+            admin("compliance.changed"),
+            admin("room.created"),
+            admin("user.created"),
+            plain("CHAT"),
+            plain("CHAT"),
+            admin("message.replaced"),
+            admin("message.removed"),
+            admin("room.cleared"),
+        ]
+    );
+    let mut text = String::new();
+    for entry in std::fs::read_dir(jsonl_output.path()).unwrap().flatten() {
+        text.push_str(&std::fs::read_to_string(entry.path()).unwrap());
+    }
+    // Once in its CHAT event, once more in the event of its replacement.
+    assert_eq!(text.matches("the <secret> plan").count(), 2, "{text}");
+    assert!(
+        text.contains("This message was replaced by the administrator."),
+        "{text}"
+    );
+    assert!(text.contains(r#"through_seq"#), "{text}");
+    assert_eq!(exported(xml_output.path()), exported(jsonl_output.path()));
+    assert_valid_xml(xml_output.path());
+    server.shut_down().await;
+}
