@@ -986,6 +986,41 @@ async fn messages_are_removed_replaced_and_cleared_in_numbered_changes(backend: 
         .await
         .unwrap();
     assert!(caught_up.messages.is_empty() && caught_up.changes.is_empty());
+
+    // A post sent again with its key after an administrator replaced it is the same post,
+    // answered with the message as it now stands.
+    let keyed_act = Act {
+        at: Timestamp(NOW.0 + 600_000),
+        ..by(alice.id)
+    };
+    let first = store
+        .post_message(room.id, &keyed_act, keyed("keep me", "key-1"))
+        .await
+        .unwrap();
+    let replaced = store
+        .change_messages(
+            &ACT,
+            room.id,
+            &MessageFilter {
+                keywords: vec!["keep me".to_owned()],
+                ..MessageFilter::default()
+            },
+            Some(DEFAULT_REPLACEMENT),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replaced.len(), 1);
+    let again = store
+        .post_message(room.id, &keyed_act, keyed("keep me", "key-1"))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.message.seq, again.message.state),
+        (first.message.seq, MessageState::Replaced)
+    );
+    let room_changes = store.room_last_change(room.id).await.unwrap();
+    assert_eq!(room_changes, 7);
 }
 
 /// Runs each named test once per backend, as `sqlite::NAME` and `postgres::NAME`.

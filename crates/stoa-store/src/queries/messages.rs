@@ -76,9 +76,12 @@ fn key_reused(key: &str) -> StoreError {
 }
 
 /// The answer to a post whose key is known: the message first stored under it, provided the
-/// post is the same one (same room, same text).
+/// post is the same one (same room, same text). Once an administrator changed that message
+/// its text is no longer the author's to compare, and the room alone decides: the retry of a
+/// post since removed is answered with its tombstone, not refused as another post.
 fn replay(first: Message, room_id: RoomId, body: &str, key: &str) -> PostOutcome {
-    if first.room_id == room_id && first.body == body {
+    let same_text = first.state != MessageState::Posted || first.body == body;
+    if first.room_id == room_id && same_text {
         PostOutcome::Replayed(first)
     } else {
         PostOutcome::Refused(key_reused(key))
