@@ -206,3 +206,66 @@ async fn a_replayed_post_does_not_hide_a_full_disk() {
         .unwrap();
     until_healthy(&admin).await;
 }
+
+/// Issue 13: a removal or a clear that meets a full disk or a failed fsync is refused with
+/// `storage_unavailable` and changes nothing: history still shows the message, and live
+/// subscribers hear of no change; once the storage recovers the same removal works.
+#[tokio::test]
+async fn a_removal_or_clear_the_storage_refuses_changes_nothing() {
+    use stoa_wire::{ClientFrame, RemoveMessagesRequest, ServerFrame};
+    let data_dir = tempfile::tempdir().unwrap();
+    let (server, faults) = start_faulty(data_dir.path()).await;
+    let (admin, alice, bob) = prepare(&server.url).await;
+    alice.post_message(ROOM, "to be removed").await.unwrap();
+    let mut live = bob.connect_live().await.unwrap();
+    live.send(&ClientFrame::Subscribe {
+        room: ROOM.to_owned(),
+        since: Some(1),
+        changes_since: Some(0),
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        live.next_frame().await.unwrap(),
+        ServerFrame::Subscribed { .. }
+    ));
+    let remove = RemoveMessagesRequest::default();
+    let switches: [(&str, &dyn Fn(bool)); 2] = [
+        ("disk_full", &|on| faults.full(on)),
+        ("fsync_failed", &|on| faults.fail_syncs(on)),
+    ];
+    for (fault, switch) in switches {
+        switch(true);
+        for refused in [
+            admin.remove_messages(ROOM, &remove).await.map(|_| ()),
+            admin.clear_room(ROOM, "2999-01-01").await.map(|_| ()),
+        ] {
+            match refused {
+                Err(stoa_client::ClientError::Api { status, code, .. }) => {
+                    assert_eq!(
+                        (status, code.as_str()),
+                        (503, "storage_unavailable"),
+                        "{fault}"
+                    );
+                }
+                other => panic!("{fault}: expected a refusal, got {other:?}"),
+            }
+        }
+        switch(false);
+        until_healthy(&admin).await;
+        let history = whole_history(&bob, ROOM).await;
+        assert_eq!(history[0].body, "to be removed", "{fault} changed nothing");
+    }
+    // No change reached the subscriber: the next frame is the one the removal now makes.
+    let removed = admin.remove_messages(ROOM, &remove).await.unwrap();
+    assert_eq!(removed.changed.len(), 1);
+    match tokio::time::timeout(Duration::from_secs(10), live.next_frame())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        ServerFrame::Changed(change) => assert_eq!((change.change, change.seq), (1, 1)),
+        other => panic!("expected the one change, got {other:?}"),
+    }
+    server.shut_down().await;
+}
