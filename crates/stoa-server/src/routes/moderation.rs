@@ -17,7 +17,6 @@ use stoa_wire::{
 
 use crate::access::room_for;
 use crate::auth::Caller;
-use crate::convert::message_view;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 use crate::time::parse_instant;
@@ -132,23 +131,21 @@ pub async fn remove_messages(
     if let Some(last) = changed.last() {
         state.hub.publish_change(Arc::new(last.change.clone()));
     }
-    let mut views = Vec::with_capacity(changed.len());
-    for changed in changed {
-        let mut after = changed.before.clone();
-        after.state = if replacement.is_some() {
-            stoa_domain::moderation::MessageState::Replaced
-        } else {
-            stoa_domain::moderation::MessageState::Removed
-        };
-        let view = message_view(&room, &after);
-        views.push(ChangedMessageView {
-            seq: view.seq,
-            author: view.author,
-            created_at: view.created_at,
-            state: view.state,
+    let state_now = if replacement.is_some() {
+        stoa_wire::MessageState::Replaced
+    } else {
+        stoa_wire::MessageState::Removed
+    };
+    let views = changed
+        .iter()
+        .map(|changed| ChangedMessageView {
+            seq: changed.before.seq,
+            author: changed.before.author_login.to_string(),
+            created_at: crate::time::format(changed.before.created_at),
+            state: state_now,
             change: changed.change.change,
-        });
-    }
+        })
+        .collect();
     Ok(Json(RemovedMessagesView {
         room: room.name.clone(),
         room_id: room.public_id.to_string(),

@@ -29,6 +29,17 @@ const DELIVERIES_PER_WRITE: usize = 64;
 /// 500 (32 MiB of 64 KiB posts).
 const CATCH_UP_PAGE_BYTES: u64 = 256 * 1024;
 
+/// One page of catching up: messages after `after` and below `until`, bounded in count and
+/// in bytes.
+fn catch_up_page(after: Option<Seq>, until: Option<Seq>) -> HistoryPage {
+    HistoryPage {
+        after,
+        before: until,
+        limit: MAX_HISTORY_LIMIT,
+        max_bytes: CATCH_UP_PAGE_BYTES,
+    }
+}
+
 /// Where one room's subscription stands.
 pub(super) struct Subscription {
     /// The room and its category as of the last access check (subscribing, or the latest
@@ -300,15 +311,13 @@ impl Connection {
                 more_changes: false,
             });
         };
-        let page = HistoryPage {
-            after: Some(subscription.delivered),
-            before: until,
-            limit: MAX_HISTORY_LIMIT,
-            max_bytes: CATCH_UP_PAGE_BYTES,
-        };
         self.state
             .store
-            .timeline(room, page, subscription.delivered_change)
+            .timeline(
+                room,
+                catch_up_page(Some(subscription.delivered), until),
+                subscription.delivered_change,
+            )
             .await
             .map_err(|error| {
                 let error = ApiError::from(error);
@@ -325,13 +334,8 @@ impl Connection {
         until: Option<Seq>,
         timeline: Timeline,
     ) -> Result<bool, Stop> {
-        let page = HistoryPage {
-            after: None,
-            before: until,
-            limit: MAX_HISTORY_LIMIT,
-            max_bytes: CATCH_UP_PAGE_BYTES,
-        };
-        let more = timeline.more_changes || page.may_have_more(&timeline.messages);
+        let more =
+            timeline.more_changes || catch_up_page(None, until).may_have_more(&timeline.messages);
         for change in &timeline.changes {
             let Some(subscription) = self.subscriptions.get(&room) else {
                 return Ok(false);

@@ -15,7 +15,8 @@ use stoa_wire::{
 use crate::harness::{CliOutput, TestServer, stoa_cli_with_env};
 
 /// Runs the CLI against `server` as its administrator.
-async fn admin_cli(server: &TestServer, args: &[&str]) -> CliOutput {
+/// Runs the CLI as the test server's administrator.
+pub(crate) async fn admin_cli(server: &TestServer, args: &[&str]) -> CliOutput {
     let config = tempfile::tempdir().unwrap();
     let token = server.admin.token().unwrap().to_owned();
     stoa_cli_with_env(
@@ -47,6 +48,37 @@ async fn open_room(admin: &Client, name: &str) {
         })
         .await
         .unwrap();
+}
+
+/// Sets up an XML and a JSON Lines adapter (with `extra` flags, run once a day) into
+/// directories of their own, answered in that order.
+async fn xml_and_jsonl_adapters(
+    server: &TestServer,
+    extra: &[&str],
+) -> (tempfile::TempDir, tempfile::TempDir) {
+    let xml_output = tempfile::tempdir().unwrap();
+    let jsonl_output = tempfile::tempdir().unwrap();
+    for (name, adapter_type, directory) in [
+        ("xml-archive", "xml", xml_output.path()),
+        ("jsonl-archive", "jsonl", jsonl_output.path()),
+    ] {
+        let mut args = vec![
+            "compliance",
+            "set",
+            "--adapter-name",
+            name,
+            "--adapter-type",
+            adapter_type,
+            "--adapter-output-directory",
+            directory.to_str().unwrap(),
+            "--run-interval",
+            "1d",
+        ];
+        args.extend_from_slice(extra);
+        let set = admin_cli(server, &args).await;
+        assert!(set.success, "{}", set.stderr);
+    }
+    (xml_output, jsonl_output)
 }
 
 /// Every event in a directory's files, as (position, kind, action) in position order.
@@ -142,32 +174,8 @@ async fn with_no_adapter_nothing_is_kept_and_get_says_so() {
 #[tokio::test]
 async fn every_act_is_captured_and_each_adapter_exports_it_once() {
     let server = TestServer::start().await;
-    let xml_output = tempfile::tempdir().unwrap();
-    let jsonl_output = tempfile::tempdir().unwrap();
-    for (name, adapter_type, directory) in [
-        ("xml-archive", "xml", xml_output.path()),
-        ("jsonl-archive", "jsonl", jsonl_output.path()),
-    ] {
-        let set = admin_cli(
-            &server,
-            &[
-                "compliance",
-                "set",
-                "--adapter-name",
-                name,
-                "--adapter-type",
-                adapter_type,
-                "--adapter-output-directory",
-                directory.to_str().unwrap(),
-                "--add-user-details",
-                "--add-chat-room-details",
-                "--run-interval",
-                "1d",
-            ],
-        )
-        .await;
-        assert!(set.success, "{}", set.stderr);
-    }
+    let (xml_output, jsonl_output) =
+        xml_and_jsonl_adapters(&server, &["--add-user-details", "--add-chat-room-details"]).await;
     // The scripted scenario: a room, a join with history, posts, a history read, an
     // administrative change, and a part.
     open_room(&server.admin, "Design").await;
@@ -511,30 +519,7 @@ async fn issue_12_compliance_output_stays_out_of_system_directories_and_verify_r
 #[tokio::test]
 async fn removals_replacements_and_clears_are_captured_with_the_original_text() {
     let server = TestServer::start().await;
-    let xml_output = tempfile::tempdir().unwrap();
-    let jsonl_output = tempfile::tempdir().unwrap();
-    for (name, adapter_type, directory) in [
-        ("xml-archive", "xml", xml_output.path()),
-        ("jsonl-archive", "jsonl", jsonl_output.path()),
-    ] {
-        let set = admin_cli(
-            &server,
-            &[
-                "compliance",
-                "set",
-                "--adapter-name",
-                name,
-                "--adapter-type",
-                adapter_type,
-                "--adapter-output-directory",
-                directory.to_str().unwrap(),
-                "--run-interval",
-                "1d",
-            ],
-        )
-        .await;
-        assert!(set.success, "{}", set.stderr);
-    }
+    let (xml_output, jsonl_output) = xml_and_jsonl_adapters(&server, &[]).await;
     open_room(&server.admin, "Deals").await;
     let alice = server.user("alice").await;
     alice

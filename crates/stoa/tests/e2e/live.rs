@@ -12,7 +12,8 @@ use crate::harness::TestServer;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
-async fn next(connection: &mut LiveConnection) -> ServerFrame {
+/// The next frame on `connection`, within a patient deadline.
+pub(crate) async fn next(connection: &mut LiveConnection) -> ServerFrame {
     tokio::time::timeout(PATIENCE, connection.next_frame())
         .await
         .expect("a frame arrives in time")

@@ -10,16 +10,9 @@ use stoa_wire::{
     RemoveMessagesRequest, ServerFrame,
 };
 
-use crate::harness::{ADMIN_PASSWORD, TestServer, stoa_cli};
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn next(connection: &mut LiveConnection) -> ServerFrame {
-    tokio::time::timeout(PATIENCE, connection.next_frame())
-        .await
-        .expect("a frame arrives in time")
-        .expect("the connection stays open")
-}
+use crate::compliance::admin_cli;
+use crate::harness::TestServer;
+use crate::live::next;
 
 async fn next_change(connection: &mut LiveConnection) -> ChangeView {
     match next(connection).await {
@@ -270,22 +263,7 @@ async fn the_cli_removes_replaces_and_clears_and_history_shows_it() {
     for body in ["first", "the secret plan", "third"] {
         alice.post_message("Town Hall", body).await.unwrap();
     }
-    let config = tempfile::tempdir().unwrap();
-    let login = stoa_cli(
-        config.path(),
-        &[
-            "login",
-            "--server",
-            &server.url,
-            "--user",
-            "admin",
-            "--password-stdin",
-        ],
-        &format!("{ADMIN_PASSWORD}\n"),
-    )
-    .await;
-    assert!(login.success, "{}", login.stderr);
-    let cli = |args: &'static [&'static str]| stoa_cli(config.path(), args, "");
+    let cli = |args: &'static [&'static str]| admin_cli(&server, args);
 
     let neither = cli(&["message", "remove", "--room", "Town Hall"]).await;
     assert!(!neither.success, "--replace or --remove is required");
