@@ -88,20 +88,65 @@ async fn removals_replacements_and_clears_reach_live_and_resuming_clients_once_i
             (403, "forbidden".to_owned())
         );
     }
-    let bad = RemoveMessagesRequest {
-        end_date: Some("last tuesday".to_owned()),
-        ..RemoveMessagesRequest::default()
-    };
+    // Bad requests are refused, and change nothing (checked below: the first change is 1).
+    let bad_requests = [
+        RemoveMessagesRequest {
+            end_date: Some("last tuesday".to_owned()),
+            ..RemoveMessagesRequest::default()
+        },
+        RemoveMessagesRequest {
+            start_date: Some("2026-12-02".to_owned()),
+            end_date: Some("2026-12-01".to_owned()),
+            ..RemoveMessagesRequest::default()
+        },
+        RemoveMessagesRequest {
+            user: Some("nobody@contoso.com".to_owned()),
+            ..RemoveMessagesRequest::default()
+        },
+        RemoveMessagesRequest {
+            replacement: Some("without replace".to_owned()),
+            ..RemoveMessagesRequest::default()
+        },
+        RemoveMessagesRequest {
+            replace: true,
+            replacement: Some("x".repeat(70_000)),
+            ..RemoveMessagesRequest::default()
+        },
+        RemoveMessagesRequest {
+            keywords: vec![" ".to_owned()],
+            ..RemoveMessagesRequest::default()
+        },
+    ];
+    for bad in &bad_requests {
+        assert_eq!(
+            status(
+                server
+                    .admin
+                    .remove_messages("Deals", bad)
+                    .await
+                    .unwrap_err()
+            ),
+            (400, "invalid_request".to_owned()),
+            "{bad:?}"
+        );
+    }
     assert_eq!(
-        status(
-            server
-                .admin
-                .remove_messages("Deals", &bad)
-                .await
-                .unwrap_err()
-        ),
+        status(server.admin.clear_room("Deals", "soon").await.unwrap_err()),
         (400, "invalid_request".to_owned())
     );
+    let mut negative = bob.connect_live().await.unwrap();
+    negative
+        .send(&stoa_wire::ClientFrame::Subscribe {
+            room: "Deals".to_owned(),
+            since: Some(5),
+            changes_since: Some(-1),
+        })
+        .await
+        .unwrap();
+    match next(&mut negative).await {
+        ServerFrame::Error { code, .. } => assert_eq!(code, "invalid_request"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 
     // Replace the merger messages with the default text.
     let replaced = server
