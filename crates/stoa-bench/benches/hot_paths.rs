@@ -219,6 +219,7 @@ fn message_encode(bencher: Bencher, body_len: usize) {
         body: body(body_len),
         created_at: stoa_server::time::format(NOW),
         state: Default::default(),
+        file: None,
     });
     let encoded = serde_json::to_string(&frame).expect("a frame encodes");
     assert!(encoded.starts_with(r#"{"type":"message","#), "{encoded}");
@@ -270,6 +271,7 @@ fn fan_out(bencher: Bencher, subscribers: usize) {
         created_at: NOW,
         state: Default::default(),
         changed_by: 0,
+        file: None,
     });
     bencher
         .with_inputs(|| drain(&mut inboxes))

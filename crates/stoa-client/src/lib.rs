@@ -42,6 +42,9 @@ pub enum ClientError {
     /// The server address is not a usable URL.
     #[error("invalid server URL `{0}`: use a URL such as http://127.0.0.1:8080")]
     InvalidUrl(String),
+    /// A local file could not be read or written.
+    #[error("{0}")]
+    Io(String),
 }
 
 impl ClientError {
@@ -91,7 +94,7 @@ fn worth_retrying(error: &ClientError) -> bool {
     match error {
         ClientError::Transport(_) => true,
         ClientError::Api { status, .. } => *status == 503,
-        ClientError::Protocol(_) | ClientError::InvalidUrl(_) => false,
+        ClientError::Protocol(_) | ClientError::InvalidUrl(_) | ClientError::Io(_) => false,
     }
 }
 
@@ -423,6 +426,155 @@ impl Client {
             Some(request),
         )
         .await
+    }
+
+    /// Posts the file at `path` to `room` under `name`, streaming it from disk. Answers the
+    /// message that carries it.
+    pub async fn upload_file(
+        &self,
+        room: &str,
+        path: &std::path::Path,
+        name: &str,
+    ) -> ClientResult<stoa_wire::MessageView> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|error| ClientError::Io(format!("{}: {error}", path.display())))?;
+        let length = file
+            .metadata()
+            .await
+            .map_err(|error| ClientError::Io(format!("{}: {error}", path.display())))?
+            .len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let mut request = self
+            .http
+            .post(self.url(&["api", "v1", "rooms", room, "files"]))
+            .query(&[("name", name)])
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| ClientError::Transport(error_chain(&error)))?;
+        if !response.status().is_success() {
+            return Err(api_error(response).await);
+        }
+        let text = response
+            .text()
+            .await
+            .map_err(|error| ClientError::Transport(error.to_string()))?;
+        serde_json::from_str(&text).map_err(|error| ClientError::Protocol(error.to_string()))
+    }
+
+    /// A room's files, newest first.
+    pub async fn room_files(&self, room: &str) -> ClientResult<Vec<stoa_wire::RoomFileView>> {
+        self.request(
+            Method::GET,
+            &["api", "v1", "rooms", room, "files"],
+            Some(&[("limit", "1000".to_owned())]),
+            None,
+        )
+        .await
+    }
+
+    /// Downloads file `file_id` of `room` into `out`, streaming it; answers how many bytes
+    /// were written.
+    pub async fn download_file(
+        &self,
+        room: &str,
+        file_id: &str,
+        out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    ) -> ClientResult<u64> {
+        use tokio::io::AsyncWriteExt;
+        let response = self
+            .send(
+                Method::GET,
+                &["api", "v1", "rooms", room, "files", file_id],
+                None,
+                None,
+            )
+            .await?;
+        let mut written = 0;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|error| ClientError::Transport(error_chain(&error)))?;
+            out.write_all(&chunk)
+                .await
+                .map_err(|error| ClientError::Io(error.to_string()))?;
+            written += chunk.len() as u64;
+        }
+        out.flush()
+            .await
+            .map_err(|error| ClientError::Io(error.to_string()))?;
+        Ok(written)
+    }
+
+    pub async fn configuration(&self) -> ClientResult<stoa_wire::ConfigurationView> {
+        self.request(Method::GET, &["api", "v1", "configuration"], None, None)
+            .await
+    }
+
+    pub async fn set_configuration(
+        &self,
+        request: &stoa_wire::UpdateConfigurationRequest,
+    ) -> ClientResult<stoa_wire::ConfigurationView> {
+        self.request(
+            Method::PATCH,
+            &["api", "v1", "configuration"],
+            None,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn client_configuration(&self) -> ClientResult<stoa_wire::ClientConfigurationView> {
+        self.request(
+            Method::GET,
+            &["api", "v1", "client-configuration"],
+            None,
+            None,
+        )
+        .await
+    }
+
+    pub async fn addins(&self) -> ClientResult<Vec<stoa_wire::AddinView>> {
+        self.request(Method::GET, &["api", "v1", "addins"], None, None)
+            .await
+    }
+
+    pub async fn addin(&self, name: &str) -> ClientResult<stoa_wire::AddinView> {
+        self.request(Method::GET, &["api", "v1", "addins", name], None, None)
+            .await
+    }
+
+    pub async fn create_addin(&self, name: &str, url: &str) -> ClientResult<stoa_wire::AddinView> {
+        let request = stoa_wire::CreateAddinRequest {
+            name: name.to_owned(),
+            url: url.to_owned(),
+        };
+        self.request(Method::POST, &["api", "v1", "addins"], None, Some(&request))
+            .await
+    }
+
+    pub async fn set_addin(&self, name: &str, url: &str) -> ClientResult<stoa_wire::AddinView> {
+        let request = stoa_wire::UpdateAddinRequest {
+            url: url.to_owned(),
+        };
+        self.request(
+            Method::PATCH,
+            &["api", "v1", "addins", name],
+            None,
+            Some(&request),
+        )
+        .await
+    }
+
+    pub async fn remove_addin(&self, name: &str) -> ClientResult<()> {
+        self.request_no_content(Method::DELETE, &["api", "v1", "addins", name], None)
+            .await
     }
 
     /// Clears a room's messages posted on or before `end_date` (administrators only).

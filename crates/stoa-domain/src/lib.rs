@@ -6,6 +6,7 @@
 //! and property tests can exercise them exhaustively.
 
 pub mod access;
+pub mod configuration;
 pub mod directory;
 pub mod ids;
 pub mod model;

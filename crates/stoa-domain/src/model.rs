@@ -472,6 +472,23 @@ pub struct Message {
     /// The room change that last changed it (`crate::moderation::ChangeSeq`); 0 while it is
     /// as posted.
     pub changed_by: crate::moderation::ChangeSeq,
+    /// The file the message posted, while it is there (a removed or cleared message no
+    /// longer carries one).
+    pub file: Option<FileRef>,
+}
+
+/// A file posted to a room, as a message carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    /// The id the file is downloaded by (`f` and 16 hex digits, random).
+    pub id: String,
+    /// Its name as uploaded (checked by `validation::file_name`).
+    pub name: String,
+    pub size: u64,
+    /// Its media type, from its name.
+    pub content_type: String,
+    /// SHA-256 of its content, lower-case hex.
+    pub sha256: String,
 }
 
 /// Which slice of a room's history to read. Results are always in ascending `seq` order.
@@ -622,4 +639,13 @@ mod tests {
         assert_eq!(page.limit, DEFAULT_HISTORY_LIMIT);
         assert!(!page.reads_backwards());
     }
+}
+
+/// An add-in: a named web page shown beside the rooms that use it (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addin {
+    /// Unique, case-insensitively.
+    pub name: String,
+    /// An https or http URL (`validation::web_url`).
+    pub url: String,
 }

@@ -179,6 +179,7 @@ mod tests {
             created_at: Timestamp(at),
             state,
             changed_by: 0,
+            file: None,
         }
     }
 

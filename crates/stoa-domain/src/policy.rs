@@ -31,7 +31,7 @@ impl PolicyIdentity {
     }
 }
 
-fn scope_name(field: &'static str, text: &str) -> Result<String, ValidationError> {
+pub(crate) fn scope_name(field: &'static str, text: &str) -> Result<String, ValidationError> {
     let name = text.trim().to_lowercase();
     let ok = !name.is_empty()
         && name.len() <= 64

@@ -284,6 +284,60 @@ pub fn password(password: &str, personal: &[&str]) -> Result<(), ValidationError
     Ok(())
 }
 
+/// Longest URL accepted for an add-in or the room management page.
+pub const MAX_URL_CHARS: usize = 2048;
+
+/// A web address that clients open or frame (an add-in, the room management page): an
+/// absolute `https` or `http` URL with a host, at most [`MAX_URL_CHARS`] long. Answers it in
+/// its normalised form.
+pub fn web_url(field: &'static str, text: &str) -> Result<String, ValidationError> {
+    let text = text.trim();
+    if text.chars().count() > MAX_URL_CHARS {
+        return Err(ValidationError::TooLarge {
+            field,
+            limit: format!("{MAX_URL_CHARS} characters"),
+        });
+    }
+    let parsed = url::Url::parse(text)
+        .map_err(|_| invalid(field, "must be an absolute https or http URL"))?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err(invalid(field, "must be an https or http URL"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid(field, "must name a host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(field, "must not carry a user name or password"));
+    }
+    Ok(parsed.to_string())
+}
+
+/// Longest file name accepted for an upload, in bytes of UTF-8.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// The name of an uploaded file: 1 to 255 bytes, no path separators, no control characters,
+/// not `.` or `..`, and not only spaces, so that it is safe as a download's file name on
+/// every system. Answers it trimmed and NFC-normalised.
+pub fn file_name(text: &str) -> Result<String, ValidationError> {
+    let name: String = text.trim().nfc().collect();
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(invalid("file name", "must name a file"));
+    }
+    if name.len() > MAX_FILE_NAME_BYTES {
+        return Err(ValidationError::TooLarge {
+            field: "file name",
+            limit: format!("{MAX_FILE_NAME_BYTES} bytes"),
+        });
+    }
+    if name.contains(['/', '\\']) {
+        return Err(invalid("file name", "must not contain / or \\"));
+    }
+    if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return Err(invalid("file name", "must not contain control characters"));
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,7 +102,10 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
     let (parts, body) = request.into_parts();
     // The body's share of the budget is held until the answer is given.
     let mut _body_held = None;
-    let body = if carries_body(&parts.headers) {
+    // An upload streams to disk as it arrives, at the rate asked of every body, and only
+    // once its sender is known to be signed in (`routes::files`).
+    let streamed = crate::routes::files::is_upload(&parts.method, parts.uri.path());
+    let body = if carries_body(&parts.headers) && !streamed {
         match read_body(&admission, body).await {
             Ok((bytes, held)) => {
                 _body_held = held;

@@ -65,8 +65,8 @@ pub fn category_view(category: &Category, with_lists: bool) -> wire::CategoryVie
 
 /// `room` as `caller` may see it: whole for its members and administrators, its card for
 /// everyone else who may find it (SPEC §6).
-pub fn room_view_for(caller: &Caller, room: &Room) -> wire::RoomView {
-    let view = room_view(room);
+pub fn room_view_for(caller: &Caller, room: &Room, addins: &AddinUrls) -> wire::RoomView {
+    let view = room_view(room, addins);
     if stoa_domain::access::sees_room_details(&caller.subject(), room) {
         view
     } else {
@@ -79,8 +79,28 @@ pub fn room_view_for(caller: &Caller, room: &Room) -> wire::RoomView {
     }
 }
 
+/// The URLs of the add-ins, by name, for the room views of one answer (a handful of rows,
+/// read once per answer).
+pub struct AddinUrls(std::collections::HashMap<String, String>);
+
+impl AddinUrls {
+    pub async fn load(state: &crate::state::AppState) -> Result<AddinUrls, crate::error::ApiError> {
+        let addins = state.store.addins().await?;
+        Ok(AddinUrls(
+            addins
+                .into_iter()
+                .map(|addin| (addin.name, addin.url))
+                .collect(),
+        ))
+    }
+
+    fn url(&self, name: Option<&String>) -> Option<String> {
+        name.and_then(|name| self.0.get(name)).cloned()
+    }
+}
+
 /// The whole of `room`, lists and activity included.
-pub fn room_view(room: &Room) -> wire::RoomView {
+pub fn room_view(room: &Room, addins: &AddinUrls) -> wire::RoomView {
     wire::RoomView {
         id: room.public_id.to_string(),
         name: room.name.clone(),
@@ -93,6 +113,7 @@ pub fn room_view(room: &Room) -> wire::RoomView {
         managers: texts(&room.managers),
         presenters: Some(texts(&room.presenters)),
         addin: room.addin.clone(),
+        addin_url: addins.url(room.addin.as_ref()),
         disabled: room.disabled,
         last_seq: Some(room.last_seq),
         created_at: format(room.created_at),
@@ -114,6 +135,17 @@ pub fn message_view(room: &Room, message: &Message) -> wire::MessageView {
             MessageState::Replaced => wire::MessageState::Replaced,
             MessageState::Cleared => wire::MessageState::Cleared,
         },
+        file: message.file.as_ref().map(file_view),
+    }
+}
+
+pub fn file_view(file: &stoa_domain::model::FileRef) -> wire::FileView {
+    wire::FileView {
+        id: file.id.clone(),
+        name: file.name.clone(),
+        size: file.size,
+        content_type: file.content_type.clone(),
+        sha256: file.sha256.clone(),
     }
 }
 

@@ -160,6 +160,7 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable; try again shortly",
                 )
             }
+            StoreError::Files(message) => ApiError::storage_unavailable(message),
             StoreError::Corrupt(_)
             | StoreError::Database(_)
             | StoreError::Migration(_)

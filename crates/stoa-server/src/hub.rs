@@ -450,6 +450,7 @@ mod tests {
             created_at: Timestamp(0),
             state: Default::default(),
             changed_by: 0,
+            file: None,
         })
     }
 

@@ -216,11 +216,13 @@ impl Server {
             access_epoch: Arc::new(tokio::sync::watch::Sender::new(0)),
             rooms_since_access_change: Arc::default(),
             pool: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
+            configuration: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
             admission: Arc::new(admission::Admission::for_settings(&options.settings)),
             sign_in_throttle: Arc::default(),
         };
         let settings = state.store.pool_settings().await?;
         state.pool.send_replace(settings);
+        state.reload_configuration().await?;
         Ok(Server {
             state,
             bootstrap,

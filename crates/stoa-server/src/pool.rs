@@ -136,6 +136,12 @@ async fn heartbeat(state: &AppState, address: &str) {
     }
 }
 
+async fn reload_configuration(state: &AppState) {
+    if let Err(error) = state.reload_configuration().await {
+        tracing::warn!(%error, "could not read the configuration again");
+    }
+}
+
 /// Acts on what the other nodes announce.
 async fn relay(state: AppState, mut events: tokio::sync::mpsc::Receiver<PoolEvent>) {
     while let Some(event) = events.recv().await {
@@ -153,10 +159,12 @@ async fn relay(state: AppState, mut events: tokio::sync::mpsc::Receiver<PoolEven
                 }
             }
             PoolEvent::AccessChanged => state.recheck_local_access(),
+            PoolEvent::ConfigurationChanged => reload_configuration(&state).await,
             PoolEvent::SessionEnded(hash) => state.hub.end_session(&hash),
             PoolEvent::Resynchronise => {
                 tracing::info!("reconnected to the pool; catching up");
                 state.recheck_local_access();
+                reload_configuration(&state).await;
                 for (room, last_change) in state.hub.subscribed_rooms_changes() {
                     // The newest change missed is enough: subscribers behind it catch up
                     // from the store.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use stoa_domain::configuration::Configuration;
 use stoa_domain::model::PoolSettings;
 use stoa_domain::policy::PolicyIdentity;
 use stoa_store::{PoolEvent, Store};
@@ -32,9 +33,6 @@ pub struct Settings {
     pub max_live_connections_per_user: usize,
     /// Longest a single WebSocket write may take before the peer is treated as stuck.
     pub write_timeout: Duration,
-    /// Messages a subscriber gets when it joins without saying what it has already seen
-    /// (SPEC §4 `DefaultChatHistory`).
-    pub default_chat_history: u32,
     /// Requests served at once before new ones are answered 503.
     pub max_concurrent_requests: usize,
     /// Of those, requests without credentials (sign-in, the landing page) served at once,
@@ -74,7 +72,6 @@ impl Default for Settings {
             connection_queue_bytes: 8 * 1024 * 1024,
             max_live_connections_per_user: 64,
             write_timeout: Duration::from_secs(10),
-            default_chat_history: 30,
             max_concurrent_requests: 1024,
             max_anonymous_requests: 256,
             max_anonymous_requests_per_address: 64,
@@ -127,6 +124,9 @@ pub struct AppState {
     pub rooms_since_access_change: Arc<crate::access::RoomSnapshots>,
     /// The pool's settings as of this node's last heartbeat (or its own last change).
     pub pool: Arc<watch::Sender<PoolSettings>>,
+    /// The configuration (SPEC §4) in force on this node, read again whenever any node
+    /// changes it.
+    pub configuration: Arc<watch::Sender<Configuration>>,
     /// What requests must do before they take a request slot (bodies, anonymous budgets).
     pub admission: Arc<crate::admission::Admission>,
     /// Failed sign-ins seen by this node (`sign_in_throttle.rs`).
@@ -167,6 +167,27 @@ impl AppState {
     pub fn recheck_local_access(&self) {
         self.access_epoch
             .send_modify(|epoch| *epoch = epoch.wrapping_add(1));
+    }
+
+    /// Reads the configuration again and puts what is in force on this node in place.
+    pub async fn reload_configuration(&self) -> Result<(), stoa_store::StoreError> {
+        let entries = self.store.configuration().await?;
+        let resolved = Configuration::resolve(
+            &entries,
+            &self.placement.site_name,
+            &self.placement.node_name,
+        );
+        self.configuration.send_if_modified(|current| {
+            let changed = *current != resolved;
+            *current = resolved;
+            changed
+        });
+        Ok(())
+    }
+
+    /// The configuration in force on this node now.
+    pub fn config(&self) -> Configuration {
+        self.configuration.borrow().clone()
     }
 
     /// Whether this node accepts new sessions (Lync's active servers).

@@ -3,10 +3,11 @@
 //! the backend the store was opened on.
 
 use stoa_domain::access::RoomFinder;
+use stoa_domain::configuration::{ConfigEntry, ConfigKey, ConfigScope};
 use stoa_domain::directory::Directory;
 use stoa_domain::model::{
-    Category, Group, HistoryPage, Message, NewCategory, NewRoom, NewUser, PoolNode, PoolSettings,
-    Room, User, UserChanges,
+    Addin, Category, Group, HistoryPage, Message, NewCategory, NewRoom, NewUser, PoolNode,
+    PoolSettings, Room, User, UserChanges,
 };
 use stoa_domain::moderation::{ChangeSeq, MessageFilter, RoomChange};
 use stoa_domain::policy::{Policy, PolicyIdentity};
@@ -18,7 +19,7 @@ use stoa_compliance::{Event, EventKind};
 use crate::{
     Act, AdapterProgress, AdapterRecord, ApplicablePolicies, Backend, ChangedMessage, ExportLease,
     NewPost, PendingInvitation, PoolEvent, PostReceipt, Posted, Store, StoreError, StoreResult,
-    Timeline,
+    StoredFile, Timeline,
 };
 
 /// Declares `Store` methods that forward to the same method of the backend in `self.$field`:
@@ -214,6 +215,36 @@ dispatch_to_backend! { backend;
     pub async fn room_changes(&self, room_id: RoomId, after: ChangeSeq, limit: u32) -> StoreResult<Vec<RoomChange>>;
     /// The number of the room's latest change (0 for none).
     pub async fn room_last_change(&self, room_id: RoomId) -> StoreResult<ChangeSeq>;
+
+
+    // Files (posting one is `Store::post_file`, reading its content `Store::read_file`).
+    /// The file `file_id` of the room, while a message of the room carries it.
+    pub async fn room_file(&self, room_id: RoomId, file_id: &str) -> StoreResult<StoredFile>;
+    /// The room's files, newest first, at most `limit`.
+    pub async fn room_files(&self, room_id: RoomId, limit: u32) -> StoreResult<Vec<StoredFile>>;
+    /// Records a download of `file` as a `FILEDOWNLOAD` event, when compliance is on.
+    pub async fn record_download(&self, act: &Act<'_>, file: &StoredFile) -> StoreResult<()>;
+
+
+    // Configuration (SPEC §4).
+    /// Every configuration value set, at every scope.
+    pub async fn configuration(&self) -> StoreResult<Vec<ConfigEntry>>;
+    /// Sets (or with `None` unsets) the values of `changes` at `scope`, in one transaction
+    /// with a `configuration.changed` event; answers every value set afterwards.
+    pub async fn set_configuration(&self, act: &Act<'_>, scope: &ConfigScope, changes: &[(ConfigKey, Option<String>)]) -> StoreResult<Vec<ConfigEntry>>;
+
+
+    // Add-ins.
+    /// Every add-in, by name.
+    pub async fn addins(&self) -> StoreResult<Vec<Addin>>;
+    /// The add-in with this name (case-insensitive).
+    pub async fn addin(&self, name: &str) -> StoreResult<Addin>;
+    pub async fn create_addin(&self, act: &Act<'_>, addin: &Addin) -> StoreResult<Addin>;
+    /// Changes an add-in's URL.
+    pub async fn set_addin(&self, act: &Act<'_>, name: &str, url: &str) -> StoreResult<Addin>;
+    /// Removes an add-in, unless rooms use it: then nothing changes and the conflict names
+    /// them.
+    pub async fn remove_addin(&self, act: &Act<'_>, name: &str) -> StoreResult<()>;
 
 
     // Policies.

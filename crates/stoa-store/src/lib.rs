@@ -79,6 +79,7 @@ macro_rules! write_transaction {
 }
 
 mod api;
+mod contents;
 mod health;
 mod postgres;
 mod records;
@@ -86,12 +87,13 @@ mod sqlite;
 
 use stoa_domain::ValidationError;
 
+pub use contents::{ContentStream, create_private_directory, files_directory, staging_directory};
 pub use health::{StorageFault, WriteOutcome};
 pub use postgres::redact as redact_database_url;
 pub use records::{
     ADMINISTRATOR_ROLE, Act, AdapterProgress, AdapterRecord, ApplicablePolicies, ChangedMessage,
     ExportLease, IDEMPOTENCY_WINDOW_MILLIS, NewPost, PendingInvitation, PoolEvent, PostReceipt,
-    Posted, Timeline,
+    Posted, StoredFile, Timeline,
 };
 use records::{CapturedRow, LocalLeases};
 pub use sqlite::lock_data_directory;
@@ -133,6 +135,10 @@ pub enum StoreError {
     /// A `--database` value that is not a PostgreSQL URL (shown with any password removed).
     #[error("not a PostgreSQL URL: {0} (expected postgres://user@host:port/database)")]
     InvalidDatabaseUrl(String),
+    /// A file's content could not be written or read where the store keeps contents; the
+    /// text is safe to show.
+    #[error("{0}")]
+    Files(String),
     /// A caller's change function refused the edit; `modify_*` methods hand the caller's own
     /// error back instead, so this never reaches callers.
     #[error("the change was refused")]
@@ -187,6 +193,8 @@ pub struct Store {
     /// Held for the store's lifetime on SQLite so that a second server cannot open the same
     /// data directory; the operating system releases it even when the process is killed.
     _data_directory_lock: Option<std::sync::Arc<std::fs::File>>,
+    /// Where file contents are kept (`contents.rs`).
+    contents: contents::Contents,
 }
 
 /// The database behind a [`Store`]; every operation is dispatched to one of these.
@@ -226,11 +234,14 @@ impl Store {
     ) -> StoreResult<Store> {
         let lock = sqlite::lock_data_directory(data_dir)?;
         let backend = Backend::Sqlite(sqlite::open(data_dir, vfs).await?);
-        Ok(Store {
+        let store = Store {
             compliance: backend.clone(),
             backend,
             _data_directory_lock: Some(std::sync::Arc::new(lock)),
-        })
+            contents: contents::Contents::in_directory(data_dir)?,
+        };
+        store.sweep_contents().await?;
+        Ok(store)
     }
 
     /// Connects to PostgreSQL at `url` and applies migrations. `url` may name several servers
@@ -262,6 +273,7 @@ impl Store {
             backend,
             compliance,
             _data_directory_lock: None,
+            contents: contents::Contents::InDatabase,
         })
     }
 

@@ -38,6 +38,8 @@ pub enum PoolEvent {
     /// The session whose token hashes to this (SHA-256) ended (its user signed out): its
     /// live connections end at once.
     SessionEnded([u8; 32]),
+    /// The configuration (SPEC §4) changed: every node reads it again.
+    ConfigurationChanged,
 }
 
 impl PoolEvent {
@@ -48,6 +50,7 @@ impl PoolEvent {
             PoolEvent::Changed(room, change) => format!("changed:{}:{change}", room.0),
             PoolEvent::AccessChanged => "access".to_owned(),
             PoolEvent::Resynchronise => "resynchronise".to_owned(),
+            PoolEvent::ConfigurationChanged => "configuration".to_owned(),
             PoolEvent::SessionEnded(hash) => {
                 let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
                 format!("session:{hex}")
@@ -68,6 +71,7 @@ impl PoolEvent {
             )),
             ["access"] => Some(PoolEvent::AccessChanged),
             ["resynchronise"] => Some(PoolEvent::Resynchronise),
+            ["configuration"] => Some(PoolEvent::ConfigurationChanged),
             ["session", hex] if hex.len() == 64 => {
                 let mut hash = [0_u8; 32];
                 for (index, byte) in hash.iter_mut().enumerate() {
@@ -278,4 +282,13 @@ impl CapturedRow {
     pub(crate) fn id(&self) -> i64 {
         self.id
     }
+}
+
+/// A file posted to a room: the message that posted it, and the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    pub room_id: stoa_domain::RoomId,
+    /// The message that posted it.
+    pub seq: stoa_domain::Seq,
+    pub file: stoa_domain::model::FileRef,
 }

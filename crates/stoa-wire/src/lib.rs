@@ -289,7 +289,11 @@ pub struct RoomView {
     pub managers: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presenters: Option<Vec<String>>,
+    /// The add-in's name.
     pub addin: Option<String>,
+    /// The add-in's URL, which clients show beside the room (in a sandboxed frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addin_url: Option<String>,
     pub disabled: bool,
     /// Sequence number of the newest message; 0 when the room is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -379,6 +383,98 @@ pub struct MessageView {
     /// What has become of the message since it was posted.
     #[serde(default)]
     pub state: MessageState,
+    /// The file the message posted, while it carries one (`body` is then its name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileView>,
+}
+
+/// A file posted to a room. Download it from `GET /api/v1/rooms/{room}/files/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FileView {
+    pub id: String,
+    /// The name it was uploaded with. Always shown as text.
+    pub name: String,
+    /// In bytes.
+    pub size: u64,
+    pub content_type: String,
+    /// SHA-256 of the content, lower-case hex (also the download's `ETag`).
+    pub sha256: String,
+}
+
+/// A file of a room with the message that posted it (`GET /api/v1/rooms/{room}/files`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RoomFileView {
+    /// The message that posted it.
+    pub seq: i64,
+    #[serde(flatten)]
+    pub file: FileView,
+}
+
+/// One configuration value set at one scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConfigEntryView {
+    /// `global`, `site:NAME` or `node:NAME`.
+    pub scope: String,
+    /// `DefaultChatHistory`, `MaxFileSizeKB`, `ParticipantUpdateLimit` or `RoomManagementUrl`.
+    pub key: String,
+    pub value: String,
+}
+
+/// `GET /api/v1/configuration`: the values set at each scope, and those in force on the
+/// node that answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConfigurationView {
+    /// The node that answered, whose `effective` values these are.
+    pub node: String,
+    pub site: String,
+    /// Every key with the value in force on this node (defaults included).
+    pub effective: Vec<ConfigEntryView>,
+    /// Every value set, at every scope.
+    pub set: Vec<ConfigEntryView>,
+}
+
+/// `PATCH /api/v1/configuration`: values to set at one scope. A key given an empty string
+/// is unset there, so the next less specific scope (or the default) applies again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConfigurationRequest {
+    /// `global` (the default), `site:NAME` or `node:NAME`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Key to value, keys named as in SPEC §4.
+    pub values: std::collections::BTreeMap<String, String>,
+}
+
+/// What clients may need of the configuration (`GET /api/v1/client-configuration`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClientConfigurationView {
+    pub default_chat_history: u32,
+    pub max_file_size_kb: u32,
+    pub participant_update_limit: u32,
+    /// Empty for the built-in page.
+    pub room_management_url: String,
+}
+
+/// An add-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AddinView {
+    pub name: String,
+    pub url: String,
+}
+
+/// `POST /api/v1/addins`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAddinRequest {
+    pub name: String,
+    pub url: String,
+}
+
+/// `PATCH /api/v1/addins/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAddinRequest {
+    pub url: String,
 }
 
 /// What has become of a message since it was posted (SPEC §3 rule 12).

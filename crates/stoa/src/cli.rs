@@ -70,6 +70,92 @@ pub enum Command {
     /// See and steer the pool of nodes (administrators).
     #[command(subcommand)]
     Pool(PoolCommand),
+    /// Post, list and download the files of a room.
+    #[command(subcommand)]
+    File(FileCommand),
+    /// Manage add-ins, the web pages shown beside rooms (administrators).
+    #[command(subcommand)]
+    Addin(AddinCommand),
+    /// See and change the chat service's configuration (administrators).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FileCommand {
+    /// Post a file to a room, where its category allows files, up to MaxFileSizeKB.
+    Upload {
+        /// The room's name, or its id (shown by `stoa room get`) where several rooms share the name.
+        #[arg(long)]
+        room: String,
+        /// The file to post.
+        path: std::path::PathBuf,
+        /// The name it is posted under (default: the file's own name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Download a file of a room.
+    Download {
+        /// The room's name, or its id where several rooms share the name.
+        #[arg(long)]
+        room: String,
+        /// The file's id (shown by `stoa file get`), or its name (the newest file so named).
+        file: String,
+        /// Where to write it (default: its name, in the current directory; `-` for
+        /// standard output).
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// List a room's files, newest first.
+    Get {
+        /// The room's name, or its id where several rooms share the name.
+        #[arg(long)]
+        room: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AddinCommand {
+    /// Create an add-in: a name and an https or http URL.
+    New {
+        name: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// Change an add-in's URL.
+    Set {
+        name: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// Show one add-in, or all of them.
+    Get { name: Option<String> },
+    /// Remove an add-in that no room uses.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show the values set at each scope, and those in force on the node that answers.
+    Get,
+    /// Set values at one scope; an empty value unsets it there.
+    Set {
+        /// `global` (the default), `site:NAME` or `node:NAME`.
+        #[arg(long, default_value = "global")]
+        scope: String,
+        /// Messages a client gets when it joins a room (1-500).
+        #[arg(long = "default-chat-history", value_name = "N")]
+        default_chat_history: Option<String>,
+        /// Largest file that may be posted, in KB.
+        #[arg(long = "max-file-size-kb", value_name = "KB")]
+        max_file_size_kb: Option<String>,
+        /// Above this many participants a room stops sending roster updates.
+        #[arg(long = "participant-update-limit", value_name = "N")]
+        participant_update_limit: Option<String>,
+        /// Where clients send users to manage rooms (https or http URL).
+        #[arg(long = "room-management-url", value_name = "URL")]
+        room_management_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -726,6 +726,7 @@ async fn run(
             body: session::stamped_body(args.body_bytes, 1),
             created_at: "2026-01-01T00:00:00.000000Z".to_owned(),
             state: Default::default(),
+            file: None,
         }))?
         .len();
 

@@ -8,7 +8,7 @@ use stoa_wire::{ErrorBody, InvitationView, RoomView};
 
 use crate::access::room_for;
 use crate::auth::Caller;
-use crate::convert::room_view_for;
+use crate::convert::{AddinUrls, room_view_for};
 use crate::error::{ApiPath, ApiResult};
 use crate::state::AppState;
 use crate::time::{format, now};
@@ -62,7 +62,11 @@ pub async fn accept(
         .answer_invitation(room.id, caller.user.id, true, now())
         .await?;
     tracing::info!(room = %room.name, "invitation accepted");
-    Ok(Json(room_view_for(&caller, &room)))
+    Ok(Json(room_view_for(
+        &caller,
+        &room,
+        &AddinUrls::load(&state).await?,
+    )))
 }
 
 /// Decline an invitation.
@@ -96,6 +100,7 @@ pub async fn follows(
     caller: Caller,
 ) -> ApiResult<Json<Vec<RoomView>>> {
     caller.require_chat()?;
+    let addins = AddinUrls::load(&state).await?;
     let mut views = Vec::new();
     for room_id in state.store.followed_rooms(caller.user.id).await? {
         let room = state.store.room_by_id(room_id).await?;
@@ -105,7 +110,7 @@ pub async fn follows(
             category: &category,
         };
         if access::decide(&caller.subject(), Action::ReadRoom, target).is_allowed() {
-            views.push(room_view_for(&caller, &room));
+            views.push(room_view_for(&caller, &room, &addins));
         }
     }
     Ok(Json(views))
@@ -123,7 +128,11 @@ pub async fn follow(
     caller.require_chat()?;
     let (room, _) = room_for(&state, &caller, &room, Action::JoinRoom).await?;
     state.store.follow(caller.user.id, room.id, now()).await?;
-    Ok(Json(room_view_for(&caller, &room)))
+    Ok(Json(room_view_for(
+        &caller,
+        &room,
+        &AddinUrls::load(&state).await?,
+    )))
 }
 
 /// Stop following a room.

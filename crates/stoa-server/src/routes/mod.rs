@@ -1,8 +1,11 @@
 //! The HTTP surface: every route, the middleware around them, and the OpenAPI document
 //! generated from the handlers' annotations.
 
+pub mod addins;
 pub mod categories;
 pub mod compliance;
+pub mod configuration;
+pub mod files;
 pub mod groups;
 pub mod health;
 pub mod invitations;
@@ -119,6 +122,25 @@ pub fn router(state: AppState) -> Router {
                 crate::posting::complete_once_read,
             ))),
         )
+        .route(
+            "/rooms/{name}/files",
+            get(files::list).post(files::upload.layer(axum::middleware::from_fn(
+                crate::posting::complete_once_read,
+            ))),
+        )
+        .route("/rooms/{name}/files/{file}", get(files::download))
+        .route("/addins", get(addins::list).post(addins::create))
+        .route(
+            "/addins/{name}",
+            get(addins::get)
+                .patch(addins::update)
+                .delete(addins::remove),
+        )
+        .route(
+            "/configuration",
+            get(configuration::get).patch(configuration::update),
+        )
+        .route("/client-configuration", get(configuration::client))
         .route("/compliance", get(compliance::get))
         .route(
             "/compliance/adapters/{name}",
@@ -313,6 +335,17 @@ async fn method_not_allowed() -> ApiError {
         messages::post,
         moderation::remove_messages,
         moderation::clear_room,
+        files::upload,
+        files::list,
+        files::download,
+        addins::list,
+        addins::create,
+        addins::get,
+        addins::update,
+        addins::remove,
+        configuration::get,
+        configuration::update,
+        configuration::client,
         compliance::get,
         compliance::put_adapter,
         compliance::remove_adapter,

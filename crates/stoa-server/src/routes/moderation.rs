@@ -130,6 +130,7 @@ pub async fn remove_messages(
     // removal takes one place in each live queue, not one per message.
     if let Some(last) = changed.last() {
         state.hub.publish_change(Arc::new(last.change.clone()));
+        crate::routes::files::forget_unreferenced(&state).await;
     }
     let state_now = if replacement.is_some() {
         stoa_wire::MessageState::Replaced
@@ -188,6 +189,7 @@ pub async fn clear_room(
     };
     if let Some((change, _)) = cleared {
         state.hub.publish_change(Arc::new(change));
+        crate::routes::files::forget_unreferenced(&state).await;
     }
     Ok(Json(view))
 }

@@ -13,7 +13,7 @@ use stoa_wire::{CreateRoomRequest, ErrorBody, RoomView, UpdateRoomRequest, error
 
 use crate::access::{Named, category_for, room_for};
 use crate::auth::Caller;
-use crate::convert::{self, clearable, principals, room_view_for};
+use crate::convert::{self, AddinUrls, clearable, principals, room_view_for};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 use crate::time::now;
@@ -49,6 +49,7 @@ pub async fn list(
     };
     let categories = state.store.list_categories().await?;
     let subject = caller.subject();
+    let addins = AddinUrls::load(&state).await?;
     let mut views = Vec::new();
     for room in state
         .store
@@ -63,7 +64,7 @@ pub async fn list(
             category,
         };
         if access::decide(&subject, Action::FindRoom, target).is_allowed() {
-            views.push(room_view_for(&caller, &room));
+            views.push(room_view_for(&caller, &room, &addins));
         }
     }
     Ok(Json(views))
@@ -94,6 +95,10 @@ pub async fn create(
     let name = validation::room_name(&request.name)?;
     let description = validation::description(request.description.as_deref().unwrap_or(""))?;
     let addin = validation::optional_reference("addin", request.addin.as_deref().unwrap_or(""))?;
+    let addin = match addin {
+        Some(name) => Some(existing_addin(&state, &name).await?),
+        None => None,
+    };
     let category_name = request
         .category
         .as_deref()
@@ -161,7 +166,14 @@ pub async fn create(
     }
     state.access_changed();
     tracing::info!(room = %room.name, category = %category.name, "room created");
-    Ok((StatusCode::CREATED, Json(room_view_for(&caller, &room))))
+    Ok((
+        StatusCode::CREATED,
+        Json(room_view_for(
+            &caller,
+            &room,
+            &AddinUrls::load(&state).await?,
+        )),
+    ))
 }
 
 /// Show one room.
@@ -177,7 +189,11 @@ pub async fn get(
         caller.require_chat()?;
     }
     let (room, _) = room_for(&state, &caller, &name, Action::FindRoom).await?;
-    Ok(Json(room_view_for(&caller, &room)))
+    Ok(Json(room_view_for(
+        &caller,
+        &room,
+        &AddinUrls::load(&state).await?,
+    )))
 }
 
 /// Change a room's settings or membership (managers and administrators), or move it to
@@ -220,7 +236,11 @@ pub async fn update(
         privacy: request.privacy.map(convert::privacy),
         room_type: request.room_type.map(convert::room_type),
         invitations: request.invitations.map(convert::invitations),
-        addin: clearable(&request.addin).map(|addin| addin.map(str::to_owned)),
+        addin: match clearable(&request.addin) {
+            Some(Some(name)) => Some(Some(existing_addin(&state, name).await?)),
+            Some(None) => Some(None),
+            None => None,
+        },
         disabled: request.disabled,
         add_members: principals(&request.add_members)?,
         remove_members: principals(&request.remove_members)?,
@@ -293,7 +313,11 @@ pub async fn update(
     }
     state.access_changed();
     tracing::info!(room = %room.name, "room changed");
-    Ok(Json(room_view_for(&caller, &room)))
+    Ok(Json(room_view_for(
+        &caller,
+        &room,
+        &AddinUrls::load(&state).await?,
+    )))
 }
 
 /// Invites users who just became members of a room.
@@ -338,6 +362,19 @@ pub async fn remove(
         .remove_room(&caller.act(&state, &details), room.id)
         .await?;
     state.access_changed();
+    crate::routes::files::forget_unreferenced(&state).await;
     tracing::info!(room = %room.name, "room deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The stored name of the add-in called `name`: a room may only name an add-in that exists.
+async fn existing_addin(state: &AppState, name: &str) -> ApiResult<String> {
+    match state.store.addin(name).await {
+        Ok(addin) => Ok(addin.name),
+        Err(stoa_store::StoreError::NotFound(_)) => Err(ApiError::invalid(format!(
+            "add-in {} does not exist; create it first with `stoa addin new`",
+            name.trim()
+        ))),
+        Err(error) => Err(error.into()),
+    }
 }

@@ -188,7 +188,7 @@ impl Connection {
             stoa_domain::access::Target::Room { room, category },
         )
         .is_allowed();
-        let default_history = Seq::from(self.state.settings.default_chat_history);
+        let default_history = Seq::from(self.state.config().default_chat_history);
         let start = match since {
             _ if !history_allowed => last_seq,
             // A client that claims more than the room holds (say, of a room since recreated)

@@ -1,6 +1,6 @@
 //! Messages: gapless per-room sequence numbers, idempotent posting and paged history.
 
-use stoa_domain::model::{HistoryPage, Message};
+use stoa_domain::model::{FileRef, HistoryPage, Message};
 use stoa_domain::moderation::MessageState;
 use stoa_domain::{Login, RoomId, Seq, Timestamp, UserId};
 
@@ -9,11 +9,17 @@ use super::{DbConnection, Queries, StoreError, StoreResult};
 use crate::{Act, IDEMPOTENCY_WINDOW_MILLIS, NewPost, Posted};
 use stoa_compliance::EventKind;
 
-/// The columns of a message row with its author's login (`m` messages, `u` users).
+/// The columns of a message row with its author's login and its file (`m` messages, `u`
+/// users, `f` files), for [`MESSAGE_JOINS`].
 pub(crate) const MESSAGE_COLUMNS: &str = "m.room_id, m.seq, m.author_id, u.login AS author_login, \
-    m.body, m.created_at, m.state, m.changed_by";
+    m.body, m.created_at, m.state, m.changed_by, f.file_id, f.name AS file_name, \
+    f.size AS file_size, f.content_type AS file_type, f.sha256 AS file_sha256";
 
-#[derive(sqlx::FromRow)]
+/// What a message row (`m`) is joined to for [`MESSAGE_COLUMNS`].
+pub(crate) const MESSAGE_JOINS: &str = "JOIN users u ON u.id = m.author_id \
+    LEFT JOIN files f ON f.room_id = m.room_id AND f.seq = m.seq";
+
+#[derive(sqlx::FromRow, Default)]
 pub(crate) struct MessageRow {
     room_id: i64,
     seq: i64,
@@ -23,6 +29,11 @@ pub(crate) struct MessageRow {
     created_at: i64,
     state: String,
     changed_by: i64,
+    file_id: Option<String>,
+    file_name: Option<String>,
+    file_size: Option<i64>,
+    file_type: Option<String>,
+    file_sha256: Option<String>,
 }
 
 impl MessageRow {
@@ -38,6 +49,25 @@ impl MessageRow {
             state: MessageState::parse(&self.state)
                 .ok_or_else(|| StoreError::Corrupt(format!("message state `{}`", self.state)))?,
             changed_by: self.changed_by,
+            file: match (
+                self.file_id,
+                self.file_name,
+                self.file_size,
+                self.file_type,
+                self.file_sha256,
+            ) {
+                (Some(id), Some(name), Some(size), Some(content_type), Some(sha256)) => {
+                    Some(FileRef {
+                        id,
+                        name,
+                        size: u64::try_from(size)
+                            .map_err(|_| StoreError::Corrupt(format!("file size {size}")))?,
+                        content_type,
+                        sha256,
+                    })
+                }
+                _ => None,
+            },
         })
     }
 }
@@ -95,7 +125,7 @@ async fn stored_message(
     seq: Seq,
 ) -> StoreResult<Message> {
     let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id
+        "SELECT {MESSAGE_COLUMNS} FROM messages m {MESSAGE_JOINS}
          WHERE m.room_id = $1 AND m.seq = $2"
     );
     sqlx::query_as::<_, MessageRow>(&sql)
@@ -244,6 +274,7 @@ pub(crate) async fn insert_post(
         created_at: now.millis(),
         state: MessageState::Posted.as_str().to_owned(),
         changed_by: 0,
+        ..MessageRow::default()
     }
     .into_message()
     .map(PostOutcome::Stored)
@@ -334,7 +365,7 @@ async fn messages_held_by_keys(
         return Ok(Default::default());
     }
     let mut query = sqlx::QueryBuilder::<super::Db>::new(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id
+        "SELECT {MESSAGE_COLUMNS} FROM messages m {MESSAGE_JOINS}
          WHERE (m.room_id, m.seq) IN ("
     ));
     query.push_values(&wanted, |mut row, (room, seq)| {
@@ -478,6 +509,7 @@ pub(crate) async fn insert_posts(
                     created_at: post.act.at.millis(),
                     state: MessageState::Posted.as_str().to_owned(),
                     changed_by: 0,
+                    ..MessageRow::default()
                 }
                 .into_message()?;
                 *seq += 1;
@@ -640,7 +672,7 @@ pub(crate) async fn read_history(
              ) page
          ) budgeted
          JOIN messages m ON m.room_id = $1 AND m.seq = budgeted.seq
-         JOIN users u ON u.id = m.author_id
+         {MESSAGE_JOINS}
          WHERE budgeted.bytes_before < $5
          ORDER BY m.seq {order}"
     );

@@ -8,9 +8,12 @@
 //! `RETURNING`, `ON CONFLICT`, no dialect functions. Where the dialects truly differ, the
 //! difference is a constant of the including module.
 
+mod addins;
 mod categories;
 mod compliance;
+mod configuration;
 mod directory;
+mod files;
 mod groups;
 mod invitations;
 pub(crate) mod messages;

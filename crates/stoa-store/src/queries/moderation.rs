@@ -11,9 +11,10 @@ use stoa_domain::moderation::{ChangeKind, ChangeSeq, MessageFilter, MessageState
 use stoa_domain::{RoomId, Seq, Timestamp};
 
 use super::compliance::capture;
+use super::files::drop_files_of;
 use stoa_domain::model::HistoryPage;
 
-use super::messages::{MESSAGE_COLUMNS, MessageRow, read_history};
+use super::messages::{MESSAGE_COLUMNS, MESSAGE_JOINS, MessageRow, read_history};
 use super::{DbConnection, Queries, StoreError, StoreResult};
 use crate::{Act, ChangedMessage, Timeline};
 
@@ -136,7 +137,7 @@ impl Queries {
             let mut last_change = lock_room(connection, room_id).await?;
             // Narrowed in SQL by what both databases compare alike; the filter decides.
             let sql = format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id
+                "SELECT {MESSAGE_COLUMNS} FROM messages m {MESSAGE_JOINS}
                  WHERE m.room_id = $1 AND m.state IN ('posted', 'replaced')
                    AND ($2 IS NULL OR m.author_id = $2)
                    AND ($3 IS NULL OR m.created_at >= $3)
@@ -185,6 +186,8 @@ impl Queries {
                 .bind(last_change)
                 .execute(&mut *connection)
                 .await?;
+                // A removed or replaced message no longer carries its file.
+                drop_files_of(connection, room_id, None, Some(before.seq)).await?;
                 let change = RoomChange {
                     room_id,
                     change: last_change,
@@ -264,6 +267,7 @@ impl Queries {
             if cleared == 0 {
                 return Ok(None);
             }
+            drop_files_of(connection, room_id, Some(through_seq), None).await?;
             record_change(connection, &change).await?;
             announce_changes(connection, room_id, change.change).await?;
             let content = serde_json::json!({

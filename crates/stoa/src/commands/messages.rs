@@ -63,7 +63,12 @@ pub async fn run(client: &Client, command: MessageCommand, json: bool) -> anyhow
                         message.created_at.clone(),
                         message.author.clone(),
                         state_name(message.state).to_owned(),
-                        message.body.clone(),
+                        match &message.file {
+                            Some(file) => {
+                                format!("[file {}] {} ({} bytes)", file.id, file.name, file.size)
+                            }
+                            None => message.body.clone(),
+                        },
                     ]
                 })
                 .collect();

@@ -3,7 +3,9 @@
 
 pub mod access;
 pub mod compliance;
+pub mod configuration;
 pub mod directory;
+pub mod files;
 pub mod messages;
 pub mod pool;
 pub mod rooms;
@@ -37,6 +39,9 @@ pub async fn run_client_command(command: Command, json: bool) -> anyhow::Result<
         }
         Command::Compliance(command) => compliance::run(&session::client()?, command, json).await,
         Command::Pool(command) => pool::run(&session::client()?, command, json).await,
+        Command::File(command) => files::run(&session::client()?, command, json).await,
+        Command::Addin(command) => configuration::addin(&session::client()?, command, json).await,
+        Command::Config(command) => configuration::config(&session::client()?, command, json).await,
         Command::Serve(_) => bail!("serve is not a client command"),
     }
 }

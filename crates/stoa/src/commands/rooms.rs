@@ -158,6 +158,9 @@ fn show_room(room: &RoomView, json: bool) -> anyhow::Result<()> {
         record.push(("presenters", list(presenters)));
     }
     record.push(("add-in", optional(&room.addin)));
+    if let Some(url) = &room.addin_url {
+        record.push(("add-in url", url.clone()));
+    }
     record.push(("disabled", yes_no(room.disabled)));
     if let Some(last_seq) = room.last_seq {
         record.push(("messages", last_seq.to_string()));

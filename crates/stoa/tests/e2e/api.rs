@@ -352,6 +352,10 @@ async fn categories_rooms_and_groups_keep_the_full_data_model() {
     );
     assert!(!category.chat_history && category.file_upload && !category.invitations);
 
+    admin
+        .create_addin("Case tracker", "https://cases.contoso.com/tracker")
+        .await
+        .unwrap();
     let room = admin
         .create_room(&CreateRoomRequest {
             name: "Case 42 / discovery".to_owned(),
@@ -364,6 +368,11 @@ async fn categories_rooms_and_groups_keep_the_full_data_model() {
         .unwrap();
     assert_eq!(room.category, "Legal");
     assert_eq!(room.privacy, Privacy::Secret);
+    assert_eq!(room.addin.as_deref(), Some("Case tracker"));
+    assert_eq!(
+        room.addin_url.as_deref(),
+        Some("https://cases.contoso.com/tracker")
+    );
     assert!(room.members.as_deref() == Some(&[][..]) && room.managers.is_empty());
 
     let changed = admin

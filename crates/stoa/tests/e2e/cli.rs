@@ -499,6 +499,7 @@ async fn issue_12_the_data_directory_is_private_whatever_the_umask() {
     admin
         .create_room(&stoa_wire::CreateRoomRequest {
             name: "Private".to_owned(),
+            members: vec!["user:admin".to_owned()],
             ..stoa_wire::CreateRoomRequest::default()
         })
         .await
@@ -506,15 +507,30 @@ async fn issue_12_the_data_directory_is_private_whatever_the_umask() {
     let mode =
         |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700, "the data directory");
+    // A file posted, so that the file store's directories and contents exist too.
+    let upload = parent.path().join("upload.txt");
+    std::fs::write(&upload, b"private").unwrap();
+    admin
+        .upload_file("Private", &upload, "upload.txt")
+        .await
+        .unwrap();
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(&data).unwrap() {
-        let path = entry.unwrap().path();
-        // The harness's own note of the test database is not the server's.
-        if path.ends_with("test-database-url") {
-            continue;
+    let mut directories = vec![data.clone()];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(&directory).unwrap() {
+            let path = entry.unwrap().path();
+            // The harness's own note of the test database is not the server's.
+            if path.ends_with("test-database-url") {
+                continue;
+            }
+            if path.is_dir() {
+                assert_eq!(mode(&path), 0o700, "{}", path.display());
+                directories.push(path);
+                continue;
+            }
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files.push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
-        assert_eq!(mode(&path), 0o600, "{}", path.display());
-        files.push(path.file_name().unwrap().to_string_lossy().into_owned());
     }
     if crate::harness::backend() == stoa_test_support::Backend::Sqlite {
         for file in ["stoa.db", "stoa.db-wal", "stoa.db-shm", "stoa.lock"] {

@@ -58,6 +58,8 @@ enum Setup {
     Adapter,
     /// A second session of the caller's own, for rows that end the session.
     OwnSession,
+    /// An add-in `spare-{caller}`.
+    Addin,
 }
 
 struct Row {
@@ -520,6 +522,105 @@ fn rows() -> Vec<Row> {
             S::None,
             ADMIN_ONLY_200,
         ),
+        // files: posting needs the right to post (and FileUpload on), reading the history's
+        row(
+            M::POST,
+            "/api/v1/rooms/{name}/files",
+            "/api/v1/rooms/Closed/files?name={caller}.json",
+            Some(json!({"uploaded by": "{caller}"})),
+            S::None,
+            [401, 403, 404, 403, 201, 201, 201, 403, 403],
+        ),
+        row(
+            M::POST,
+            "/api/v1/rooms/{name}/files",
+            "/api/v1/rooms/Stage/files?name={caller}.json",
+            Some(json!({"uploaded by": "{caller}"})),
+            S::None,
+            [401, 403, 404, 403, 403, 201, 403, 403, 403],
+        ),
+        row(
+            M::GET,
+            "/api/v1/rooms/{name}/files",
+            "/api/v1/rooms/Hidden/files",
+            None,
+            S::None,
+            [401, 403, 404, 404, 200, 200, 200, 404, 403],
+        ),
+        row(
+            M::GET,
+            "/api/v1/rooms/{name}/files/{file}",
+            "/api/v1/rooms/Hidden/files/f0000000000000000",
+            None,
+            S::None,
+            [401, 403, 404, 404, 404, 404, 404, 404, 403],
+        ),
+        // add-ins: anyone who chats reads them, administrators manage them
+        row(
+            M::GET,
+            "/api/v1/addins",
+            "/api/v1/addins",
+            None,
+            S::None,
+            CHAT_USERS_200,
+        ),
+        row(
+            M::GET,
+            "/api/v1/addins/{name}",
+            "/api/v1/addins/Board",
+            None,
+            S::None,
+            CHAT_USERS_200,
+        ),
+        row(
+            M::POST,
+            "/api/v1/addins",
+            "/api/v1/addins",
+            Some(json!({"name": "new-{caller}", "url": "https://tools.contoso.com/{caller}"})),
+            S::None,
+            ADMIN_ONLY_201,
+        ),
+        row(
+            M::PATCH,
+            "/api/v1/addins/{name}",
+            "/api/v1/addins/Board",
+            Some(json!({"url": "https://board.contoso.com/{caller}"})),
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/addins/{name}",
+            "/api/v1/addins/spare-{caller}",
+            None,
+            S::Addin,
+            ADMIN_ONLY_204,
+        ),
+        // configuration: administrators; what clients need, anyone signed in
+        row(
+            M::GET,
+            "/api/v1/configuration",
+            "/api/v1/configuration",
+            None,
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            M::PATCH,
+            "/api/v1/configuration",
+            "/api/v1/configuration",
+            Some(json!({"values": {"DefaultChatHistory": "30"}})),
+            S::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            M::GET,
+            "/api/v1/client-configuration",
+            "/api/v1/client-configuration",
+            None,
+            S::None,
+            [401, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
         // invitations and follows
         row(
             M::GET,
@@ -628,6 +729,10 @@ async fn world() -> World {
     ] {
         room_with_members(&admin, name, privacy, room_type).await;
     }
+    admin
+        .create_addin("Board", "https://board.contoso.com/")
+        .await
+        .unwrap();
     let plain_file = tempfile::NamedTempFile::new().unwrap();
     let unwritable = format!("{}/stoa-matrix", plain_file.path().display());
     World {
@@ -729,6 +834,12 @@ async fn prepare(world: &World, setup: Setup, caller: &str) -> Option<String> {
                         ..UpdateComplianceAdapterRequest::default()
                     },
                 )
+                .await
+                .unwrap();
+        }
+        Setup::Addin => {
+            admin
+                .create_addin(&format!("spare-{caller}"), "https://spare.contoso.com/")
                 .await
                 .unwrap();
         }
