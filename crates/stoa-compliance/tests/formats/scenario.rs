@@ -130,11 +130,12 @@ fn acts() -> Vec<Act> {
             ..act(Admin, admin(), None)
         },
         Act {
-            content: "q3 report <final>.pdf",
+            message_seq: Some(1),
+            content: r#"{"file":"f00000000000000a1","name":"q3 report <final>.pdf","size":52731,"content_type":"application/pdf","sha256":"5d1f3a8e7c2b9064f1e3a5c7d9b0e2f4a6c8e0d2b4f6a8c0e2d4f6a8b0c2e4d6"}"#,
             ..act(FileUpload, bob(), design())
         },
         Act {
-            message_seq: Some(1),
+            message_seq: Some(2),
             content: "windows line end\r\nand ]]> and &amp; literally",
             ..act(Chat, dave(), design())
         },
@@ -151,7 +152,8 @@ fn acts() -> Vec<Act> {
             ..act(Admin, None, None)
         },
         Act {
-            content: "q3 report <final>.pdf",
+            message_seq: Some(1),
+            content: r#"{"file":"f00000000000000a1","name":"q3 report <final>.pdf","size":52731,"content_type":"application/pdf","sha256":"5d1f3a8e7c2b9064f1e3a5c7d9b0e2f4a6c8e0d2b4f6a8c0e2d4f6a8b0c2e4d6"}"#,
             ..act(FileDownload, carol(), design())
         },
         Act {

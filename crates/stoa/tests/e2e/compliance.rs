@@ -599,3 +599,94 @@ async fn removals_replacements_and_clears_are_captured_with_the_original_text() 
     assert_valid_xml(xml_output.path());
     server.shut_down().await;
 }
+
+#[tokio::test]
+async fn files_add_ins_and_configuration_are_captured_and_manifests_name_the_stored_files() {
+    let server = TestServer::start().await;
+    let (xml_output, jsonl_output) =
+        xml_and_jsonl_adapters(&server, &["--create-file-attachments-manifest", "true"]).await;
+    open_room(&server.admin, "Deals").await;
+    let alice = server.user("alice").await;
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("terms.txt");
+    std::fs::write(&path, b"the terms, in full").unwrap();
+    let posted = alice
+        .upload_file("Deals", &path, "terms <v2>.txt")
+        .await
+        .unwrap();
+    let file = posted.file.unwrap();
+    let mut downloaded = Vec::new();
+    alice
+        .download_file("Deals", &file.id, &mut downloaded)
+        .await
+        .unwrap();
+    for args in [
+        &[
+            "addin",
+            "new",
+            "Board",
+            "--url",
+            "https://board.contoso.com/",
+        ][..],
+        &[
+            "config",
+            "set",
+            "--scope",
+            "site:test-site",
+            "--max-file-size-kb",
+            "5000",
+        ][..],
+    ] {
+        let done = admin_cli(&server, args).await;
+        assert!(done.success, "{}", done.stderr);
+    }
+    let run = admin_cli(&server, &["compliance", "run", "--json"]).await;
+    assert!(run.success, "{}", run.stderr);
+
+    let kinds: Vec<(String, Option<String>)> = exported(jsonl_output.path())
+        .into_iter()
+        .map(|(_, kind, action)| (kind, action))
+        .collect();
+    let admin = |action: &str| ("ADMIN".to_owned(), Some(action.to_owned()));
+    let plain = |kind: &str| (kind.to_owned(), None);
+    assert_eq!(
+        kinds,
+        [
+            admin("compliance.changed"),
+            admin("compliance.changed"),
+            admin("room.created"),
+            admin("user.created"),
+            plain("FILEUPLOAD"),
+            plain("FILEDOWNLOAD"),
+            admin("addin.created"),
+            admin("configuration.changed"),
+        ]
+    );
+    // The manifests name the stored file: its id, name, size and SHA-256.
+    for output in [xml_output.path(), jsonl_output.path()] {
+        let manifests: Vec<String> = std::fs::read_dir(output)
+            .unwrap()
+            .flatten()
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".ATTACH"))
+            .map(|entry| std::fs::read_to_string(entry.path()).unwrap())
+            .collect();
+        assert_eq!(manifests.len(), 1, "{manifests:?}");
+        let lines: Vec<&str> = manifests[0].lines().collect();
+        assert_eq!(lines[0], "position\troom\tuser\tfile\tname\tsize\tsha256");
+        let columns: Vec<&str> = lines[1].split('\t').collect();
+        assert_eq!(
+            columns[2..],
+            [
+                "alice",
+                file.id.as_str(),
+                "terms <v2>.txt",
+                "18",
+                file.sha256.as_str()
+            ]
+        );
+        assert_eq!(lines.len(), 2);
+    }
+    assert_eq!(exported(xml_output.path()), exported(jsonl_output.path()));
+    assert_valid_xml(xml_output.path());
+    server.shut_down().await;
+}

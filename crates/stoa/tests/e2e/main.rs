@@ -10,6 +10,7 @@ mod access;
 mod api;
 mod cli;
 mod compliance;
+mod configuration;
 mod files;
 mod harness;
 mod hidden_rooms;

@@ -276,6 +276,30 @@ async fn acknowledged_posts_survive_failover_to_a_promoted_standby_and_fail_back
         .await
         .unwrap();
     let client = sign_in(&node.url, POSTER, USER_PASSWORD).await;
+    // A file posted before the failover: its content lives in the database, so the
+    // promoted standby serves it.
+    admin
+        .create_room(&CreateRoomRequest {
+            name: "Drawings".to_owned(),
+            privacy: Some(Privacy::Open),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let drawing: Vec<u8> = (0..700_000_u32).map(|n| (n * 31 % 251) as u8).collect();
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("site plan.dwg"), &drawing).unwrap();
+    let drawing_id = client
+        .upload_file(
+            "Drawings",
+            &folder.path().join("site plan.dwg"),
+            "site plan.dwg",
+        )
+        .await
+        .unwrap()
+        .file
+        .unwrap()
+        .id;
     let cli_config = tempfile::tempdir().unwrap();
     let admin_token = admin.token().unwrap().to_owned();
     eprintln!("set up in {:?}", began.elapsed());
@@ -317,6 +341,12 @@ async fn acknowledged_posts_survive_failover_to_a_promoted_standby_and_fail_back
     );
     let after_failover = history(&client).await;
     assert_history_keeps(&after_failover, &acknowledged);
+    let mut served = Vec::new();
+    client
+        .download_file("Drawings", &drawing_id, &mut served)
+        .await
+        .unwrap();
+    assert!(served == drawing, "the file differs after the failover");
 
     // Fail-back: the old primary is rebuilt, on its old port, as a synchronous standby of the
     // promoted one (while posts go on), then the two switch over: a clean stop of the promoted

@@ -673,3 +673,89 @@ async fn next_within(live: &mut LiveConnection) -> ServerFrame {
         .expect("the frame arrives in time")
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_file_posted_on_one_node_downloads_from_another_and_configuration_applies_on_every_node()
+{
+    use stoa_wire::UpdateConfigurationRequest;
+    let database = stoa_test_support::fresh_postgres_database().await;
+    let a = TestServer::start_node(&database, "a", quick_settings()).await;
+    let b = TestServer::start_node(&database, "b", quick_settings()).await;
+    create_open_room(&a.admin, "Plans").await;
+    let alice = a.user("alice").await;
+    let bob = crate::harness::sign_in(&b.url, "alice", crate::harness::USER_PASSWORD).await;
+    let content: Vec<u8> = (0..3_000_000_u32).map(|n| (n * 7 % 253) as u8).collect();
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("plan.pdf");
+    std::fs::write(&path, &content).unwrap();
+    let posted = alice.upload_file("Plans", &path, "plan.pdf").await.unwrap();
+    let file = posted.file.unwrap();
+    let mut served = Vec::new();
+    bob.download_file("Plans", &file.id, &mut served)
+        .await
+        .unwrap();
+    assert!(served == content, "node b serves other bytes");
+    // A range straddling the database's chunks comes back exact.
+    let range = reqwest::Client::new()
+        .get(format!("{}/api/v1/rooms/Plans/files/{}", b.url, file.id))
+        .bearer_auth(bob.token().unwrap())
+        .header("range", "bytes=262000-800000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(range.status(), 206);
+    assert!(range.bytes().await.unwrap()[..] == content[262_000..=800_000]);
+
+    // A limit set on node a applies on node b at once, without a restart: b refuses what
+    // is over it, and the site scope beats the global one on both.
+    a.admin
+        .set_configuration(&UpdateConfigurationRequest {
+            scope: Some("global".to_owned()),
+            values: [("MaxFileSizeKB".to_owned(), "100".to_owned())].into(),
+        })
+        .await
+        .unwrap();
+    let refused = wait_until(Duration::from_secs(10), || async {
+        matches!(
+            bob.upload_file("Plans", &path, "plan.pdf").await,
+            Err(ClientError::Api { status: 413, .. })
+        )
+    })
+    .await;
+    assert!(refused, "node b still takes files over the limit");
+    a.admin
+        .set_configuration(&UpdateConfigurationRequest {
+            scope: Some(format!("site:{}", crate::harness::TEST_SITE)),
+            values: [("MaxFileSizeKB".to_owned(), "5000".to_owned())].into(),
+        })
+        .await
+        .unwrap();
+    let taken = wait_until(Duration::from_secs(10), || async {
+        bob.client_configuration().await.unwrap().max_file_size_kb == 5000
+    })
+    .await;
+    assert!(taken, "node b did not apply the site's value");
+    bob.upload_file("Plans", &path, "plan again.pdf")
+        .await
+        .unwrap();
+    a.shut_down().await;
+    b.shut_down().await;
+}
+
+/// Polls `condition` until it holds or `timeout` passes; answers whether it held.
+async fn wait_until<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
