@@ -41,6 +41,8 @@ pub enum LiveEvent {
     Message(Arc<Message>),
     /// A change to earlier messages (removed, replaced, cleared).
     Change(Arc<RoomChange>),
+    /// Someone joined or left the room's roster.
+    Roster(Arc<crate::roster::RosterUpdate>),
 }
 
 /// An event as the hub hands it out: the event, and its frame once some connection has
@@ -64,6 +66,7 @@ impl Published {
         match &self.event {
             LiveEvent::Message(message) => message.room_id,
             LiveEvent::Change(change) => change.room_id,
+            LiveEvent::Roster(update) => update.room,
         }
     }
 
@@ -93,6 +96,7 @@ impl Published {
                 ChangeKind::Replaced { body, .. } => body.len(),
                 _ => 0,
             },
+            LiveEvent::Roster(update) => update.login.len(),
         };
         2 * text + 256
     }
@@ -352,6 +356,18 @@ impl Hub {
         }
     }
 
+    /// Hands a roster update to every subscriber of its room on this node.
+    pub fn publish_roster(&self, update: Arc<crate::roster::RosterUpdate>) {
+        let rooms = self.lock();
+        let Some(live) = rooms.get(&update.room) else {
+            return;
+        };
+        let published = Arc::new(Published::new(LiveEvent::Roster(update)));
+        for subscriber in live.subscribers.values() {
+            subscriber.offer(&published);
+        }
+    }
+
     /// Notes that a subscriber of `room` read the room's changes up to `last_change` from
     /// the store, so that the pool's catch-up after a lost line starts there, not at the
     /// room's first change.
@@ -568,6 +584,7 @@ mod tests {
         match &published.event {
             LiveEvent::Message(message) => message.seq,
             LiveEvent::Change(change) => -change.change,
+            LiveEvent::Roster(_) => 0,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod error;
 pub mod hub;
 pub mod pool;
 pub mod posting;
+pub mod roster;
 pub mod routes;
 pub mod sign_in_throttle;
 pub mod slots;
@@ -217,12 +218,20 @@ impl Server {
             rooms_since_access_change: Arc::default(),
             pool: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
             configuration: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
+            rosters: Arc::default(),
             admission: Arc::new(admission::Admission::for_settings(&options.settings)),
             sign_in_throttle: Arc::default(),
         };
         let settings = state.store.pool_settings().await?;
         state.pool.send_replace(settings);
         state.reload_configuration().await?;
+        // Whoever this node listed as in rooms before a crash or restart has left.
+        if state.store.is_pooled() {
+            state
+                .store
+                .clear_presence(&state.placement.node_name)
+                .await?;
+        }
         Ok(Server {
             state,
             bootstrap,

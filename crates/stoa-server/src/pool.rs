@@ -160,6 +160,7 @@ async fn relay(state: AppState, mut events: tokio::sync::mpsc::Receiver<PoolEven
             }
             PoolEvent::AccessChanged => state.recheck_local_access(),
             PoolEvent::ConfigurationChanged => reload_configuration(&state).await,
+            PoolEvent::Roster(change) => crate::roster::relay(&state, &change),
             PoolEvent::SessionEnded(hash) => state.hub.end_session(&hash),
             PoolEvent::Resynchronise => {
                 tracing::info!("reconnected to the pool; catching up");

@@ -129,6 +129,8 @@ pub struct AppState {
     pub configuration: Arc<watch::Sender<Configuration>>,
     /// What requests must do before they take a request slot (bodies, anonymous budgets).
     pub admission: Arc<crate::admission::Admission>,
+    /// This node's share of who is in each room (`roster.rs`).
+    pub rosters: Arc<crate::roster::Rosters>,
     /// Failed sign-ins seen by this node (`sign_in_throttle.rs`).
     pub sign_in_throttle: Arc<crate::sign_in_throttle::SignInThrottle>,
 }

@@ -226,6 +226,15 @@ dispatch_to_backend! { backend;
     pub async fn record_download(&self, act: &Act<'_>, file: &StoredFile) -> StoreResult<()>;
 
 
+    // Rosters, pool-wide (on SQLite the one node keeps its roster in memory).
+    /// Records that the user is (or no longer is) in the room on node `node`.
+    pub async fn set_presence(&self, room: RoomId, user: UserId, node: &str, present: bool, at: Timestamp) -> StoreResult<()>;
+    /// Forgets what node `node` recorded of who is in rooms (its previous run's).
+    pub async fn clear_presence(&self, node: &str) -> StoreResult<()>;
+    /// Who is in the room now on the nodes heard from within `lost_after_millis`, by login.
+    pub async fn room_presence(&self, room: RoomId, lost_after_millis: i64) -> StoreResult<Vec<Login>>;
+
+
     // Configuration (SPEC §4).
     /// Every configuration value set, at every scope.
     pub async fn configuration(&self) -> StoreResult<Vec<ConfigEntry>>;

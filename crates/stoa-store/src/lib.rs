@@ -93,7 +93,7 @@ pub use postgres::redact as redact_database_url;
 pub use records::{
     ADMINISTRATOR_ROLE, Act, AdapterProgress, AdapterRecord, ApplicablePolicies, ChangedMessage,
     ExportLease, IDEMPOTENCY_WINDOW_MILLIS, NewPost, PendingInvitation, PoolEvent, PostReceipt,
-    Posted, StoredFile, Timeline,
+    Posted, RosterChange, StoredFile, Timeline,
 };
 use records::{CapturedRow, LocalLeases};
 pub use sqlite::lock_data_directory;
@@ -275,6 +275,12 @@ impl Store {
             _data_directory_lock: None,
             contents: contents::Contents::InDatabase,
         })
+    }
+
+    /// Whether several nodes may share this store (PostgreSQL), so that what one node knows
+    /// in memory (who is in a room) must be shared through it.
+    pub fn is_pooled(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// Which database this store runs on, for logs and `/healthz`.

@@ -24,7 +24,7 @@ pub struct ApplicablePolicies {
 }
 
 /// What nodes of a pool tell each other through the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PoolEvent {
     /// A message was committed in a room with this sequence number.
     Posted(RoomId, Seq),
@@ -40,6 +40,21 @@ pub enum PoolEvent {
     SessionEnded([u8; 32]),
     /// The configuration (SPEC §4) changed: every node reads it again.
     ConfigurationChanged,
+    /// Someone joined or left a room's roster, on the node named.
+    Roster(RosterChange),
+}
+
+/// A join or leave of a room's roster, as nodes announce it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterChange {
+    pub room: RoomId,
+    pub user: stoa_domain::UserId,
+    pub login: String,
+    pub joined: bool,
+    /// Participants in the room after it, pool-wide.
+    pub participants: u32,
+    /// The node it happened on.
+    pub node: String,
 }
 
 impl PoolEvent {
@@ -51,6 +66,15 @@ impl PoolEvent {
             PoolEvent::AccessChanged => "access".to_owned(),
             PoolEvent::Resynchronise => "resynchronise".to_owned(),
             PoolEvent::ConfigurationChanged => "configuration".to_owned(),
+            PoolEvent::Roster(change) => format!(
+                "roster:{}:{}:{}:{}:{}:{}",
+                change.room.0,
+                change.user.0,
+                if change.joined { "joined" } else { "left" },
+                change.participants,
+                change.node,
+                change.login
+            ),
             PoolEvent::SessionEnded(hash) => {
                 let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
                 format!("session:{hex}")
@@ -60,6 +84,25 @@ impl PoolEvent {
 
     /// Reads a payload written by [`PoolEvent::to_payload`]; `None` for anything else.
     pub fn from_payload(payload: &str) -> Option<PoolEvent> {
+        if let Some(rest) = payload.strip_prefix("roster:") {
+            // The login comes last, whole, whatever it holds.
+            let fields: Vec<&str> = rest.splitn(6, ':').collect();
+            let [room, user, joined, participants, node, login] = fields.as_slice() else {
+                return None;
+            };
+            return Some(PoolEvent::Roster(RosterChange {
+                room: RoomId(room.parse().ok()?),
+                user: stoa_domain::UserId(user.parse().ok()?),
+                joined: match *joined {
+                    "joined" => true,
+                    "left" => false,
+                    _ => return None,
+                },
+                participants: participants.parse().ok()?,
+                node: (*node).to_owned(),
+                login: (*login).to_owned(),
+            }));
+        }
         match payload.split(':').collect::<Vec<_>>().as_slice() {
             ["posted", room, seq] => Some(PoolEvent::Posted(
                 RoomId(room.parse().ok()?),

@@ -388,6 +388,27 @@ pub struct MessageView {
     pub file: Option<FileView>,
 }
 
+/// A join or leave of a room's roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RosterUpdateView {
+    pub room: String,
+    pub room_id: String,
+    /// The login of who joined or left.
+    pub user: String,
+    pub joined: bool,
+    /// How many are in the room now.
+    pub participants: u32,
+}
+
+/// Who is in a room now: joined over a live connection, on any node of a pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RosterView {
+    pub room: String,
+    pub room_id: String,
+    /// Logins, in order.
+    pub participants: Vec<String>,
+}
+
 /// A file posted to a room. Download it from `GET /api/v1/rooms/{room}/files/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FileView {
@@ -930,6 +951,10 @@ pub enum ServerFrame {
     Message(MessageView),
     /// An administrator changed earlier messages of a subscribed room.
     Changed(ChangeView),
+    /// Someone joined or left a subscribed room (their first live connection subscribed, or
+    /// their last one left), sent while the room has at most `ParticipantUpdateLimit`
+    /// participants. `GET /api/v1/rooms/{room}/roster` answers the whole roster.
+    Roster(RosterUpdateView),
     /// A `post` is stored durably: this is its place in the room.
     Posted {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]

@@ -407,6 +407,7 @@ fn app_state(store: Store) -> anyhow::Result<AppState> {
         live_post_slots: Arc::new(tokio::sync::Semaphore::new(1)),
         pool: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
         configuration: Arc::new(tokio::sync::watch::Sender::new(Default::default())),
+        rosters: Arc::default(),
         admission: Arc::new(stoa_server::admission::Admission::for_settings(
             &Settings::default(),
         )),

@@ -409,6 +409,7 @@ impl Session {
             ServerFrame::Ready { .. }
             | ServerFrame::Unsubscribed { .. }
             | ServerFrame::Changed(_)
+            | ServerFrame::Roster(_)
             | ServerFrame::Pong => {}
         }
         if let Start::Join(begun) = start

@@ -129,6 +129,7 @@ pub fn router(state: AppState) -> Router {
             ))),
         )
         .route("/rooms/{name}/files/{file}", get(files::download))
+        .route("/rooms/{name}/roster", get(rooms::roster))
         .route("/addins", get(addins::list).post(addins::create))
         .route(
             "/addins/{name}",
@@ -331,6 +332,7 @@ async fn method_not_allowed() -> ApiError {
         rooms::get,
         rooms::update,
         rooms::remove,
+        rooms::roster,
         messages::history,
         messages::post,
         moderation::remove_messages,

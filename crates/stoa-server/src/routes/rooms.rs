@@ -378,3 +378,27 @@ async fn existing_addin(state: &AppState, name: &str) -> ApiResult<String> {
         Err(error) => Err(error.into()),
     }
 }
+
+/// Who is in a room now: the users whose live connections are subscribed to it, on any node
+/// of the pool. For those who may read the room, never from its card.
+#[utoipa::path(get, path = "/api/v1/rooms/{name}/roster", tag = "rooms", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, body = stoa_wire::RosterView),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn roster(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<stoa_wire::RosterView>> {
+    caller.require_chat()?;
+    let (room, _) = room_for(&state, &caller, &name, Action::ReadRoom).await?;
+    let participants = crate::roster::roster(&state, room.id).await?;
+    Ok(Json(stoa_wire::RosterView {
+        room: room.name.clone(),
+        room_id: room.public_id.to_string(),
+        participants: participants.iter().map(ToString::to_string).collect(),
+    }))
+}

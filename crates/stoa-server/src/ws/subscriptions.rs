@@ -130,6 +130,7 @@ impl Connection {
                 .store
                 .record_act(&act, EventKind::Join, Some(room), "")
                 .await?;
+            crate::roster::entered(state, room, caller).await;
         }
         if start < last_seq {
             let read = serde_json::json!({
@@ -149,6 +150,7 @@ impl Connection {
     /// Records that the user left a room (a PART event). Leaving cannot be refused, so a
     /// failure is logged rather than reported.
     pub(super) async fn record_part(state: &AppState, caller: &Caller, room: RoomId) {
+        crate::roster::left(state, room, caller).await;
         let act = caller.act(state, "");
         if let Err(error) = state
             .store
@@ -392,7 +394,28 @@ impl Connection {
         match &published.event {
             LiveEvent::Message(message) => self.deliver_message(&published, message).await,
             LiveEvent::Change(change) => self.deliver_change(&published, change).await,
+            LiveEvent::Roster(update) => self.deliver_roster(update).await,
         }
+    }
+
+    /// Delivers a join or leave of a subscribed room's roster; the joiner's own join is not
+    /// news to them.
+    async fn deliver_roster(&mut self, update: &crate::roster::RosterUpdate) -> Result<(), Stop> {
+        let Some(subscription) = self.subscriptions.get(&update.room) else {
+            return Ok(());
+        };
+        if update.user == self.caller.user.id {
+            return Ok(());
+        }
+        let room = &subscription.room.0;
+        let frame = ServerFrame::Roster(stoa_wire::RosterUpdateView {
+            room: room.name.clone(),
+            room_id: room.public_id.to_string(),
+            user: update.login.clone(),
+            joined: update.joined,
+            participants: update.participants,
+        });
+        self.queue(&frame).await
     }
 
     async fn deliver_message(

@@ -20,6 +20,7 @@ pub(crate) mod messages;
 mod moderation;
 mod policies;
 mod pool;
+mod presence;
 mod rooms;
 mod sessions;
 mod users;

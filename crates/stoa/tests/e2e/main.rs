@@ -18,4 +18,5 @@ mod live;
 mod matrix;
 mod moderation;
 mod posting;
+mod roster;
 mod sign_in;

@@ -555,6 +555,15 @@ fn rows() -> Vec<Row> {
             S::None,
             [401, 403, 404, 404, 404, 404, 404, 404, 403],
         ),
+        // the roster: for those who may read the room, never from its card
+        row(
+            M::GET,
+            "/api/v1/rooms/{name}/roster",
+            "/api/v1/rooms/Closed/roster",
+            None,
+            S::None,
+            [401, 403, 404, 403, 200, 200, 200, 403, 403],
+        ),
         // add-ins: anyone who chats reads them, administrators manage them
         row(
             M::GET,

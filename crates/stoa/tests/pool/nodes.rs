@@ -759,3 +759,56 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn the_roster_spans_the_nodes_of_a_pool() {
+    let database = stoa_test_support::fresh_postgres_database().await;
+    let a = TestServer::start_node(&database, "a", quick_settings()).await;
+    let b = TestServer::start_node(&database, "b", quick_settings()).await;
+    create_open_room(&a.admin, "Lobby").await;
+    let alice = a.user("alice").await;
+    b.admin
+        .create_user(&CreateUserRequest {
+            login: "bob".to_owned(),
+            password: Some(crate::harness::USER_PASSWORD.to_owned()),
+            ..CreateUserRequest::default()
+        })
+        .await
+        .unwrap();
+    let bob = crate::harness::sign_in(&b.url, "bob", crate::harness::USER_PASSWORD).await;
+    let (mut alice_live, _) = subscribe(&alice, "Lobby", None).await;
+    let (bob_live, _) = subscribe(&bob, "Lobby", None).await;
+    match next_within(&mut alice_live).await {
+        ServerFrame::Roster(update) => {
+            assert_eq!(
+                (update.user.as_str(), update.joined, update.participants),
+                ("bob", true, 2)
+            );
+        }
+        other => panic!("expected bob's join from node b, got {other:?}"),
+    }
+    for (node, client) in [(&a, &alice), (&b, &bob)] {
+        let roster: stoa_wire::RosterView = reqwest::Client::new()
+            .get(format!("{}/api/v1/rooms/Lobby/roster", node.url))
+            .bearer_auth(client.token().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(roster.participants, ["alice", "bob"]);
+    }
+    drop(bob_live);
+    match next_within(&mut alice_live).await {
+        ServerFrame::Roster(update) => {
+            assert_eq!(
+                (update.user.as_str(), update.joined, update.participants),
+                ("bob", false, 1)
+            );
+        }
+        other => panic!("expected bob's leave from node b, got {other:?}"),
+    }
+    a.shut_down().await;
+    b.shut_down().await;
+}

@@ -1,0 +1,147 @@
+//! Issue 13: rosters. Who is in a room now, with joins and leaves sent live while the room
+//! is within `ParticipantUpdateLimit`; the roster can always be asked for, by those who may
+//! read the room only.
+
+use stoa_client::{Client, LiveConnection};
+use stoa_wire::{ClientFrame, CreateRoomRequest, Privacy, RosterView, ServerFrame};
+
+use crate::compliance::admin_cli;
+use crate::harness::TestServer;
+use crate::live::next;
+
+async fn joined(client: &Client, room: &str) -> LiveConnection {
+    let mut live = client.connect_live().await.unwrap();
+    live.subscribe(room, None).await.unwrap();
+    match next(&mut live).await {
+        ServerFrame::Subscribed { .. } => live,
+        other => panic!("expected subscribed, got {other:?}"),
+    }
+}
+
+/// The next frame, which must be a roster update: (user, joined, participants).
+async fn update(live: &mut LiveConnection) -> (String, bool, u32) {
+    match next(live).await {
+        ServerFrame::Roster(update) => (update.user, update.joined, update.participants),
+        other => panic!("expected a roster update, got {other:?}"),
+    }
+}
+
+/// Asserts that nothing but the answer to a ping is waiting.
+async fn quiet(live: &mut LiveConnection) {
+    live.send(&ClientFrame::Ping).await.unwrap();
+    assert_eq!(next(live).await, ServerFrame::Pong);
+}
+
+async fn roster(server: &TestServer, client: &Client, room: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/api/v1/rooms/{room}/roster", server.url))
+        .bearer_auth(client.token().unwrap())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn participants(server: &TestServer, client: &Client, room: &str) -> Vec<String> {
+    let answer = roster(server, client, room).await;
+    assert_eq!(answer.status(), 200);
+    answer.json::<RosterView>().await.unwrap().participants
+}
+
+#[tokio::test]
+async fn joins_and_leaves_reach_the_room_once_per_user_and_the_roster_lists_who_is_in() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice@contoso.com").await;
+    let bob = server.user("bob@contoso.com").await;
+    let outsider = server.user("erin@contoso.com").await;
+    server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Standup".to_owned(),
+            privacy: Some(Privacy::Closed),
+            members: vec![
+                "user:alice@contoso.com".to_owned(),
+                "user:bob@contoso.com".to_owned(),
+            ],
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    assert!(participants(&server, &alice, "Standup").await.is_empty());
+
+    let mut alice_live = joined(&alice, "Standup").await;
+    let mut bob_phone = joined(&bob, "Standup").await;
+    assert_eq!(
+        update(&mut alice_live).await,
+        ("bob@contoso.com".to_owned(), true, 2)
+    );
+    // Bob's own join is no news to him, nor is his second connection to anyone.
+    let mut bob_desk = joined(&bob, "Standup").await;
+    quiet(&mut alice_live).await;
+    quiet(&mut bob_phone).await;
+    assert_eq!(
+        participants(&server, &bob, "Standup").await,
+        ["alice@contoso.com", "bob@contoso.com"]
+    );
+    // Someone who may find the room but not read it sees its card, never its roster.
+    let refused = roster(&server, &outsider, "Standup").await;
+    assert_eq!(refused.status(), 403);
+
+    // Bob leaves with his last connection, not his first.
+    drop(bob_phone);
+    quiet(&mut alice_live).await;
+    bob_desk
+        .send(&ClientFrame::Unsubscribe {
+            room: "Standup".to_owned(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        update(&mut alice_live).await,
+        ("bob@contoso.com".to_owned(), false, 1)
+    );
+    assert_eq!(
+        participants(&server, &alice, "Standup").await,
+        ["alice@contoso.com"]
+    );
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn roster_updates_stop_above_the_participant_update_limit() {
+    let server = TestServer::start().await;
+    server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Town hall".to_owned(),
+            privacy: Some(Privacy::Open),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let set = admin_cli(
+        &server,
+        &["config", "set", "--participant-update-limit", "2"],
+    )
+    .await;
+    assert!(set.success, "{}", set.stderr);
+    let alice = server.user("alice@contoso.com").await;
+    let bob = server.user("bob@contoso.com").await;
+    let carol = server.user("carol@contoso.com").await;
+    let mut alice_live = joined(&alice, "Town hall").await;
+    let _bob_live = joined(&bob, "Town hall").await;
+    assert_eq!(
+        update(&mut alice_live).await,
+        ("bob@contoso.com".to_owned(), true, 2)
+    );
+    // A third participant takes the room over the limit: no update goes out.
+    let carol_live = joined(&carol, "Town hall").await;
+    quiet(&mut alice_live).await;
+    assert_eq!(participants(&server, &alice, "Town hall").await.len(), 3);
+    // Carol leaving brings it back to two, within the limit: that is told.
+    drop(carol_live);
+    assert_eq!(
+        update(&mut alice_live).await,
+        ("carol@contoso.com".to_owned(), false, 2)
+    );
+    server.shut_down().await;
+}
