@@ -15,6 +15,7 @@
 #[path = "../e2e/harness.rs"]
 mod harness;
 
+mod files;
 mod load;
 mod postgres;
 mod sqlite;
