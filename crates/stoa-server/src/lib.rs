@@ -225,13 +225,7 @@ impl Server {
         let settings = state.store.pool_settings().await?;
         state.pool.send_replace(settings);
         state.reload_configuration().await?;
-        // Whoever this node listed as in rooms before a crash or restart has left.
-        if state.store.is_pooled() {
-            state
-                .store
-                .clear_presence(&state.placement.node_name)
-                .await?;
-        }
+        sweep_staged_uploads(&state.placement.data_dir);
         Ok(Server {
             state,
             bootstrap,
@@ -248,6 +242,14 @@ impl Server {
     pub async fn claim_node_name(&mut self, address: &str) -> Result<(), ServerError> {
         pool::claim_node_name(&self.state, address).await?;
         self.claimed_node_name = true;
+        // Whoever this node's previous run listed as in rooms has left; only the name's
+        // holder may say so, so this waits for the claim.
+        if self.state.store.is_pooled() {
+            self.state
+                .store
+                .clear_presence(&self.state.placement.node_name)
+                .await?;
+        }
         Ok(())
     }
 
@@ -392,4 +394,17 @@ fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
+}
+
+/// Deletes uploads a crash or kill left half-staged in `DATA_DIR/files/incoming` (no request
+/// is reading one before the server serves).
+fn sweep_staged_uploads(data_dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(stoa_store::staging_directory(data_dir)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if let Err(error) = std::fs::remove_file(entry.path()) {
+            tracing::warn!(%error, "could not delete a half-staged upload");
+        }
+    }
 }

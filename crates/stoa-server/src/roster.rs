@@ -38,6 +38,9 @@ type UsersInRoom = HashMap<UserId, (Login, usize)>;
 #[derive(Default)]
 pub struct Rosters {
     rooms: Mutex<HashMap<RoomId, UsersInRoom>>,
+    /// Held while a join or leave is recorded and told, so that they are recorded and told
+    /// in the order they happened here (a page reloaded leaves and joins at once).
+    recording: tokio::sync::Mutex<()>,
 }
 
 impl Rosters {
@@ -72,6 +75,13 @@ impl Rosters {
             rooms.remove(&room);
         }
         Some(left)
+    }
+
+    /// Whether `user` has a connection in `room` on this node now.
+    fn is_present(&self, room: RoomId, user: UserId) -> bool {
+        self.lock()
+            .get(&room)
+            .is_some_and(|users| users.contains_key(&user))
     }
 
     /// Who is in `room` on this node, by login.
@@ -124,10 +134,13 @@ pub async fn left(state: &AppState, room: RoomId, caller: &Caller) {
 async fn changed(state: &AppState, room: RoomId, caller: &Caller, joined: bool, local: u32) {
     let user = &caller.user;
     let node = &state.placement.node_name;
+    let _in_order = state.rosters.recording.lock().await;
     let participants = if state.store.is_pooled() {
+        // What holds now, which a later join or leave may have changed since this one.
+        let present = state.rosters.is_present(room, user.id);
         let recorded = state
             .store
-            .set_presence(room, user.id, node, joined, crate::time::now())
+            .set_presence(room, user.id, node, present, crate::time::now())
             .await;
         if let Err(error) = recorded {
             // The roster shows them as they were until this node next records presence.

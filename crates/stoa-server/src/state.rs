@@ -105,6 +105,21 @@ pub struct Placement {
     pub data_dir: std::path::PathBuf,
 }
 
+impl Placement {
+    /// This node's site and node names as scopes name them (normalised, lower-case).
+    pub fn scope_names(&self) -> (&str, &str) {
+        let site = match &self.site {
+            PolicyIdentity::Site(name) => name.as_str(),
+            _ => self.site_name.as_str(),
+        };
+        let node = match &self.node {
+            PolicyIdentity::Node(name) => name.as_str(),
+            _ => self.node_name.as_str(),
+        };
+        (site, node)
+    }
+}
+
 /// Shared by every request and connection. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -174,11 +189,8 @@ impl AppState {
     /// Reads the configuration again and puts what is in force on this node in place.
     pub async fn reload_configuration(&self) -> Result<(), stoa_store::StoreError> {
         let entries = self.store.configuration().await?;
-        let resolved = Configuration::resolve(
-            &entries,
-            &self.placement.site_name,
-            &self.placement.node_name,
-        );
+        let (site, node) = self.placement.scope_names();
+        let resolved = Configuration::resolve(&entries, site, node);
         self.configuration.send_if_modified(|current| {
             let changed = *current != resolved;
             *current = resolved;

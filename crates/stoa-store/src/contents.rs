@@ -129,10 +129,20 @@ impl Store {
             (Contents::Directory { root, lock }, Backend::Sqlite(queries)) => {
                 let target = content_path(root, &file.sha256)?;
                 let _ordered = lock.lock().await;
-                if tokio::fs::metadata(&target).await.is_err() {
+                let placed_now = tokio::fs::metadata(&target).await.is_err();
+                if placed_now {
                     put_in_place(staged, &target).await?;
                 }
-                queries.post_file(room_id, act, file, None).await
+                let posted = queries.post_file(room_id, act, file, None).await;
+                // A post refused (its room went meanwhile) or failed leaves no content
+                // behind that nothing records.
+                if posted.is_err()
+                    && placed_now
+                    && !queries.content_recorded(&file.sha256).await.unwrap_or(true)
+                {
+                    let _ = tokio::fs::remove_file(&target).await;
+                }
+                posted
             }
             (_, Backend::Sqlite(queries)) => queries.post_file(room_id, act, file, None).await,
             (_, Backend::Postgres(queries)) => {

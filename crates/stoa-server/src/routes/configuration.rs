@@ -25,14 +25,15 @@ fn entry_view(entry: &ConfigEntry) -> ConfigEntryView {
 
 fn configuration_view(state: &AppState, entries: &[ConfigEntry]) -> ConfigurationView {
     let placement = &state.placement;
-    let effective = Configuration::resolve(entries, &placement.site_name, &placement.node_name);
+    let (site, node) = placement.scope_names();
+    let effective = Configuration::resolve(entries, site, node);
     ConfigurationView {
         node: placement.node_name.clone(),
         site: placement.site_name.clone(),
         effective: ConfigKey::ALL
             .into_iter()
             .map(|key| ConfigEntryView {
-                scope: winning_scope(entries, key, &placement.site_name, &placement.node_name),
+                scope: winning_scope(entries, key, site, node),
                 key: key.name().to_owned(),
                 value: effective.value(key),
             })

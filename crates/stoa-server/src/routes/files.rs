@@ -286,23 +286,37 @@ fn wanted(headers: &HeaderMap, size: u64, etag: &str) -> Wanted {
     if headers.contains_key(header::IF_RANGE) && !names_etag(headers.get(header::IF_RANGE), etag) {
         return Wanted::All;
     }
+    if range.contains(',') {
+        // Several ranges are answered with the whole file, as RFC 9110 allows.
+        return Wanted::All;
+    }
+    if size == 0 {
+        // No byte of an empty file exists to send.
+        return Wanted::Unsatisfiable;
+    }
+    if let Some(Ok(suffix)) = range.strip_prefix("bytes=-").map(str::parse::<u64>) {
+        // The last N bytes, or all of them when the file is shorter (RFC 9110 §14.1.2).
+        return match suffix {
+            0 => Wanted::Unsatisfiable,
+            _ => Wanted::Range(size.saturating_sub(suffix), size - 1),
+        };
+    }
     let Ok(parsed) = http_range_header::parse_range_header(range) else {
         // A Range the server cannot parse is ignored (RFC 9110 §14.2).
         return Wanted::All;
     };
-    match parsed.validate(size) {
-        Ok(ranges) if ranges.len() == 1 => {
-            let (start, end) = ranges[0].clone().into_inner();
-            Wanted::Range(start, end)
+    match parsed.validate(size).as_deref() {
+        Ok([one]) => {
+            let (start, end) = one.clone().into_inner();
+            Wanted::Range(start, end.min(size - 1))
         }
-        // Several ranges are answered with the whole file, as RFC 9110 allows.
         Ok(_) => Wanted::All,
         Err(_) => Wanted::Unsatisfiable,
     }
 }
 
 /// Download a file. Authorisation is checked on every request (the caller must still be able
-/// to read the room's history); answers carry `ETag` (the SHA-256), honour `If-None-Match`,
+/// to read the room); answers carry `ETag` (the SHA-256), honour `If-None-Match`,
 /// and serve one byte range (`Range`, `If-Range`). Each download is a FILEDOWNLOAD
 /// compliance event.
 #[utoipa::path(get, path = "/api/v1/rooms/{name}/files/{file}", tag = "files", security(("bearer" = [])),
@@ -322,7 +336,9 @@ pub async fn download(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     caller.require_chat()?;
-    let (room, _) = room_for(&state, &caller, &room_name, Action::ReadHistory).await?;
+    // Whoever may read the room's messages may open the files they carry: with ChatHistory
+    // off, a member learns a file's id only from a message delivered to them live.
+    let (room, _) = room_for(&state, &caller, &room_name, Action::ReadRoom).await?;
     let stored = state.store.room_file(room.id, file_id.trim()).await?;
     let file = &stored.file;
     let etag = format!("\"{}\"", file.sha256);
@@ -381,5 +397,79 @@ pub async fn download(
 pub async fn forget_unreferenced(state: &AppState) {
     if let Err(error) = state.store.forget_unreferenced_files().await {
         tracing::warn!(%error, "could not delete file contents nothing refers to");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(range: &str, size: u64) -> (u16, u64, u64) {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_str(range).unwrap_or_else(|_| HeaderValue::from_static("bytes=x")),
+        );
+        match wanted(&headers, size, "\"e\"") {
+            Wanted::All => (200, 0, 0),
+            Wanted::Range(first, last) => (206, first, last),
+            Wanted::Unsatisfiable => (416, 0, 0),
+        }
+    }
+
+    #[test]
+    fn ranges_are_answered_as_rfc_9110_says() {
+        assert_eq!(asked("bytes=0-9", 100), (206, 0, 9));
+        assert_eq!(asked("bytes=90-", 100), (206, 90, 99));
+        assert_eq!(asked("bytes=90-500", 100), (206, 90, 99));
+        assert_eq!(asked("bytes=-10", 100), (206, 90, 99));
+        // A suffix longer than the file is the whole file, as a range.
+        assert_eq!(asked("bytes=-500", 100), (206, 0, 99));
+        assert_eq!(asked("bytes=-0", 100), (416, 0, 0));
+        assert_eq!(asked("bytes=100-", 100), (416, 0, 0));
+        assert_eq!(asked("bytes=0-", 0), (416, 0, 0));
+        // Several ranges, overlapping or not, and other units: the whole file.
+        assert_eq!(asked("bytes=0-9,5-20", 100), (200, 0, 0));
+        assert_eq!(asked("bytes=0-9, 500-600", 100), (200, 0, 0));
+        assert_eq!(asked("items=0-9", 100), (200, 0, 0));
+        assert_eq!(asked("bytes=9-0", 100), (416, 0, 0));
+    }
+
+    #[test]
+    fn a_range_of_another_version_gets_the_whole_file() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RANGE, HeaderValue::from_static("bytes=0-9"));
+        headers.insert(header::IF_RANGE, HeaderValue::from_static("\"old\""));
+        assert!(matches!(wanted(&headers, 100, "\"new\""), Wanted::All));
+        headers.insert(header::IF_RANGE, HeaderValue::from_static("\"new\""));
+        assert!(matches!(
+            wanted(&headers, 100, "\"new\""),
+            Wanted::Range(0, 9)
+        ));
+    }
+
+    #[test]
+    fn download_names_stay_inside_their_header() {
+        let value = content_disposition("a\"b\\c ü.txt");
+        assert_eq!(
+            value.to_str().unwrap_or_default(),
+            "attachment; filename=\"a_b_c _.txt\"; filename*=UTF-8''a%22b%5Cc%20%C3%BC%2Etxt"
+        );
+        assert!(is_upload(
+            &axum::http::Method::POST,
+            "/api/v1/rooms/Design/files"
+        ));
+        assert!(!is_upload(
+            &axum::http::Method::GET,
+            "/api/v1/rooms/Design/files"
+        ));
+        assert!(!is_upload(
+            &axum::http::Method::POST,
+            "/api/v1/rooms/a/b/files"
+        ));
+        assert!(!is_upload(
+            &axum::http::Method::POST,
+            "/api/v1/rooms//files"
+        ));
     }
 }

@@ -130,7 +130,6 @@ impl Connection {
                 .store
                 .record_act(&act, EventKind::Join, Some(room), "")
                 .await?;
-            crate::roster::entered(state, room, caller).await;
         }
         if start < last_seq {
             let read = serde_json::json!({
@@ -207,6 +206,10 @@ impl Connection {
             Self::record_join(&self.state, &self.caller, room_id, joining, start, last_seq).await
         {
             return self.send_error(error, Some(room_name)).await;
+        }
+        // In the roster from the moment the join is recorded until its PART.
+        if joining {
+            crate::roster::entered(&self.state, room_id, &self.caller).await;
         }
         // Register before reading the backlog, so that nothing posted in between is missed;
         // anything delivered twice is dropped by sequence number.

@@ -130,8 +130,10 @@ impl Queries {
                 PostOutcome::Refused(error) => return Err(error),
             };
             sqlx::query(
+                // DO UPDATE rather than DO NOTHING: it locks the row, so a concurrent
+                // forgetting of unreferenced contents waits for this post, then sees its file.
                 "INSERT INTO file_contents (sha256, size) VALUES ($1, $2)
-                 ON CONFLICT (sha256) DO NOTHING",
+                 ON CONFLICT (sha256) DO UPDATE SET size = excluded.size",
             )
             .bind(&file.sha256)
             .bind(size)

@@ -57,33 +57,56 @@ pub async fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::R
         }
         FileCommand::Download { room, file, output } => {
             let files = client.room_files(&room).await?;
-            let Some(found) = files
+            let found = files
                 .iter()
                 .find(|listed| listed.file.id == file)
                 .or_else(|| files.iter().find(|listed| listed.file.name == file))
-            else {
-                bail!("room {room} has no file {file}; `stoa file get --room {room}` lists them");
+                .map(|listed| listed.file.clone());
+            let found = match found {
+                Some(found) => found,
+                // An id older than the listing's newest 1,000 files is fetched as it is.
+                None if is_file_id(&file) => stoa_wire::FileView {
+                    id: file.clone(),
+                    name: file.clone(),
+                    size: 0,
+                    content_type: String::new(),
+                    sha256: String::new(),
+                },
+                None => bail!(
+                    "room {room} has no file {file}; `stoa file get --room {room}` lists them"
+                ),
             };
             let written = match output.as_deref() {
                 Some(path) if path.as_os_str() == "-" => {
                     // The content is the output: nothing else may be printed beside it.
                     let mut out = tokio::io::stdout();
-                    client
-                        .download_file(&room, &found.file.id, &mut out)
-                        .await?;
+                    client.download_file(&room, &found.id, &mut out).await?;
                     return Ok(());
                 }
                 _ => {
-                    // The server's name has no path separators; a name from elsewhere would
-                    // be refused there, so none can escape the current directory.
-                    let path = output.unwrap_or_else(|| found.file.name.clone().into());
+                    // Without -o, the file's own name in the current directory: its last
+                    // component only, whatever a server sent, and never over a file there.
+                    let path = match output {
+                        Some(path) => path,
+                        None => {
+                            let name = std::path::Path::new(&found.name)
+                                .file_name()
+                                .context("the file's name cannot name a local file; use -o")?
+                                .to_owned();
+                            let path = std::path::PathBuf::from(name);
+                            if path.exists() {
+                                bail!("{} exists; name where to write with -o", path.display());
+                            }
+                            path
+                        }
+                    };
                     let mut partial = path.clone().into_os_string();
                     partial.push(".partial");
                     let partial = std::path::PathBuf::from(partial);
                     let mut out = tokio::fs::File::create(&partial)
                         .await
                         .with_context(|| format!("cannot write {}", partial.display()))?;
-                    let written = client.download_file(&room, &found.file.id, &mut out).await;
+                    let written = client.download_file(&room, &found.id, &mut out).await;
                     let written = match written {
                         Ok(written) => written,
                         Err(error) => {
@@ -103,13 +126,20 @@ pub async fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::R
             };
             if json {
                 print_json(&serde_json::json!({
-                    "file": found.file.id,
-                    "name": found.file.name,
+                    "file": found.id,
+                    "name": found.name,
                     "bytes": written,
-                    "sha256": found.file.sha256,
+                    "sha256": found.sha256,
                 }))?;
             }
             Ok(())
         }
     }
+}
+
+/// Whether `text` has the form of a file id: `f` and 16 hex digits.
+fn is_file_id(text: &str) -> bool {
+    text.len() == 17
+        && text.starts_with('f')
+        && text[1..].bytes().all(|byte| byte.is_ascii_hexdigit())
 }

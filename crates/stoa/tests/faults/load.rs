@@ -404,6 +404,7 @@ impl LiveReader {
                         ServerFrame::Message(message) => sink.lock().unwrap().push(message),
                         ServerFrame::Subscribed { .. }
                         | ServerFrame::Pong
+                        | ServerFrame::Roster(_)
                         | ServerFrame::Closing { .. } => {}
                         // Subscribing failed while the database was away: try again.
                         ServerFrame::Error { .. } => break,

@@ -93,7 +93,7 @@ impl Reader {
                 .expect("messages arrive in time")?
             {
                 ServerFrame::Message(message) => self.seqs.push(message.seq),
-                ServerFrame::Pong | ServerFrame::Subscribed { .. } => {}
+                ServerFrame::Pong | ServerFrame::Subscribed { .. } | ServerFrame::Roster(_) => {}
                 other => panic!("unexpected frame {other:?}"),
             }
         }
