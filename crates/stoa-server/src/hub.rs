@@ -96,7 +96,12 @@ impl Published {
                 ChangeKind::Replaced { body, .. } => body.len(),
                 _ => 0,
             },
-            LiveEvent::Roster(update) => update.login.len(),
+            LiveEvent::Roster(update) => update
+                .joined
+                .iter()
+                .chain(&update.left)
+                .map(String::len)
+                .sum(),
         };
         2 * text + 256
     }

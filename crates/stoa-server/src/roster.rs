@@ -21,29 +21,63 @@ use stoa_store::{PoolEvent, RosterChange};
 use crate::auth::Caller;
 use crate::state::AppState;
 
-/// A join or leave, as the hub hands it to subscribers.
+/// Who joined and who left a room within one gathering window, as the hub hands it to
+/// subscribers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RosterUpdate {
     pub room: RoomId,
-    pub user: UserId,
-    pub login: String,
-    pub joined: bool,
+    pub joined: Vec<String>,
+    pub left: Vec<String>,
     pub participants: u32,
+}
+
+/// How long joins and leaves of a room are gathered into one update. When thousands
+/// subscribe at once (a morning's sign-ins, a node's clients moving to another), one frame
+/// per arrival to every participant made the subscribe storm of docs/PERFORMANCE.md take
+/// twice the server's CPU; gathered, a rush costs each participant a frame per window.
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A room's joins and leaves gathered so far: per login, whether they were in the room
+/// before the window and whether they are now.
+#[derive(Default)]
+struct Gathered {
+    changes: Vec<(String, bool, bool)>,
+    participants: u32,
 }
 
 /// The users of one room on this node, with how many of their connections are in it.
 type UsersInRoom = HashMap<UserId, (Login, usize)>;
 
 /// This node's connections per room and user.
-#[derive(Default)]
 pub struct Rosters {
     rooms: Mutex<HashMap<RoomId, UsersInRoom>>,
-    /// Held while a join or leave is recorded and told, so that they are recorded and told
-    /// in the order they happened here (a page reloaded leaves and joins at once).
-    recording: tokio::sync::Mutex<()>,
+    /// Joins and leaves waiting for their room's window to close.
+    gathered: Mutex<HashMap<RoomId, Gathered>>,
+    /// One of these, chosen by room and user, is held while a join or leave is recorded and
+    /// told, so that a user's joins and leaves of a room are recorded and told in the order
+    /// they happened here (a page reloaded leaves and joins at once), while other users'
+    /// and other rooms' go on beside them.
+    recording: [tokio::sync::Mutex<()>; RECORDING_LOCKS],
+}
+
+const RECORDING_LOCKS: usize = 64;
+
+impl Default for Rosters {
+    fn default() -> Rosters {
+        Rosters {
+            rooms: Mutex::default(),
+            gathered: Mutex::default(),
+            recording: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+        }
+    }
 }
 
 impl Rosters {
+    fn recording_lock(&self, room: RoomId, user: UserId) -> &tokio::sync::Mutex<()> {
+        let mixed = (room.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ user.0 as u64;
+        &self.recording[(mixed % RECORDING_LOCKS as u64) as usize]
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, UsersInRoom>> {
         // Every critical section is a single update of the map.
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
@@ -134,7 +168,7 @@ pub async fn left(state: &AppState, room: RoomId, caller: &Caller) {
 async fn changed(state: &AppState, room: RoomId, caller: &Caller, joined: bool, local: u32) {
     let user = &caller.user;
     let node = &state.placement.node_name;
-    let _in_order = state.rosters.recording.lock().await;
+    let _in_order = state.rosters.recording_lock(room, user.id).lock().await;
     let participants = if state.store.is_pooled() {
         // What holds now, which a later join or leave may have changed since this one.
         let present = state.rosters.is_present(room, user.id);
@@ -169,18 +203,73 @@ async fn changed(state: &AppState, room: RoomId, caller: &Caller, joined: bool, 
     }
 }
 
-/// Hands a join or leave to this node's subscribers of the room, while the room is within
-/// the `ParticipantUpdateLimit` in force here.
+/// Gathers a join or leave for this node's subscribers of the room: the first of a window
+/// opens it, and when it closes the room's subscribers get one update, while the room is
+/// within the `ParticipantUpdateLimit` in force here.
 fn publish_here(state: &AppState, change: &RosterChange) {
-    if change.participants > state.config().participant_update_limit {
+    let opened = {
+        let mut gathered = state
+            .rosters
+            .gathered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let opened = !gathered.contains_key(&change.room);
+        let room = gathered.entry(change.room).or_default();
+        room.participants = change.participants;
+        match room
+            .changes
+            .iter_mut()
+            .find(|(login, _, _)| *login == change.login)
+        {
+            Some(entry) => entry.2 = change.joined,
+            None => room
+                .changes
+                .push((change.login.clone(), !change.joined, change.joined)),
+        }
+        opened
+    };
+    if opened {
+        let state = state.clone();
+        let room = change.room;
+        tokio::spawn(async move {
+            tokio::time::sleep(GATHER).await;
+            close_window(&state, room);
+        });
+    }
+}
+
+/// Hands what a room gathered to its subscribers here.
+fn close_window(state: &AppState, room: RoomId) {
+    let Some(gathered) = state
+        .rosters
+        .gathered
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&room)
+    else {
+        return;
+    };
+    if gathered.participants > state.config().participant_update_limit {
+        return;
+    }
+    let mut joined = Vec::new();
+    let mut left = Vec::new();
+    for (login, before, now) in gathered.changes {
+        match (before, now) {
+            (false, true) => joined.push(login),
+            (true, false) => left.push(login),
+            // In and out (or out and in) within the window: nothing changed.
+            _ => {}
+        }
+    }
+    if joined.is_empty() && left.is_empty() {
         return;
     }
     state.hub.publish_roster(Arc::new(RosterUpdate {
-        room: change.room,
-        user: change.user,
-        login: change.login.clone(),
-        joined: change.joined,
-        participants: change.participants,
+        room,
+        joined,
+        left,
+        participants: gathered.participants,
     }));
 }
 

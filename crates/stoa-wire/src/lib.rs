@@ -388,14 +388,16 @@ pub struct MessageView {
     pub file: Option<FileView>,
 }
 
-/// A join or leave of a room's roster.
+/// Who joined and who left a room's roster since the last update (updates gather what
+/// happens within a tenth of a second, so that a rush of arrivals is one frame).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RosterUpdateView {
     pub room: String,
     pub room_id: String,
-    /// The login of who joined or left.
-    pub user: String,
-    pub joined: bool,
+    /// Logins of those who joined, in order.
+    pub joined: Vec<String>,
+    /// Logins of those who left, in order.
+    pub left: Vec<String>,
     /// How many are in the room now.
     pub participants: u32,
 }
@@ -951,7 +953,7 @@ pub enum ServerFrame {
     Message(MessageView),
     /// An administrator changed earlier messages of a subscribed room.
     Changed(ChangeView),
-    /// Someone joined or left a subscribed room (their first live connection subscribed, or
+    /// Others joined or left a subscribed room (their first live connection subscribed, or
     /// their last one left), sent while the room has at most `ParticipantUpdateLimit`
     /// participants. `GET /api/v1/rooms/{room}/roster` answers the whole roster.
     Roster(RosterUpdateView),

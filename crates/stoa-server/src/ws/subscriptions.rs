@@ -397,28 +397,39 @@ impl Connection {
         match &published.event {
             LiveEvent::Message(message) => self.deliver_message(&published, message).await,
             LiveEvent::Change(change) => self.deliver_change(&published, change).await,
-            LiveEvent::Roster(update) => self.deliver_roster(update).await,
+            LiveEvent::Roster(update) => self.deliver_roster(&published, update).await,
         }
     }
 
-    /// Delivers a join or leave of a subscribed room's roster; the joiner's own join is not
-    /// news to them.
-    async fn deliver_roster(&mut self, update: &crate::roster::RosterUpdate) -> Result<(), Stop> {
+    /// Delivers joins and leaves of a subscribed room's roster, encoded once for all its
+    /// subscribers; an update that only tells of the subscriber's own join is not sent.
+    async fn deliver_roster(
+        &mut self,
+        published: &Published,
+        update: &crate::roster::RosterUpdate,
+    ) -> Result<(), Stop> {
         let Some(subscription) = self.subscriptions.get(&update.room) else {
             return Ok(());
         };
-        if update.user == self.caller.user.id {
+        if update.left.is_empty()
+            && update.joined.len() == 1
+            && update.joined[0] == self.caller.user.login.as_str()
+        {
             return Ok(());
         }
-        let room = &subscription.room.0;
-        let frame = ServerFrame::Roster(stoa_wire::RosterUpdateView {
-            room: room.name.clone(),
-            room_id: room.public_id.to_string(),
-            user: update.login.clone(),
-            joined: update.joined,
-            participants: update.participants,
+        let frame = published.frame(subscription.name(), || {
+            let room = &subscription.room.0;
+            let frame = ServerFrame::Roster(stoa_wire::RosterUpdateView {
+                room: room.name.clone(),
+                room_id: room.public_id.to_string(),
+                joined: update.joined.clone(),
+                left: update.left.clone(),
+                participants: update.participants,
+            });
+            // A frame of plain strings and numbers always encodes.
+            serde_json::to_string(&frame).unwrap_or_default().into()
         });
-        self.queue(&frame).await
+        self.queue_text(frame).await
     }
 
     async fn deliver_message(

@@ -18,16 +18,22 @@ async fn joined(client: &Client, room: &str) -> LiveConnection {
     }
 }
 
-/// The next frame, which must be a roster update: (user, joined, participants).
-async fn update(live: &mut LiveConnection) -> (String, bool, u32) {
+/// The next frame, which must be a roster update: (joined, left, participants).
+async fn update(live: &mut LiveConnection) -> (Vec<String>, Vec<String>, u32) {
     match next(live).await {
-        ServerFrame::Roster(update) => (update.user, update.joined, update.participants),
+        ServerFrame::Roster(update) => (update.joined, update.left, update.participants),
         other => panic!("expected a roster update, got {other:?}"),
     }
 }
 
-/// Asserts that nothing but the answer to a ping is waiting.
+fn logins(logins: &[&str]) -> Vec<String> {
+    logins.iter().map(|login| (*login).to_owned()).collect()
+}
+
+/// Asserts that nothing but the answer to a ping is waiting, once any update gathering
+/// would have gone out.
 async fn quiet(live: &mut LiveConnection) {
+    tokio::time::sleep(stoa_server::roster::GATHER * 3).await;
     live.send(&ClientFrame::Ping).await.unwrap();
     assert_eq!(next(live).await, ServerFrame::Pong);
 }
@@ -69,10 +75,11 @@ async fn joins_and_leaves_reach_the_room_once_per_user_and_the_roster_lists_who_
     assert!(participants(&server, &alice, "Standup").await.is_empty());
 
     let mut alice_live = joined(&alice, "Standup").await;
+    quiet(&mut alice_live).await;
     let mut bob_phone = joined(&bob, "Standup").await;
     assert_eq!(
         update(&mut alice_live).await,
-        ("bob@contoso.com".to_owned(), true, 2)
+        (logins(&["bob@contoso.com"]), vec![], 2)
     );
     // Bob's own join is no news to him, nor is his second connection to anyone.
     let mut bob_desk = joined(&bob, "Standup").await;
@@ -97,7 +104,7 @@ async fn joins_and_leaves_reach_the_room_once_per_user_and_the_roster_lists_who_
         .unwrap();
     assert_eq!(
         update(&mut alice_live).await,
-        ("bob@contoso.com".to_owned(), false, 1)
+        (vec![], logins(&["bob@contoso.com"]), 1)
     );
     assert_eq!(
         participants(&server, &alice, "Standup").await,
@@ -128,10 +135,11 @@ async fn roster_updates_stop_above_the_participant_update_limit() {
     let bob = server.user("bob@contoso.com").await;
     let carol = server.user("carol@contoso.com").await;
     let mut alice_live = joined(&alice, "Town hall").await;
+    quiet(&mut alice_live).await;
     let _bob_live = joined(&bob, "Town hall").await;
     assert_eq!(
         update(&mut alice_live).await,
-        ("bob@contoso.com".to_owned(), true, 2)
+        (logins(&["bob@contoso.com"]), vec![], 2)
     );
     // A third participant takes the room over the limit: no update goes out.
     let carol_live = joined(&carol, "Town hall").await;
@@ -141,7 +149,44 @@ async fn roster_updates_stop_above_the_participant_update_limit() {
     drop(carol_live);
     assert_eq!(
         update(&mut alice_live).await,
-        ("carol@contoso.com".to_owned(), false, 2)
+        (vec![], logins(&["carol@contoso.com"]), 2)
     );
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_rush_of_arrivals_is_gathered_into_one_update() {
+    let server = TestServer::start().await;
+    server
+        .admin
+        .create_room(&CreateRoomRequest {
+            name: "Rush".to_owned(),
+            privacy: Some(Privacy::Open),
+            ..CreateRoomRequest::default()
+        })
+        .await
+        .unwrap();
+    let alice = server.user("alice@contoso.com").await;
+    let mut alice_live = joined(&alice, "Rush").await;
+    quiet(&mut alice_live).await;
+    let mut others = Vec::new();
+    for name in ["bob", "carol", "dave", "erin"] {
+        let client = server.user(&format!("{name}@contoso.com")).await;
+        others.push(client);
+    }
+    // Four arrive at once and one of them leaves again at once: one update, net.
+    let mut connections = Vec::new();
+    for client in &others {
+        connections.push(joined(client, "Rush").await);
+    }
+    connections.pop();
+    let (joined_now, left, participants) = update(&mut alice_live).await;
+    assert_eq!(
+        joined_now,
+        logins(&["bob@contoso.com", "carol@contoso.com", "dave@contoso.com"])
+    );
+    assert!(left.is_empty());
+    assert_eq!(participants, 4);
+    quiet(&mut alice_live).await;
     server.shut_down().await;
 }
