@@ -104,12 +104,14 @@ async fn stage(state: &AppState, body: Body, limit: u64, limit_kb: u32) -> ApiRe
         };
         size += data.len() as u64;
         if size > limit {
+            discard_rest(&mut body).await;
             return Err(too_large(limit_kb));
         }
         hasher.update(&data);
-        out.write_all(&data)
-            .await
-            .map_err(|error| staging_failed(&error))?;
+        if let Err(error) = out.write_all(&data).await {
+            discard_rest(&mut body).await;
+            return Err(staging_failed(&error));
+        }
         let elapsed = started.elapsed();
         if elapsed > BODY_GRACE && size < BODY_MIN_BYTES_PER_SECOND * elapsed.as_secs().max(1) {
             return Err(too_slow());
@@ -123,6 +125,25 @@ async fn stage(state: &AppState, body: Body, limit: u64, limit_kb: u32) -> ApiRe
         size,
     })
 }
+
+/// Reads and drops what is left of a refused upload (at most [`DISCARDED_AT_MOST`] bytes,
+/// for at most [`BODY_GRACE`]), so that a client still sending hears why rather than a
+/// broken connection.
+async fn discard_rest(body: &mut Body) {
+    let mut discarded: u64 = 0;
+    let deadline = Instant::now() + BODY_GRACE;
+    while discarded < DISCARDED_AT_MOST {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                discarded += frame.data_ref().map_or(0, |data| data.len() as u64);
+            }
+            _ => return,
+        }
+    }
+}
+
+/// The most of a refused upload read only to answer its sender.
+const DISCARDED_AT_MOST: u64 = 64 * 1024 * 1024;
 
 fn too_slow() -> ApiError {
     ApiError::new(

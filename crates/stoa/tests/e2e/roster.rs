@@ -7,7 +7,7 @@ use stoa_wire::{ClientFrame, CreateRoomRequest, Privacy, RosterView, ServerFrame
 
 use crate::compliance::admin_cli;
 use crate::harness::TestServer;
-use crate::live::next;
+use crate::live::next_any as next;
 
 async fn joined(client: &Client, room: &str) -> LiveConnection {
     let mut live = client.connect_live().await.unwrap();
