@@ -380,7 +380,8 @@ async fn existing_addin(state: &AppState, name: &str) -> ApiResult<String> {
 }
 
 /// Who is in a room now: the users whose live connections are subscribed to it, on any node
-/// of the pool. For those who may read the room, never from its card.
+/// of the pool. For the room's members (and administrators who may read it); those who see
+/// only its card, an open room's other readers included, never see it.
 #[utoipa::path(get, path = "/api/v1/rooms/{name}/roster", tag = "rooms", security(("bearer" = [])),
     params(("name" = String, Path)),
     responses(
@@ -395,6 +396,12 @@ pub async fn roster(
 ) -> ApiResult<Json<stoa_wire::RosterView>> {
     caller.require_chat()?;
     let (room, _) = room_for(&state, &caller, &name, Action::ReadRoom).await?;
+    // An open room's non-members may read it, yet see only its card (SPEC §6).
+    if !stoa_domain::access::sees_room_details(&caller.subject(), &room) {
+        return Err(ApiError::forbidden(
+            "only the room's members see who is in it".to_owned(),
+        ));
+    }
     let participants = crate::roster::roster(&state, room.id).await?;
     Ok(Json(stoa_wire::RosterView {
         room: room.name.clone(),

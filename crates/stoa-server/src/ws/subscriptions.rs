@@ -417,6 +417,10 @@ impl Connection {
         {
             return Ok(());
         }
+        // An open room's non-members read it but see only its card, roster not included.
+        if !stoa_domain::access::sees_room_details(&self.caller.subject(), &subscription.room.0) {
+            return Ok(());
+        }
         let frame = published.frame(subscription.name(), || {
             let room = &subscription.room.0;
             let frame = ServerFrame::Roster(stoa_wire::RosterUpdateView {

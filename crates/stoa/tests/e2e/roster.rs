@@ -53,6 +53,21 @@ async fn participants(server: &TestServer, client: &Client, room: &str) -> Vec<S
     answer.json::<RosterView>().await.unwrap().participants
 }
 
+/// Makes `logins` members of `room`: an open room's other readers see only its card.
+async fn add_members(server: &TestServer, room: &str, logins: &[&str]) {
+    server
+        .admin
+        .update_room(
+            room,
+            &stoa_wire::UpdateRoomRequest {
+                add_members: logins.iter().map(|login| format!("user:{login}")).collect(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn joins_and_leaves_reach_the_room_once_per_user_and_the_roster_lists_who_is_in() {
     let server = TestServer::start().await;
@@ -134,12 +149,40 @@ async fn roster_updates_stop_above_the_participant_update_limit() {
     let alice = server.user("alice@contoso.com").await;
     let bob = server.user("bob@contoso.com").await;
     let carol = server.user("carol@contoso.com").await;
+    let reader = server.user("erin@contoso.com").await;
+    add_members(
+        &server,
+        "Town hall",
+        &["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"],
+    )
+    .await;
     let mut alice_live = joined(&alice, "Town hall").await;
     quiet(&mut alice_live).await;
     let _bob_live = joined(&bob, "Town hall").await;
     assert_eq!(
         update(&mut alice_live).await,
         (logins(&["bob@contoso.com"]), vec![], 2)
+    );
+    // An open room's non-member reads it but sees only its card: no roster, live or asked
+    // for (and their arrival takes the room over the limit of 2).
+    let mut reader_live = joined(&reader, "Town hall").await;
+    assert_eq!(roster(&server, &reader, "Town hall").await.status(), 403);
+    quiet(&mut alice_live).await;
+    reader_live
+        .send(&ClientFrame::Unsubscribe {
+            room: "Town hall".to_owned(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut reader_live).await,
+        ServerFrame::Unsubscribed { .. }
+    ));
+    tokio::time::sleep(stoa_server::roster::GATHER * 3).await;
+    // Back to two, within the limit: the reader's leave is told to the members.
+    assert_eq!(
+        update(&mut alice_live).await,
+        (vec![], logins(&["erin@contoso.com"]), 2)
     );
     // A third participant takes the room over the limit: no update goes out.
     let carol_live = joined(&carol, "Town hall").await;
@@ -167,6 +210,7 @@ async fn a_rush_of_arrivals_is_gathered_into_one_update() {
         .await
         .unwrap();
     let alice = server.user("alice@contoso.com").await;
+    add_members(&server, "Rush", &["alice@contoso.com"]).await;
     let mut alice_live = joined(&alice, "Rush").await;
     quiet(&mut alice_live).await;
     let mut others = Vec::new();
@@ -174,6 +218,17 @@ async fn a_rush_of_arrivals_is_gathered_into_one_update() {
         let client = server.user(&format!("{name}@contoso.com")).await;
         others.push(client);
     }
+    add_members(
+        &server,
+        "Rush",
+        &[
+            "bob@contoso.com",
+            "carol@contoso.com",
+            "dave@contoso.com",
+            "erin@contoso.com",
+        ],
+    )
+    .await;
     // Four arrive at once and one of them leaves again at once: one update, net.
     let mut connections = Vec::new();
     for client in &others {

@@ -776,6 +776,17 @@ async fn the_roster_spans_the_nodes_of_a_pool() {
         .await
         .unwrap();
     let bob = crate::harness::sign_in(&b.url, "bob", crate::harness::USER_PASSWORD).await;
+    // Members see the roster; an open room's other readers see only its card.
+    a.admin
+        .update_room(
+            "Lobby",
+            &stoa_wire::UpdateRoomRequest {
+                add_members: vec!["user:alice".to_owned(), "user:bob".to_owned()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let (mut alice_live, _) = subscribe(&alice, "Lobby", None).await;
     // Past the window that gathers alice's own join.
     tokio::time::sleep(stoa_server::roster::GATHER * 3).await;
