@@ -9,8 +9,8 @@
 //!   `connections.rs` may evict) but never a slot. Bodies being read hold at most
 //!   [`Admission::body_budget_bytes`] of memory between them; past it, new ones are refused
 //!   `503` at once.
-//! - A request without credentials (no `Authorization` header: sign-in, the landing page,
-//!   the API document) counts against a budget of its own, server-wide and per source
+//! - A request without credentials (no `Authorization` header and no session cookie:
+//!   sign-in, the web client's page and assets, the API document) counts against a budget of its own, server-wide and per source
 //!   address, so a flood of them from one machine leaves room for everyone else and for
 //!   every signed-in request. `/healthz` is exempt: it is what tells operators the server
 //!   is up.
@@ -120,6 +120,7 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
     let _answering = activity.as_ref().map(ConnectionActivity::answering);
     let request = Request::from_parts(parts, body);
     let anonymous = !request.headers().contains_key(header::AUTHORIZATION)
+        && crate::auth::session_cookie(request.headers()).is_none()
         && request.uri().path() != "/healthz";
     let _slots = if anonymous {
         let Ok(anywhere) = admission.anonymous.try_acquire() else {

@@ -281,6 +281,147 @@ impl Standing {
     }
 }
 
+/// The cookie that carries a browser's session token (`POST /api/v1/browser-session`).
+/// HttpOnly, so no script reads it; SameSite=Strict, so no other site's page sends it.
+pub const SESSION_COOKIE: &str = "stoa_session";
+
+/// The header a browser sends its session's CSRF token in, on every request that is not a
+/// read (`GET`, `HEAD`, `OPTIONS`).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The CSRF token of a session: derived from its secret token, so the server keeps nothing
+/// more, and a page can only learn it from an answer of this origin (cross-origin pages
+/// cannot read those). Not the session token: a leaked CSRF token opens no session.
+pub fn csrf_token(session_token: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"stoa-csrf\0");
+    hasher.update(session_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(hasher.finalize())
+}
+
+/// The session token of a browser's `stoa_session` cookie, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == SESSION_COOKIE)
+        .and_then(|cookie| match cookie.value_raw() {
+            Some(value) if !value.is_empty() => Some(value),
+            _ => None,
+        })
+}
+
+/// Whether a request's `Origin` (when it has one) is this server as the browser reached
+/// it: the same host and port as its `Host`. Browsers send `Origin` on every cross-site
+/// request, every `POST` and every WebSocket upgrade, so a request from another site's page
+/// fails here; a request without `Origin` (a CLI, a script) passes.
+pub fn origin_is_own(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|host| host.to_str().ok());
+    let authority = origin
+        .to_str()
+        .ok()
+        .and_then(|origin| origin.parse::<axum::http::Uri>().ok())
+        .and_then(|origin| {
+            origin
+                .authority()
+                .map(|authority| authority.as_str().to_owned())
+        });
+    match (authority, host) {
+        (Some(authority), Some(host)) => authority.eq_ignore_ascii_case(host),
+        _ => false,
+    }
+}
+
+/// Whether the browser reached this server over TLS (its `Origin` is `https://`), so the
+/// session cookie must be `Secure`. Stoa itself speaks plain HTTP; TLS ends in front of it.
+pub fn reached_over_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|origin| origin.to_str().ok())
+        .is_some_and(|origin| origin.starts_with("https://"))
+}
+
+/// The `Set-Cookie` value that gives a browser its session (or, with `None`, ends it).
+pub fn session_cookie_header(
+    token: Option<&str>,
+    lifetime: std::time::Duration,
+    secure: bool,
+) -> String {
+    let max_age = if token.is_some() {
+        cookie::time::Duration::seconds(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX))
+    } else {
+        cookie::time::Duration::ZERO
+    };
+    cookie::Cookie::build((SESSION_COOKIE, token.unwrap_or_default().to_owned()))
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .secure(secure)
+        .path("/")
+        .max_age(max_age)
+        .build()
+        .to_string()
+}
+
+/// How a request was authenticated, for the checks that depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer …`: a CLI or script, which no other site can make send it.
+    Bearer,
+    /// The browser's session cookie, which the browser attaches by itself: changes need the
+    /// CSRF token and an own `Origin`.
+    Cookie,
+}
+
+/// The session token a request carries, and how: a bearer token first, else the cookie.
+pub fn request_token(headers: &HeaderMap) -> Option<(&str, Credential)> {
+    bearer_token(headers)
+        .map(|token| (token, Credential::Bearer))
+        .or_else(|| session_cookie(headers).map(|token| (token, Credential::Cookie)))
+}
+
+/// Refuses a request made with the session cookie that changes something unless it carries
+/// the session's CSRF token and comes from this server's own pages (SameSite=Strict keeps
+/// the cookie off other sites' requests already; this holds even where it would not).
+fn check_cross_site(parts: &Parts, token: &str) -> Result<(), ApiError> {
+    let reads = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if reads {
+        return Ok(());
+    }
+    let sent = parts
+        .headers
+        .get(CSRF_HEADER)
+        .map(|value| value.as_bytes().to_vec())
+        .unwrap_or_default();
+    let expected = csrf_token(token);
+    // Compared in constant time: the token is a secret.
+    let matches = sent.len() == expected.len()
+        && sent
+            .iter()
+            .zip(expected.as_bytes())
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0;
+    if matches && origin_is_own(&parts.headers) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            error_code::CROSS_SITE,
+            "this change must come from Stoa's own pages: send the session's X-CSRF-Token",
+        ))
+    }
+}
+
 /// Reads `Authorization: Bearer …` from a request's headers, if present.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
@@ -295,9 +436,12 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        let token = bearer_token(&parts.headers).ok_or_else(|| {
+        let (token, credential) = request_token(&parts.headers).ok_or_else(|| {
             ApiError::unauthenticated("sign in first: send Authorization: Bearer <token>")
         })?;
+        if credential == Credential::Cookie {
+            check_cross_site(parts, token)?;
+        }
         let caller = Caller::from_token(state, token).await?;
         tracing::Span::current().record("user", caller.user.login.as_str());
         Ok(caller)

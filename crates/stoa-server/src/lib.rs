@@ -25,6 +25,7 @@ pub mod slots;
 pub mod state;
 pub mod storage;
 pub mod time;
+pub mod web;
 pub mod ws;
 
 use std::future::Future;

@@ -61,6 +61,9 @@ pub mod error_code {
     pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
     /// Too many attempts (failed sign-ins, say): wait for the `Retry-After` seconds.
     pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
+    /// 403: a change made with the browser's session cookie came without the session's
+    /// `X-CSRF-Token`, or from another site's page (its `Origin`).
+    pub const CROSS_SITE: &str = "cross_site";
 }
 
 /// `GET /healthz`.
@@ -85,6 +88,21 @@ pub struct LoginResponse {
     /// RFC 3339 time after which the token stops working.
     pub expires_at: String,
     pub user: UserView,
+}
+
+/// `GET` and `POST /api/v1/browser-session`: the browser's session, which lives in an
+/// HttpOnly cookie that no script reads. Signed in, it names the user and the CSRF token
+/// that every change the page makes must send as `X-CSRF-Token`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BrowserSessionView {
+    pub signed_in: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+    /// RFC 3339 time after which the session ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// A user as the API shows it.

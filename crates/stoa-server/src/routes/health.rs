@@ -1,8 +1,7 @@
-//! The health probe and the landing page.
+//! The health probe.
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::Html;
 use stoa_wire::{ErrorBody, Health};
 
 use crate::error::{ApiError, ApiResult};
@@ -30,9 +29,4 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     Ok(Json(Health {
         status: "ok".to_owned(),
     }))
-}
-
-/// What a browser sees at `/` until the web client arrives.
-pub async fn landing_page() -> Html<&'static str> {
-    Html(include_str!("landing.html"))
 }

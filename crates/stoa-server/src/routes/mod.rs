@@ -52,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_document))
         .route("/sessions", post(sessions::login))
         .route("/sessions/current", delete(sessions::logout))
+        .route(
+            "/browser-session",
+            get(sessions::browser_session).post(sessions::browser_sign_in),
+        )
         .route("/me", get(sessions::me))
         .route("/users", get(users::list).post(users::create))
         .route(
@@ -157,7 +161,8 @@ pub fn router(state: AppState) -> Router {
 
     let max_concurrent_requests = state.settings.max_concurrent_requests;
     Router::new()
-        .route("/", get(health::landing_page))
+        .route("/", get(crate::web::page))
+        .route("/assets/{name}", get(crate::web::asset))
         .route("/healthz", get(health::healthz))
         .nest("/api/v1", api)
         .fallback(unknown_route)
@@ -295,6 +300,8 @@ async fn method_not_allowed() -> ApiError {
         health::healthz,
         sessions::login,
         sessions::logout,
+        sessions::browser_sign_in,
+        sessions::browser_session,
         sessions::me,
         users::list,
         users::create,

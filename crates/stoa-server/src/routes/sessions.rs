@@ -2,9 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use stoa_domain::Login;
-use stoa_wire::{ErrorBody, LoginRequest, LoginResponse, UserView, error_code};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use stoa_domain::model::User;
+use stoa_domain::{Login, Timestamp};
+use stoa_wire::{BrowserSessionView, ErrorBody, LoginRequest, LoginResponse, UserView, error_code};
 
 use crate::auth::{self, Caller};
 use crate::convert::user_view;
@@ -36,6 +38,31 @@ pub async fn login(
     address: ClientAddress,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<(StatusCode, Json<LoginResponse>)> {
+    let session = sign_in(&state, address, request).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(LoginResponse {
+            token: session.token,
+            expires_at: format(session.expires_at),
+            user: crate::routes::users::view(&state, &session.user).await?,
+        }),
+    ))
+}
+
+/// A session just opened.
+struct NewSession {
+    user: User,
+    token: String,
+    expires_at: Timestamp,
+}
+
+/// Checks a login and password (throttled, in the same time whether the login exists or
+/// not) and opens a session: the one way in, for bearer tokens and browser cookies alike.
+async fn sign_in(
+    state: &AppState,
+    address: ClientAddress,
+    request: LoginRequest,
+) -> ApiResult<NewSession> {
     if !state.is_active() {
         return Err(ApiError::node_inactive());
     }
@@ -87,14 +114,108 @@ pub async fn login(
         .create_session(user.id, &auth::token_hash(&token), now, expires_at)
         .await?;
     tracing::info!(user = %user.login, "signed in");
-    Ok((
-        StatusCode::CREATED,
-        Json(LoginResponse {
-            token,
-            expires_at: format(expires_at),
-            user: crate::routes::users::view(&state, &user).await?,
-        }),
+    Ok(NewSession {
+        user,
+        token,
+        expires_at,
+    })
+}
+
+/// Sign in from a browser: the session goes into an HttpOnly, SameSite=Strict cookie (Secure
+/// when the page was reached over TLS) that no script can read, and the answer carries the
+/// CSRF token that the page's changes must send. Refused from another site's page.
+#[utoipa::path(post, path = "/api/v1/browser-session", tag = "sessions",
+    request_body = LoginRequest,
+    responses(
+        (status = 201, description = "Signed in; the session is in the `stoa_session` cookie", body = BrowserSessionView),
+        (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 403, description = "The account is disabled, or the request came from another site", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins: wait for `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "This node is not an active server of the pool", body = ErrorBody),
+    ))]
+pub async fn browser_sign_in(
+    State(state): State<AppState>,
+    address: ClientAddress,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    // Another site's page must not sign a visitor into an account of its choosing.
+    if !auth::origin_is_own(&headers) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            error_code::CROSS_SITE,
+            "sign in from Stoa's own page",
+        ));
+    }
+    let session = sign_in(&state, address, request).await?;
+    let cookie = auth::session_cookie_header(
+        Some(&session.token),
+        state.settings.session_lifetime,
+        auth::reached_over_tls(&headers),
+    );
+    let view = BrowserSessionView {
+        signed_in: true,
+        csrf_token: Some(auth::csrf_token(&session.token)),
+        expires_at: Some(format(session.expires_at)),
+        user: Some(crate::routes::users::view(&state, &session.user).await?),
+    };
+    Ok(with_cookie(
+        (StatusCode::CREATED, Json(view)).into_response(),
+        &cookie,
     ))
+}
+
+/// The browser's session: who is signed in with this browser's cookie, and the CSRF token
+/// for the page's changes. Always 200; `signed_in` is false without a working session
+/// (and an ended session's cookie is cleared).
+#[utoipa::path(get, path = "/api/v1/browser-session", tag = "sessions",
+    responses(
+        (status = 200, description = "The browser's session, if any", body = BrowserSessionView),
+    ))]
+pub async fn browser_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let Some(token) = auth::session_cookie(&headers) else {
+        return Ok(Json(signed_out()).into_response());
+    };
+    match Caller::from_token(&state, token).await {
+        Ok(caller) => {
+            Ok(Json(BrowserSessionView {
+                signed_in: true,
+                csrf_token: Some(auth::csrf_token(token)),
+                // Known at sign-in; the page keeps what that answer said.
+                expires_at: None,
+                user: Some(user_view(&caller.user, &caller.standing)),
+            })
+            .into_response())
+        }
+        Err(error) if error.status.is_client_error() => Ok(with_cookie(
+            Json(signed_out()).into_response(),
+            &auth::session_cookie_header(
+                None,
+                state.settings.session_lifetime,
+                auth::reached_over_tls(&headers),
+            ),
+        )),
+        Err(error) => Err(error),
+    }
+}
+
+fn signed_out() -> BrowserSessionView {
+    BrowserSessionView {
+        signed_in: false,
+        user: None,
+        csrf_token: None,
+        expires_at: None,
+    }
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// Sign out: the token used for this request stops working.
@@ -104,11 +225,28 @@ pub async fn login(
         (status = 204, description = "Signed out"),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
-pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+) -> ApiResult<Response> {
     state.store.revoke_session(&caller.token_hash).await?;
     state.session_ended(&caller.token_hash);
     tracing::info!("signed out");
-    Ok(StatusCode::NO_CONTENT)
+    let response = StatusCode::NO_CONTENT.into_response();
+    // A browser's cookie goes with its session.
+    Ok(if auth::session_cookie(&headers).is_some() {
+        with_cookie(
+            response,
+            &auth::session_cookie_header(
+                None,
+                state.settings.session_lifetime,
+                auth::reached_over_tls(&headers),
+            ),
+        )
+    } else {
+        response
+    })
 }
 
 /// The signed-in user.

@@ -1,7 +1,8 @@
 //! Live delivery over WebSocket at `/api/v1/ws`.
 //!
-//! A client authenticates (with `Authorization: Bearer …` on the upgrade request or an `auth`
-//! frame first), subscribes to rooms with the last `seq` it has, receives everything after it,
+//! A client authenticates (with `Authorization: Bearer …` or a browser's session cookie on
+//! the upgrade request, or an `auth` frame first; an upgrade whose `Origin` is another
+//! site's is refused), subscribes to rooms with the last `seq` it has, receives everything after it,
 //! then every new message live, in order, exactly once. It may also post: posts are checked
 //! as HTTP posts are, stored in the order the connection sent them (many may be in flight),
 //! and each answered `posted` once durable.
@@ -30,13 +31,13 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use stoa_domain::RoomId;
 use stoa_wire::{ClientFrame, ErrorBody, ServerFrame, error_code};
 use tracing::Instrument;
 
-use crate::auth::{Caller, bearer_token};
+use crate::auth::{Caller, origin_is_own, request_token};
 use crate::error::ApiError;
 use crate::hub::{Inbox, LiveSeat, QueueBound};
 use crate::state::AppState;
@@ -62,7 +63,8 @@ const CLOSE_POLICY: u16 = 1008;
 #[utoipa::path(get, path = "/api/v1/ws", tag = "live",
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
-        (status = 401, description = "The bearer token on the upgrade request is not valid", body = ErrorBody),
+        (status = 401, description = "The bearer token or session cookie on the upgrade request is not valid", body = ErrorBody),
+        (status = 403, description = "The upgrade came from another site's page (`Origin`)", body = ErrorBody),
         (status = 503, description = "This node is not an active server of the pool", body = ErrorBody),
     ))]
 pub async fn upgrade(
@@ -86,8 +88,18 @@ pub async fn upgrade(
     if !state.is_active() {
         return ApiError::node_inactive().into_response();
     }
-    let caller = match bearer_token(&headers) {
-        Some(token) => match Caller::from_token(&state, token).await {
+    // Browsers send `Origin` on every upgrade and attach the session cookie by themselves,
+    // so an upgrade from another site's page could otherwise act as the visitor.
+    if !origin_is_own(&headers) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            error_code::CROSS_SITE,
+            "live connections are accepted from Stoa's own pages only (Origin)",
+        )
+        .into_response();
+    }
+    let caller = match request_token(&headers) {
+        Some((token, _)) => match Caller::from_token(&state, token).await {
             Ok(caller) => match caller.require_chat() {
                 Ok(()) => Some(caller),
                 Err(error) => return error.into_response(),

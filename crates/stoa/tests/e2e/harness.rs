@@ -209,7 +209,35 @@ impl BinaryServer {
         database: Option<&str>,
         extra_arguments: &[&str],
     ) -> BinaryServer {
-        BinaryServer::start_under(None, data_dir, admin_password, database, extra_arguments).await
+        BinaryServer::start_under(
+            None,
+            "127.0.0.1:0",
+            data_dir,
+            admin_password,
+            database,
+            extra_arguments,
+        )
+        .await
+    }
+
+    /// [`BinaryServer::start`] on the address `listen` (`127.0.0.1:PORT`), for a server
+    /// that must come back where its clients left it.
+    #[allow(dead_code)]
+    pub async fn start_listening(
+        listen: &str,
+        data_dir: &Path,
+        admin_password: Option<&str>,
+    ) -> BinaryServer {
+        let database = database_for(data_dir).await;
+        BinaryServer::start_under(
+            None,
+            listen,
+            data_dir,
+            admin_password,
+            database.as_deref(),
+            &[],
+        )
+        .await
     }
 
     /// [`BinaryServer::start_with`], with the process's umask set to `umask` first.
@@ -222,6 +250,7 @@ impl BinaryServer {
         let database = database_for(data_dir).await;
         BinaryServer::start_under(
             Some(umask),
+            "127.0.0.1:0",
             data_dir,
             admin_password,
             database.as_deref(),
@@ -232,6 +261,7 @@ impl BinaryServer {
 
     async fn start_under(
         umask: Option<u32>,
+        listen: &str,
         data_dir: &Path,
         admin_password: Option<&str>,
         database: Option<&str>,
@@ -252,7 +282,7 @@ impl BinaryServer {
             .args([
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--log-format",
                 "json",
                 "--data",

@@ -8,6 +8,7 @@
 
 mod access;
 mod api;
+mod browser_security;
 mod cli;
 mod compliance;
 mod configuration;

@@ -119,6 +119,23 @@ fn rows() -> Vec<Row> {
             S::None,
             [401; 9],
         ),
+        // a browser's session lives in its cookie; a bearer token is not one
+        row(
+            M::GET,
+            "/api/v1/browser-session",
+            "/api/v1/browser-session",
+            None,
+            S::None,
+            [200; 9],
+        ),
+        row(
+            M::POST,
+            "/api/v1/browser-session",
+            "/api/v1/browser-session",
+            Some(json!({"user": "mary@contoso.com", "password": "wrong-password"})),
+            S::None,
+            [401; 9],
+        ),
         // your own session and account
         row(
             M::GET,
