@@ -415,6 +415,8 @@ async function enter(session) {
   window.addEventListener("hashchange", route);
   route();
   document.body.dataset.ready = "1";
+  // For the figures in docs/PERFORMANCE.md: navigation to the room list.
+  performance.mark("stoa:room-list");
 }
 
 async function main() {

@@ -145,6 +145,8 @@ export class Timeline {
     if (this.loaded) return;
     this.list.dataset.loaded = "1";
     this.scrollToBottom();
+    // For the figures in docs/PERFORMANCE.md: navigation to a room's newest page shown.
+    performance.mark("stoa:room-shown");
     requestAnimationFrame(() => this.maybeLoadMore());
   }
 

@@ -160,13 +160,24 @@ impl Browser {
         element.send_keys(text).await.unwrap();
     }
 
+    /// Clicks the element `css`, finding it afresh if the page re-rendered it meanwhile.
     pub async fn click(&self, css: &str) {
-        let element = self
-            .client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|error| panic!("{}: no {css}: {error}", self.name));
-        element.click().await.unwrap();
+        let mut attempts = 0;
+        loop {
+            let element = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|error| panic!("{}: no {css}: {error}", self.name));
+            match element.click().await {
+                Ok(()) => return,
+                Err(error) if attempts < 5 && error.to_string().contains("stale") => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("{}: clicking {css} failed: {error}", self.name),
+            }
+        }
     }
 
     pub async fn resize(&self, (width, height): (u32, u32)) {

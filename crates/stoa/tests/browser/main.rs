@@ -18,6 +18,7 @@ mod driver;
 
 mod chat;
 mod history;
+mod rooms;
 mod safety;
 
 use serde_json::{Value, json};
