@@ -57,17 +57,29 @@ function sameLogin(a, b) {
   return a.toLowerCase() === b.toLowerCase();
 }
 
-// Whether the user is among an auditorium's presenters. Presenters named through a group,
-// container or domain cannot be resolved here: then the server decides when they post.
-function mayPresent(room) {
-  const presenters = room.presenters || [];
+// Whether `references` (principal texts) may name the user. A group, container or domain
+// cannot be resolved here: it counts, and the server decides.
+function mayNameMe(references) {
   const login = state.me.login;
-  return presenters.some(
+  return (references || []).some(
     (reference) =>
       sameLogin(reference, login) ||
       sameLogin(reference, `user:${login}`) ||
       !reference.startsWith("user:"),
   );
+}
+
+// Whether the user is among an auditorium's presenters.
+function mayPresent(room) {
+  return mayNameMe(room.presenters);
+}
+
+// Whether the user is one of `room`'s members (managers and presenters count). Its member
+// list is shown only to its members, and to administrators, who are members only if named.
+function isMember(room) {
+  if (!Array.isArray(room.members)) return false;
+  if (!state.me.administrator) return true;
+  return mayNameMe([...room.members, ...room.managers, ...(room.presenters || [])]);
 }
 
 // An error from a request: an ended session goes back to sign-in, anything else is shown
@@ -165,11 +177,12 @@ async function openRoom(roomId) {
 // What the user may do in `room` (a RoomView).
 function access(room) {
   const category = state.categories.get(room.category);
-  const canRead = room.privacy === "open" || Array.isArray(room.members);
+  // A disabled room cannot be read at all: subscribing, history and the roster are refused.
+  const canRead = !room.disabled && (room.privacy === "open" || isMember(room));
+  // (A user without persistent chat never gets this far: see enter.)
   let reason = "";
-  if (!state.me.chat_enabled) reason = "Persistent chat is disabled for your account.";
+  if (room.disabled) reason = "This room is disabled.";
   else if (!canRead) reason = "Only members of this room can read and post here.";
-  else if (room.disabled) reason = "This room is disabled.";
   else if (room.type === "auditorium" && !mayPresent(room)) reason = "Only presenters can post in this auditorium.";
   return {
     canRead,
@@ -178,7 +191,8 @@ function access(room) {
     // Without chat history the history API refuses, so it is never asked.
     history: canRead && category !== undefined && category.chat_history,
     upload: category !== undefined && category.file_upload,
-    rosterShown: Array.isArray(room.members),
+    // The roster is answered to members who may read the room, never to card-only readers.
+    rosterShown: canRead && Array.isArray(room.members),
   };
 }
 
@@ -209,7 +223,8 @@ function showRoom(room) {
     live.open(room.id);
   } else {
     if (live) live.close();
-    showText(notice, rights.canRead ? "" : "You can see this room's card, but not its messages.");
+    // A disabled room says so in the room's error line already.
+    showText(notice, rights.canRead || room.disabled ? "" : "You can see this room's card, but not its messages.");
     // Nothing will come: the (empty) list is as loaded as it gets.
     byId("messages").dataset.loaded = "1";
   }
@@ -314,6 +329,7 @@ const liveHandlers = {
   onRoomError(frame) {
     if (!isOpenRoom(frame.room)) return;
     live.forget(state.open.room.id);
+    timeline.ended();
     pane.showError(frame.message);
     composer.setRoom({ roomId: state.open.room.id, canPost: false, reason: frame.message, canUpload: false, maxBytes: 0 });
   },
@@ -379,13 +395,28 @@ async function enter(session) {
     }
   });
   pane = new RoomPane(() => follow(true), () => follow(false));
-  timeline = new Timeline(byId("messages"), byId("jump-to-latest"), (message) => pane.showError(message));
+  timeline = new Timeline(byId("messages"), byId("jump-to-latest"), (message) => pane.showError(message), {
+    beforeFetch: (roomId) => {
+      if (live) live.holdHistory(roomId);
+    },
+  });
   composer = new Composer(byId("room-content"), (roomId, body) => {
     // Posting means wanting to see the post: come back to the newest messages.
     if (!timeline.atEnd) timeline.jumpToLatest();
     live.post(roomId, body);
   });
   composer.setRoom({ roomId: null, canPost: false, reason: "", canUpload: false, maxBytes: 0 });
+
+  // Without persistent chat the room list, follows and invitations would all be refused
+  // (403): ask for none of them.
+  if (!state.me.chat_enabled) {
+    setStatus("disconnected", "Chat disabled");
+    showAppError("Persistent chat is disabled for your account.");
+    showPlaceholder("Persistent chat is disabled for your account.");
+    document.body.dataset.ready = "1";
+    performance.mark("stoa:room-list");
+    return;
+  }
 
   try {
     const [config, categories] = await Promise.all([api.get("/client-configuration"), api.get("/categories")]);
@@ -404,13 +435,8 @@ async function enter(session) {
     link.hidden = false;
   }
 
-  if (state.me.chat_enabled) {
-    live = new Live(liveHandlers, state.config.default_chat_history);
-    live.start();
-  } else {
-    setStatus("disconnected", "Chat disabled");
-    showAppError("Persistent chat is disabled for your account.");
-  }
+  live = new Live(liveHandlers, state.config.default_chat_history);
+  live.start();
   loadInvitations();
   window.addEventListener("hashchange", route);
   route();

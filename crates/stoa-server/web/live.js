@@ -8,6 +8,10 @@ const RETRY_MAX_MS = 10000;
 
 // Closing codes after which reconnecting cannot help.
 const FATAL_CODES = new Set(["unauthenticated", "forbidden", "chat_disabled"]);
+// Post refusals the protocol says to retry shortly. A `storage_unavailable` post may even
+// have been stored: only the same idempotency key can tell without storing it twice.
+const RETRY_POST_CODES = new Set(["overloaded", "storage_unavailable"]);
+const RETRY_POST_MS = 2000;
 
 // A random UUID. crypto.randomUUID exists only in secure contexts, and an on-premises
 // server may well be reached over plain http.
@@ -39,8 +43,12 @@ export class Live {
     // The one subscription: the open room, with the highest `seq` delivered and the last
     // `change` seen, which is where a resubscription resumes. Only the open room is
     // subscribed, and a room opened anew starts with an empty view, so nothing older is kept.
+    // `subscribed` is whether the answer to the latest `subscribe` has come: frames before
+    // it belong to an earlier subscription, and the latest one sends them again.
+    // `fresh` is whether that subscription was made without `since`, `wantsHistory` whether
+    // the client has asked to hold older messages than it sent (see holdHistory).
     this.room = null;
-    // Posts not yet answered, by ref, in the order they were made.
+    // Posts not yet answered, by ref, in the order they were made: `{frame, retryTimer}`.
     this.pending = new Map();
     this.nextRef = 1;
   }
@@ -59,6 +67,7 @@ export class Live {
     this.socket = null;
     this.ready = false;
     if (socket) socket.close(1000);
+    for (const post of this.pending.values()) clearTimeout(post.retryTimer);
   }
 
   connect() {
@@ -122,26 +131,33 @@ export class Live {
         this.emit("onStatus", "connected", 0);
         clearInterval(this.pingTimer);
         this.pingTimer = setInterval(() => this.send({ type: "ping" }), PING_INTERVAL_MS);
-        if (room) this.send(this.subscribeFrame());
-        for (const post of this.pending.values()) this.send(post);
+        if (room) this.subscribe();
+        // Posts the last connection left unanswered (or that were waiting to be retried)
+        // go again with their idempotency keys: the server stores each at most once.
+        for (const post of this.pending.values()) {
+          clearTimeout(post.retryTimer);
+          this.send(post.frame);
+        }
         this.emit("onReady", frame.user);
         break;
       case "subscribed":
         if (!forOpenRoom) break;
+        room.subscribed = true;
         // A fresh subscription is followed by the newest DefaultChatHistory messages and
         // no changes to older ones: resuming from just before that batch loses nothing
         // even if the connection drops halfway through it.
         if (room.lastSeq === null) room.lastSeq = Math.max(0, frame.last_seq - this.defaultHistory);
         if (room.lastChange === null) room.lastChange = frame.last_change || 0;
         this.emit("onSubscribed", frame);
+        if (room.fresh && room.wantsHistory) this.subscribe();
         break;
       case "message":
-        if (!forOpenRoom) break;
+        if (!forOpenRoom || !room.subscribed) break;
         room.lastSeq = Math.max(room.lastSeq ?? 0, frame.seq);
         this.emit("onMessage", frame);
         break;
       case "changed":
-        if (!forOpenRoom) break;
+        if (!forOpenRoom || !room.subscribed) break;
         room.lastChange = Math.max(room.lastChange ?? 0, frame.change);
         this.emit("onChanged", frame);
         break;
@@ -150,15 +166,21 @@ export class Live {
         break;
       case "posted": {
         const post = this.pending.get(frame.ref);
+        if (!post) break;
+        clearTimeout(post.retryTimer);
         this.pending.delete(frame.ref);
-        this.emit("onPosted", frame, post);
+        this.emit("onPosted", frame, post.frame);
         break;
       }
       case "error":
         if (frame.ref && this.pending.has(frame.ref)) {
           const post = this.pending.get(frame.ref);
+          if (RETRY_POST_CODES.has(frame.code)) {
+            this.retryLater(post);
+            break;
+          }
           this.pending.delete(frame.ref);
-          this.emit("onPostError", frame, post);
+          this.emit("onPostError", frame, post.frame);
         } else if (frame.room) {
           this.emit("onRoomError", frame);
         }
@@ -175,18 +197,35 @@ export class Live {
     }
   }
 
-  subscribeFrame() {
-    const frame = { type: "subscribe", room: this.room.id };
-    if (this.room.lastSeq !== null) frame.since = this.room.lastSeq;
-    if (this.room.lastChange !== null) frame.changes_since = this.room.lastChange;
-    return frame;
+  // Sends `subscribe` for the open room, resuming where it left off if it has been
+  // subscribed before. Frames for the room are ignored until the answer comes.
+  subscribe() {
+    const room = this.room;
+    const frame = { type: "subscribe", room: room.id };
+    if (room.lastSeq !== null) frame.since = room.lastSeq;
+    if (room.lastChange !== null) frame.changes_since = room.lastChange;
+    room.fresh = room.lastSeq === null;
+    room.subscribed = false;
+    this.send(frame);
   }
 
   // Subscribes to `roomId` (and only to it), from its newest messages.
   open(roomId) {
     this.close();
-    this.room = { id: roomId, lastSeq: null, lastChange: null };
-    this.send(this.subscribeFrame());
+    this.room = { id: roomId, lastSeq: null, lastChange: null, subscribed: false, fresh: true, wantsHistory: false };
+    this.subscribe();
+  }
+
+  // The client is about to read `roomId`'s history over HTTP. A subscription made without
+  // `since` hears of no changes to messages older than its first batch, so a page read
+  // now could keep showing text an administrator later removes: subscribe again with
+  // `since` (nothing is sent again but what was in flight) so that every later change to
+  // them arrives.
+  holdHistory(roomId) {
+    const room = this.room;
+    if (!room || room.id !== roomId || !room.fresh || room.wantsHistory) return;
+    room.wantsHistory = true;
+    if (room.subscribed) this.subscribe();
   }
 
   // Ends the subscription to the open room, if any.
@@ -205,9 +244,20 @@ export class Live {
   post(roomId, body) {
     const ref = `p${this.nextRef}`;
     this.nextRef += 1;
-    const post = { type: "post", room: roomId, body, ref, idempotency_key: uuid() };
-    this.pending.set(ref, post);
-    this.send(post);
+    const frame = { type: "post", room: roomId, body, ref, idempotency_key: uuid() };
+    this.pending.set(ref, { frame, retryTimer: 0 });
+    this.send(frame);
     return ref;
+  }
+
+  // Sends a post the server could not take now again shortly, with the same key. A
+  // reconnect in the meantime sends it anyway (and cancels the timer), so it never goes
+  // twice on one connection.
+  retryLater(post) {
+    clearTimeout(post.retryTimer);
+    post.retryTimer = setTimeout(() => {
+      post.retryTimer = 0;
+      if (this.pending.get(post.frame.ref) === post) this.send(post.frame);
+    }, RETRY_POST_MS);
   }
 }

@@ -17,12 +17,16 @@ const CHANGE_LOG_MAX = 500;
 const FIRST_BATCH_WAIT_MS = 2000;
 
 export class Timeline {
-  // `list` is ol#messages, itself the scroll container; `jump` is button#jump-to-latest;
-  // `onError(message)` reports a page that could not be read.
-  constructor(list, jump, onError) {
+  // `list` is ol#messages, itself the scroll container and the live region (role=log) that
+  // reads new messages out; `jump` is button#jump-to-latest; `onError(message)` reports a
+  // page that could not be read; `beforeFetch(roomId)` hears of each history page about to
+  // be read (the live subscription must then hear of changes to older messages).
+  constructor(list, jump, onError, { beforeFetch = () => {} } = {}) {
     this.list = list;
     this.jump = jump;
     this.onError = onError;
+    this.beforeFetch = beforeFetch;
+    this.busyTimer = 0;
     this.generation = 0;
     this.items = new Map();
     this.loadedTimer = 0;
@@ -56,6 +60,9 @@ export class Timeline {
     this.firstBatchEnd = null;
     clearTimeout(this.loadedTimer);
     delete this.list.dataset.loaded;
+    // The first batch is history, not news: keep the log quiet until it is in.
+    clearTimeout(this.busyTimer);
+    this.list.setAttribute("aria-busy", "true");
     this.updateJump();
   }
 
@@ -140,17 +147,46 @@ export class Timeline {
     }
   }
 
+  // The server ended (or refused) the subscription: no more live messages come, and
+  // history pages would be refused as well.
+  ended() {
+    this.generation += 1;
+    this.history = false;
+    this.atEnd = true;
+    this.unseen = 0;
+    this.firstBatchEnd = null;
+    this.updateJump();
+    this.markLoaded();
+  }
+
   markLoaded() {
     clearTimeout(this.loadedTimer);
     if (this.loaded) return;
     this.list.dataset.loaded = "1";
     this.scrollToBottom();
+    this.quietEnd();
     // For the figures in docs/PERFORMANCE.md: navigation to a room's newest page shown.
     performance.mark("stoa:room-shown");
     requestAnimationFrame(() => this.maybeLoadMore());
   }
 
   // --- The window --------------------------------------------------------------------
+
+  // Runs `mutate`, which adds history rather than news, with the log marked busy so that
+  // screen readers do not read the whole page out as if it had just been posted.
+  quietly(mutate) {
+    clearTimeout(this.busyTimer);
+    this.list.setAttribute("aria-busy", "true");
+    mutate();
+    this.quietEnd();
+  }
+
+  // Ends `aria-busy` once the accessibility tree has taken in the change: cleared in the
+  // same task, the additions would be announced after all.
+  quietEnd() {
+    clearTimeout(this.busyTimer);
+    this.busyTimer = setTimeout(() => this.list.removeAttribute("aria-busy"), 250);
+  }
 
   // Shows `message`, replacing the element of the same seq if there is one.
   insert(message) {
@@ -242,6 +278,7 @@ export class Timeline {
   }
 
   async fetchPage(query) {
+    this.beforeFetch(this.roomId);
     const view = await api.get(`${roomPath(this.roomId)}/messages?${query}`);
     return view.messages;
   }
@@ -259,10 +296,12 @@ export class Timeline {
         this.olderExhausted = true;
         return;
       }
-      this.keepingPosition(() => {
-        for (const message of page) this.insert(this.current(message));
-        this.trimNewest();
-      });
+      this.quietly(() =>
+        this.keepingPosition(() => {
+          for (const message of page) this.insert(this.current(message));
+          this.trimNewest();
+        }),
+      );
       this.updateJump();
       requestAnimationFrame(() => this.maybeLoadMore());
     } catch (error) {
@@ -283,10 +322,12 @@ export class Timeline {
       const page = await this.fetchPage(query);
       if (generation !== this.generation) return;
       this.loadingNewer = false;
-      this.keepingPosition(() => {
-        for (const message of page) this.insert(this.current(message));
-        this.trimOldest();
-      });
+      this.quietly(() =>
+        this.keepingPosition(() => {
+          for (const message of page) this.insert(this.current(message));
+          this.trimOldest();
+        }),
+      );
       const last = this.newest();
       if (page.length === 0 || (last !== null && last >= this.knownEnd)) {
         this.atEnd = true;
@@ -315,10 +356,17 @@ export class Timeline {
     try {
       const page = await this.fetchPage(`limit=${PAGE_SIZE}`);
       if (generation !== this.generation) return;
-      this.items.clear();
-      this.list.replaceChildren();
+      // Pages asked for by scrolling while this one was read belong to the window being
+      // replaced: drop their answers, or the new window would get a gap.
+      this.generation += 1;
+      this.loadingOlder = false;
+      this.loadingNewer = false;
+      this.quietly(() => {
+        this.items.clear();
+        this.list.replaceChildren();
+        for (const message of page) this.insert(this.current(message));
+      });
       this.olderExhausted = false;
-      for (const message of page) this.insert(this.current(message));
       const last = this.newest();
       // Messages that arrived while the page was being read follow with `after=`.
       this.atEnd = last === null || last >= this.knownEnd;

@@ -64,7 +64,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             file.display()
         )?;
     }
-    writeln!(stdout, "Stoa is serving at http://{address}")?;
+    // One write of the whole text (formatting straight into stdout writes it piece by
+    // piece): whoever reads the URL may close the pipe right after, and a later write would
+    // fail the server with a broken pipe.
+    let banner = format!(
+        "Stoa is serving at http://{address}\nOpen http://{address}/ in a browser to chat\n"
+    );
+    stdout.write_all(banner.as_bytes())?;
     stdout.flush()?;
     drop(stdout);
 

@@ -153,6 +153,9 @@ async fn two_people_chat_live_in_two_browsers() {
         .await;
 
     alice_browser.screenshots("room").await;
+    alice_browser.prefer_dark(true).await;
+    alice_browser.screenshots("room-dark").await;
+    alice_browser.prefer_dark(false).await;
     alice_browser.assert_console_clean(&[]).await;
 
     // Signing out ends the session: the sign-in page comes back.

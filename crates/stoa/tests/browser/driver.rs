@@ -206,6 +206,20 @@ impl Browser {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    /// Makes the page see the system's colour scheme as dark (or light again), as a person
+    /// whose system is set so would.
+    pub async fn prefer_dark(&self, dark: bool) {
+        self.client
+            .issue_cmd(DevTools {
+                command: "Emulation.setEmulatedMedia",
+                parameters: json!({"features": [
+                    {"name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" }}
+                ]}),
+            })
+            .await
+            .unwrap();
+    }
+
     /// Everything the page wrote to the console since the last call (warnings and errors,
     /// CSP violations and failed loads included), as `LEVEL message`.
     pub async fn console(&self) -> Vec<String> {
@@ -254,6 +268,33 @@ impl Drop for Browser {
                 .stderr(Stdio::null())
                 .status();
         }
+    }
+}
+
+/// ChromeDriver's door to the DevTools protocol: one DevTools command and its parameters.
+#[derive(Debug)]
+struct DevTools {
+    command: &'static str,
+    parameters: Value,
+}
+
+impl WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"cmd": self.command, "params": self.parameters}).to_string()),
+        )
     }
 }
 

@@ -15,6 +15,7 @@
 mod harness;
 
 mod driver;
+mod figures;
 
 mod chat;
 mod history;

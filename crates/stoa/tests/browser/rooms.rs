@@ -273,6 +273,26 @@ async fn invitations_the_room_card_the_add_in_and_sharing_files() {
         )
         .await;
     assert!(focused.is_string(), "a message takes the focus: {focused}");
+    // Every visible control has a name a screen reader can say, and new messages are
+    // announced politely through a log.
+    let unnamed = browser
+        .run(
+            "const named = e => (e.labels && e.labels.length > 0) || e.getAttribute('aria-label')
+               || e.getAttribute('aria-labelledby') || e.textContent.trim() || e.title;
+             return [...document.querySelectorAll('button, input, textarea, select, a[href]')]
+               .filter(e => e.offsetParent !== null && e.type !== 'hidden' && !named(e))
+               .map(e => e.outerHTML.slice(0, 80));",
+            vec![],
+        )
+        .await;
+    assert_eq!(unnamed, serde_json::json!([]), "controls without a name");
+    let log = browser
+        .run(
+            "const list = document.querySelector('#messages'); return [list.getAttribute('role'), list.getAttribute('aria-live')];",
+            vec![],
+        )
+        .await;
+    assert_eq!(log, serde_json::json!(["log", "polite"]));
     browser.screenshots("add-in").await;
     browser.assert_console_clean(&[]).await;
 }
