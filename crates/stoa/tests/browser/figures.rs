@@ -136,6 +136,8 @@ async fn figures_of_the_web_client() {
             big_room.push(navigation_to(&browser, &big_url, "stoa:room-shown").await);
         }
     }
+    // What the big room's page holds: its newest page, not its history.
+    navigation_to(&browser, &big_url, "stoa:room-shown").await;
     let shown = browser
         .run(
             "return document.querySelectorAll('#messages li.message').length;",
