@@ -35,7 +35,7 @@ pub struct Settings {
     pub write_timeout: Duration,
     /// Requests served at once before new ones are answered 503.
     pub max_concurrent_requests: usize,
-    /// Of those, requests without credentials (sign-in, the landing page) served at once,
+    /// Of those, requests without credentials (sign-in, the web client's page and assets) served at once,
     /// server-wide and from one source address; past them, 503 and 429.
     pub max_anonymous_requests: usize,
     pub max_anonymous_requests_per_address: usize,

@@ -224,9 +224,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// What every answer allows a browser to do with it: nothing but show it, with no scripts,
-/// frames or outside resources; inline styles only, for the landing page. A route that
-/// needs more (the web client) sets its own policy, which this one does not override.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/// styles, frames or outside resources. A route that needs more (the web client's page,
+/// file downloads) sets its own policy, which this one does not override.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// Sets a security header on every answer that does not set its own.
 fn security_header(
