@@ -383,6 +383,33 @@ impl Client {
             .await
     }
 
+    /// Searches the rooms directory: rooms whose name, description, category or a manager
+    /// contains `text` (any case), optionally of one category, `limit` at a time after the
+    /// room of id `after`.
+    pub async fn search_rooms(
+        &self,
+        text: Option<&str>,
+        category: Option<&str>,
+        limit: Option<u32>,
+        after: Option<&str>,
+    ) -> ClientResult<Vec<RoomView>> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(text) = text {
+            query.push(("q", text.to_owned()));
+        }
+        if let Some(category) = category {
+            query.push(("category", category.to_owned()));
+        }
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(after) = after {
+            query.push(("after", after.to_owned()));
+        }
+        self.request(Method::GET, &["api", "v1", "rooms"], Some(&query), None)
+            .await
+    }
+
     pub async fn create_room(&self, request: &CreateRoomRequest) -> ClientResult<RoomView> {
         self.request(Method::POST, &["api", "v1", "rooms"], None, Some(request))
             .await

@@ -18,8 +18,8 @@ use stoa_compliance::{Event, EventKind};
 
 use crate::{
     Act, AdapterProgress, AdapterRecord, ApplicablePolicies, Backend, ChangedMessage, ExportLease,
-    NewPost, PendingInvitation, PoolEvent, PostReceipt, Posted, Store, StoreError, StoreResult,
-    StoredFile, Timeline,
+    NewPost, PendingInvitation, PoolEvent, PostReceipt, Posted, RoomQuery, Store, StoreError,
+    StoreResult, StoredFile, Timeline,
 };
 
 /// Declares `Store` methods that forward to the same method of the backend in `self.$field`:
@@ -159,11 +159,12 @@ dispatch_to_backend! { backend;
     pub async fn room_by_id(&self, id: RoomId) -> StoreResult<Room>;
     /// The `seq` of a room's newest message (0 for none), without the rest of the room.
     pub async fn room_last_seq(&self, id: RoomId) -> StoreResult<Seq>;
-    /// Every room that `finder` may find, optionally only those of one category, ordered by
-    /// name. Rooms the finder may not find are left out by the query, so that each costs a
-    /// row scanned rather than the lookups of its lists: how long a listing takes does not
-    /// grow with the rooms hidden from the caller.
-    pub async fn list_rooms(&self, category: Option<CategoryId>, finder: &RoomFinder) -> StoreResult<Vec<Room>>;
+    /// The rooms that `finder` may find and `query` asks for (a category, a text, a page),
+    /// ordered by name and then public id: the rooms directory. Rooms the finder may not
+    /// find are left out by the query, so that each costs a row scanned rather than the
+    /// lookups of its lists: how long a listing takes does not grow with the rooms hidden
+    /// from the caller. The page and its rooms' lists are read in one statement.
+    pub async fn list_rooms(&self, query: &RoomQuery, finder: &RoomFinder) -> StoreResult<Vec<Room>>;
     /// Reads room `id`, lets `change` edit it, and writes it back, all in one transaction.
     /// `change` receives the room as stored and may refuse with an error of the caller's own
     /// type, which is returned as is. A new name is refused (`Conflict`) where a room that

@@ -93,7 +93,7 @@ pub use postgres::redact as redact_database_url;
 pub use records::{
     ADMINISTRATOR_ROLE, Act, AdapterProgress, AdapterRecord, ApplicablePolicies, ChangedMessage,
     ExportLease, IDEMPOTENCY_WINDOW_MILLIS, NewPost, PendingInvitation, PoolEvent, PostReceipt,
-    Posted, RosterChange, StoredFile, Timeline,
+    Posted, RoomQuery, RosterChange, StoredFile, Timeline,
 };
 use records::{CapturedRow, LocalLeases};
 pub use sqlite::lock_data_directory;

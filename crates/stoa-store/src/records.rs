@@ -1,7 +1,7 @@
 //! Plain records the store hands back that are not domain types: results shaped by one query.
 
 use stoa_domain::policy::Policy;
-use stoa_domain::{Login, RoomId, Seq, Timestamp, UserId};
+use stoa_domain::{CategoryId, Login, RoomId, Seq, Timestamp, UserId};
 
 /// The one built-in role: Persistent Chat Administrator.
 pub const ADMINISTRATOR_ROLE: &str = "administrator";
@@ -334,4 +334,19 @@ pub struct StoredFile {
     /// The message that posted it.
     pub seq: stoa_domain::Seq,
     pub file: stoa_domain::model::FileRef,
+}
+
+/// Which rooms a listing of the rooms directory asks for, beyond what the caller may find.
+#[derive(Debug, Clone, Default)]
+pub struct RoomQuery {
+    /// Only rooms of this category.
+    pub category: Option<CategoryId>,
+    /// Only rooms whose name, description, category name or a manager contains this text,
+    /// in any case (see docs/decisions.md for how case is folded).
+    pub text: Option<String>,
+    /// Only rooms after the room of this public id in the directory's order (by name, then
+    /// id); a room the caller may not find, or that does not exist, is followed by nothing.
+    pub after: Option<String>,
+    /// At most this many rooms.
+    pub limit: Option<u32>,
 }

@@ -445,7 +445,7 @@ async fn the_store_finds_the_rooms_the_rules_let_each_user_find(backend: Backend
         };
         let finder = room_finder(&subject);
         let listed: Vec<_> = store
-            .list_rooms(None, &finder)
+            .list_rooms(&stoa_store::RoomQuery::default(), &finder)
             .await
             .unwrap()
             .into_iter()

@@ -592,6 +592,21 @@ pub enum RoomCommand {
         /// The room's name, or its id (shown by `stoa room get`) where several rooms share the name.
         name: String,
     },
+    /// Search the rooms you can find by name, description, category or manager (any case),
+    /// a page at a time.
+    Search {
+        /// Text the room's name, description, category name or a manager contains.
+        text: String,
+        /// Only rooms of this category.
+        #[arg(long)]
+        category: Option<String>,
+        /// At most this many rooms (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Only rooms after the room of this id (the last id of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+    },
     /// Clear a room's messages posted on or before a date (administrators only): they keep
     /// their place, without their text. Live clients are told; compliance records it.
     Clear {

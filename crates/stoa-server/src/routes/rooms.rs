@@ -17,6 +17,7 @@ use crate::convert::{self, AddinUrls, clearable, principals, room_view_for};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 use crate::time::now;
+use stoa_store::RoomQuery;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -24,10 +25,20 @@ use crate::time::now;
 pub struct RoomFilter {
     /// Only rooms of this category.
     pub category: Option<String>,
+    /// Only rooms whose name, description, category or a manager contains this text, in
+    /// any case (1–200 characters).
+    pub q: Option<String>,
+    /// At most this many rooms (1–1000); without it, every room that matches.
+    pub limit: Option<u32>,
+    /// Only rooms after the room with this id (`RoomView.id`) in the directory's order (by
+    /// name, then id): pass the last room of a page to read the next. An id of a room the
+    /// caller cannot find is followed by nothing.
+    pub after: Option<String>,
 }
 
-/// List the rooms the caller can find. Secret rooms appear only to their members (and to
-/// administrators).
+/// List and search the rooms the caller can find (the rooms directory), ordered by name,
+/// a page at a time with `limit` and `after`. Secret rooms appear only to their members (and
+/// to administrators), rooms of categories the caller is not eligible in never.
 #[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
     params(RoomFilter),
     responses((status = 200, body = [RoomView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -47,13 +58,32 @@ pub async fn list(
         ),
         None => None,
     };
+    let text = match filter.q.as_deref().map(str::trim) {
+        Some(text) if text.is_empty() || text.chars().count() > 200 => {
+            return Err(ApiError::invalid("q must be 1 to 200 characters"));
+        }
+        Some(text) => Some(text.to_owned()),
+        None => None,
+    };
+    if filter
+        .limit
+        .is_some_and(|limit| !(1..=1000).contains(&limit))
+    {
+        return Err(ApiError::invalid("limit must be 1 to 1000"));
+    }
+    let query = RoomQuery {
+        category: category_filter,
+        text,
+        after: filter.after.clone(),
+        limit: filter.limit,
+    };
     let categories = state.store.list_categories().await?;
     let subject = caller.subject();
     let addins = AddinUrls::load(&state).await?;
     let mut views = Vec::new();
     for room in state
         .store
-        .list_rooms(category_filter, &caller.room_finder())
+        .list_rooms(&query, &caller.room_finder())
         .await?
     {
         let Some(category) = categories.iter().find(|c| c.id == room.category_id) else {

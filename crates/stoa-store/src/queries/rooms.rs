@@ -15,7 +15,7 @@ use super::compliance::capture_admin;
 use super::{
     DbConnection, JSON_ROWS, JSON_TEXTS, Queries, StoreError, StoreResult, run_change, with_refusal,
 };
-use crate::Act;
+use crate::{Act, RoomQuery};
 
 const ROOM_LISTS: PrincipalLists = PrincipalLists {
     table: "room_principals",
@@ -163,6 +163,100 @@ fn rooms_called_sql() -> String {
     )
 }
 
+/// A `LIKE` pattern (with `\\` escaping) matching text that contains `text`, lowercased.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// One query, answering one row of two JSON arrays: a page of the rooms directory and the
+/// rooms' lists. `$1` a category id or null; `$2` and `$3` the finder (as
+/// `findable_sql`); `$4` a `LIKE` pattern or null, matched against the name, description,
+/// category name and managers, lowercased; `$5` the public id of the room the page starts
+/// after, or null (looked up among the rooms the finder may find, so a hidden room's id
+/// starts no page: it answers as an absent one); `$6` the most rooms. The page is chosen
+/// once (`listed`) and both arrays read from that choice, in one statement and so one
+/// snapshot, however many rooms it holds.
+fn list_rooms_sql() -> String {
+    let (open, close) = JSON_ROWS;
+    let (texts_open, texts_close) = JSON_TEXTS;
+    let findable = findable_sql();
+    format!(
+        "WITH principals (principal) AS MATERIALIZED (SELECT * FROM ({texts_open}$3{texts_close}) AS texts),
+        listed (id) AS MATERIALIZED (
+          SELECT r.id FROM rooms r JOIN categories c ON c.id = r.category_id
+          WHERE ($1 IS NULL OR r.category_id = $1) AND {findable}
+            AND ($4 IS NULL OR lower(r.name) LIKE $4 ESCAPE '\\'
+              OR lower(r.description) LIKE $4 ESCAPE '\\' OR lower(c.name) LIKE $4 ESCAPE '\\'
+              OR EXISTS (SELECT 1 FROM room_principals p WHERE p.room_id = r.id
+                AND p.list = 'manager' AND lower(p.principal) LIKE $4 ESCAPE '\\'))
+            AND ($5 IS NULL OR (r.name_key, r.public_id) >
+              (SELECT r.name_key, r.public_id FROM rooms r WHERE r.public_id = $5 AND {findable}))
+          ORDER BY r.name_key, r.public_id
+          LIMIT $6)
+        SELECT
+          (SELECT {open}r.id, r.public_id, r.name, r.description, r.category_id, c.name,
+              r.privacy, r.room_type, r.invitations, r.addin,
+              CASE WHEN r.disabled THEN 1 ELSE 0 END, r.last_seq, r.created_at{close}
+            FROM rooms r JOIN categories c ON c.id = r.category_id
+            WHERE r.id IN (SELECT id FROM listed)),
+          (SELECT {open}room_id, {LIST_JSON_COLUMNS}{close}
+            FROM room_principals WHERE room_id IN (SELECT id FROM listed))"
+    )
+}
+
+/// Rooms from the JSON arrays of rows (`RoomJson`) and lists that a query aggregated,
+/// ordered by id.
+fn rooms_from_json(rooms: &str, room_lists: &str) -> StoreResult<Vec<Room>> {
+    let mut rows: Vec<RoomJson> =
+        serde_json::from_str(rooms).map_err(|error| corrupt_json("rooms", &error))?;
+    rows.sort_by_key(|row| row.0);
+    let mut lists = lists_from_json(room_lists)?;
+    let mut found = Vec::with_capacity(rows.len());
+    for (
+        id,
+        public_id,
+        name,
+        description,
+        category_id,
+        category_name,
+        privacy,
+        room_type,
+        invitations,
+        addin,
+        disabled,
+        last_seq,
+        created_at,
+    ) in rows
+    {
+        let row = RoomRow {
+            id,
+            public_id,
+            name,
+            description,
+            category_id,
+            category_name,
+            privacy,
+            room_type,
+            invitations,
+            addin,
+            disabled: disabled != 0,
+            last_seq,
+            created_at,
+        };
+        let owned = lists.remove(&row.id).unwrap_or_default();
+        found.push(room_from(row, owned)?);
+    }
+    Ok(found)
+}
+
 /// A room as a row of the JSON aggregate of `rooms_called_sql`.
 type RoomJson = (
     i64,
@@ -198,45 +292,9 @@ async fn load_rooms_called(
             .bind(principals)
             .fetch_one(&mut *connection)
             .await?;
-    let mut rows: Vec<RoomJson> =
-        serde_json::from_str(&rooms).map_err(|error| corrupt_json("rooms", &error))?;
-    rows.sort_by_key(|row| row.0);
-    let mut lists = lists_from_json(&room_lists)?;
     let categories = categories_from_json(&categories, &category_lists)?;
-    let mut found = Vec::with_capacity(rows.len());
-    for (
-        id,
-        public_id,
-        name,
-        description,
-        category_id,
-        category_name,
-        privacy,
-        room_type,
-        invitations,
-        addin,
-        disabled,
-        last_seq,
-        created_at,
-    ) in rows
-    {
-        let row = RoomRow {
-            id,
-            public_id,
-            name,
-            description,
-            category_id,
-            category_name,
-            privacy,
-            room_type,
-            invitations,
-            addin,
-            disabled: disabled != 0,
-            last_seq,
-            created_at,
-        };
-        let owned = lists.remove(&row.id).unwrap_or_default();
-        let room = room_from(row, owned)?;
+    let mut found = Vec::new();
+    for room in rooms_from_json(&rooms, &room_lists)? {
         let category = match categories.get(&room.category_id) {
             Some(category) => category.clone(),
             None => return Err(corrupt("category of room", &room.name)),
@@ -390,28 +448,25 @@ impl Queries {
 
     pub async fn list_rooms(
         &self,
-        category: Option<CategoryId>,
+        query: &RoomQuery,
         finder: &RoomFinder,
     ) -> StoreResult<Vec<Room>> {
         let mut connection = self.reader.acquire().await?;
         let (everything, principals) = finder_binds(finder)?;
-        let (texts_open, texts_close) = JSON_TEXTS;
-        let findable = findable_sql();
-        let sql = format!(
-            "WITH principals (principal) AS MATERIALIZED (SELECT * FROM ({texts_open}$3{texts_close}) AS texts)
-            {ROOM_SELECT} WHERE ($1 IS NULL OR r.category_id = $1) AND {findable}
-            ORDER BY r.name_key, r.id"
-        );
-        let rows = sqlx::query_as::<_, RoomRow>(&sql)
-            .bind(category.map(|id| id.0))
+        let (rooms, room_lists) = sqlx::query_as::<_, (String, String)>(&list_rooms_sql())
+            .bind(query.category.map(|id| id.0))
             .bind(everything)
             .bind(principals)
-            .fetch_all(&mut *connection)
+            .bind(query.text.as_deref().map(contains_pattern))
+            .bind(query.after.as_deref())
+            .bind(query.limit.map_or(i64::MAX, i64::from))
+            .fetch_one(&mut *connection)
             .await?;
-        let mut rooms = Vec::with_capacity(rows.len());
-        for row in rows {
-            rooms.push(complete_room(&mut connection, row).await?);
-        }
+        let mut rooms = rooms_from_json(&rooms, &room_lists)?;
+        rooms.sort_by(|a, b| {
+            (name_key(&a.name), a.public_id.to_string())
+                .cmp(&(name_key(&b.name), b.public_id.to_string()))
+        });
         Ok(rooms)
     }
 

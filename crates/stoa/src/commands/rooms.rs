@@ -213,34 +213,23 @@ pub async fn room(client: &Client, command: RoomCommand, json: bool) -> anyhow::
         RoomCommand::Get {
             name: None,
             category,
-        } => {
-            let rooms = client.list_rooms(category.as_deref()).await?;
-            if json {
-                return print_json(&rooms);
-            }
-            let rows = rooms
-                .iter()
-                .map(|room| {
-                    vec![
-                        room.name.clone(),
-                        room.id.clone(),
-                        room.category.clone(),
-                        text_of(&room.privacy),
-                        text_of(&room.room_type),
-                        yes_no(room.disabled),
-                        room.last_seq
-                            .map_or_else(|| "-".to_owned(), |seq| seq.to_string()),
-                    ]
-                })
-                .collect();
-            print_table(
-                &[
-                    "name", "id", "category", "privacy", "type", "disabled", "messages",
-                ],
-                rows,
-            );
-            Ok(())
-        }
+        } => show_rooms(&client.list_rooms(category.as_deref()).await?, json),
+        RoomCommand::Search {
+            text,
+            category,
+            limit,
+            after,
+        } => show_rooms(
+            &client
+                .search_rooms(
+                    Some(&text),
+                    category.as_deref(),
+                    Some(limit),
+                    after.as_deref(),
+                )
+                .await?,
+            json,
+        ),
         RoomCommand::Remove { name } => {
             client.remove_room(&name).await?;
             done(json, &format!("Removed room {name}."))
@@ -263,4 +252,33 @@ pub async fn room(client: &Client, command: RoomCommand, json: bool) -> anyhow::
             Ok(())
         }
     }
+}
+
+/// Prints rooms as a table (or JSON): name, id, category, privacy, type, disabled, messages.
+fn show_rooms(rooms: &[stoa_wire::RoomView], json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(&rooms);
+    }
+    let rows = rooms
+        .iter()
+        .map(|room| {
+            vec![
+                room.name.clone(),
+                room.id.clone(),
+                room.category.clone(),
+                text_of(&room.privacy),
+                text_of(&room.room_type),
+                yes_no(room.disabled),
+                room.last_seq
+                    .map_or_else(|| "-".to_owned(), |seq| seq.to_string()),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "name", "id", "category", "privacy", "type", "disabled", "messages",
+        ],
+        rows,
+    );
+    Ok(())
 }

@@ -12,6 +12,7 @@ mod browser_security;
 mod cli;
 mod compliance;
 mod configuration;
+mod directory;
 mod files;
 mod harness;
 mod hidden_rooms;
