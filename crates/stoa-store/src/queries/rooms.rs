@@ -178,8 +178,9 @@ fn contains_pattern(text: &str) -> String {
 
 /// One query, answering one row of two JSON arrays: a page of the rooms directory and the
 /// rooms' lists. `$1` a category id or null; `$2` and `$3` the finder (as
-/// `findable_sql`); `$4` a `LIKE` pattern or null, matched against the name, description,
-/// category name and managers, lowercased; `$5` the public id of the room the page starts
+/// `findable_sql`); `$4` a `LIKE` pattern or null, matched against the name and category
+/// name (their keys, lowercased as Rust lowercases), the description and managers
+/// (lowercased by the database: SQLite folds only ASCII letters); `$5` the public id of the room the page starts
 /// after, or null (looked up among the rooms the finder may find, so a hidden room's id
 /// starts no page: it answers as an absent one); `$6` the most rooms. The page is chosen
 /// once (`listed`) and both arrays read from that choice, in one statement and so one
@@ -193,8 +194,8 @@ fn list_rooms_sql() -> String {
         listed (id) AS MATERIALIZED (
           SELECT r.id FROM rooms r JOIN categories c ON c.id = r.category_id
           WHERE ($1 IS NULL OR r.category_id = $1) AND {findable}
-            AND ($4 IS NULL OR lower(r.name) LIKE $4 ESCAPE '\\'
-              OR lower(r.description) LIKE $4 ESCAPE '\\' OR lower(c.name) LIKE $4 ESCAPE '\\'
+            AND ($4 IS NULL OR r.name_key LIKE $4 ESCAPE '\\'
+              OR lower(r.description) LIKE $4 ESCAPE '\\' OR c.name_key LIKE $4 ESCAPE '\\'
               OR EXISTS (SELECT 1 FROM room_principals p WHERE p.room_id = r.id
                 AND p.list = 'manager' AND lower(p.principal) LIKE $4 ESCAPE '\\'))
             AND ($5 IS NULL OR (r.name_key, r.public_id) >

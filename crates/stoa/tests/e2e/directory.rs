@@ -66,6 +66,7 @@ async fn world() -> World {
     })
     .await;
     room(&server, "100% uptime", |_| {}).await;
+    room(&server, "Équipe d’Orléans", |_| {}).await;
     for n in 1..=23 {
         room(&server, &format!("Team {n:02}"), |_| {}).await;
     }
@@ -139,6 +140,9 @@ async fn search_matches_name_description_category_and_manager_in_any_case() {
     assert_eq!(search(&world.erin, "walled").await, ["Wall room"]);
     assert!(search(&world.dana, "walled").await.is_empty());
     assert!(search(&world.dana, "wall room").await.is_empty());
+    // Names fold case beyond ASCII, on both databases.
+    assert_eq!(search(&world.erin, "ÉQUIPE").await, ["Équipe d’Orléans"]);
+    assert_eq!(search(&world.erin, "orléans").await, ["Équipe d’Orléans"]);
     // Wildcards of SQL are text here.
     assert_eq!(search(&world.erin, "%").await, ["100% uptime"]);
     assert!(search(&world.erin, "_eam").await.is_empty());
