@@ -149,9 +149,7 @@ fn rooms_called_sql() -> String {
           SELECT r.id, r.category_id FROM rooms r
           WHERE (r.name_key = $1 OR r.public_id = $1) AND {findable})
         SELECT
-          (SELECT {open}r.id, r.public_id, r.name, r.description, r.category_id, c.name,
-              r.privacy, r.room_type, r.invitations, r.addin,
-              CASE WHEN r.disabled THEN 1 ELSE 0 END, r.last_seq, r.created_at{close}
+          (SELECT {open}{ROOM_JSON_COLUMNS}{close}
             FROM rooms r JOIN categories c ON c.id = r.category_id
             WHERE r.id IN (SELECT id FROM called)),
           (SELECT {open}room_id, {LIST_JSON_COLUMNS}{close}
@@ -203,9 +201,7 @@ fn list_rooms_sql() -> String {
           ORDER BY r.name_key, r.public_id
           LIMIT $6)
         SELECT
-          (SELECT {open}r.id, r.public_id, r.name, r.description, r.category_id, c.name,
-              r.privacy, r.room_type, r.invitations, r.addin,
-              CASE WHEN r.disabled THEN 1 ELSE 0 END, r.last_seq, r.created_at{close}
+          (SELECT {open}{ROOM_JSON_COLUMNS}{close}
             FROM rooms r JOIN categories c ON c.id = r.category_id
             WHERE r.id IN (SELECT id FROM listed)),
           (SELECT {open}room_id, {LIST_JSON_COLUMNS}{close}
@@ -258,7 +254,13 @@ fn rooms_from_json(rooms: &str, room_lists: &str) -> StoreResult<Vec<Room>> {
     Ok(found)
 }
 
-/// A room as a row of the JSON aggregate of `rooms_called_sql`.
+/// A room's columns as `RoomJson` reads them, for queries that aggregate rooms into JSON
+/// (`r` the room, `c` its category).
+const ROOM_JSON_COLUMNS: &str = "r.id, r.public_id, r.name, r.description, r.category_id, c.name,
+    r.privacy, r.room_type, r.invitations, r.addin,
+    CASE WHEN r.disabled THEN 1 ELSE 0 END, r.last_seq, r.created_at";
+
+/// A room as a row of a JSON aggregate of `ROOM_JSON_COLUMNS`.
 type RoomJson = (
     i64,
     String,
@@ -464,10 +466,8 @@ impl Queries {
             .fetch_one(&mut *connection)
             .await?;
         let mut rooms = rooms_from_json(&rooms, &room_lists)?;
-        rooms.sort_by(|a, b| {
-            (name_key(&a.name), a.public_id.to_string())
-                .cmp(&(name_key(&b.name), b.public_id.to_string()))
-        });
+        // The directory's order, as the query chose the page: each key computed once.
+        rooms.sort_by_cached_key(|room| (name_key(&room.name), room.public_id.to_string()));
         Ok(rooms)
     }
 
