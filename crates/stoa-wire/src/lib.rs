@@ -100,7 +100,7 @@ pub struct BrowserSessionView {
     pub user: Option<UserView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csrf_token: Option<String>,
-    /// RFC 3339 time after which the session ends.
+    /// RFC 3339 time after which the session ends (in the answer to signing in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
 }

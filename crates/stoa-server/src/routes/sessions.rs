@@ -190,13 +190,10 @@ pub async fn browser_session(
             })
             .into_response())
         }
-        Err(error) if error.status.is_client_error() => Ok(with_cookie(
+        Err(error) if error.status.is_client_error() => Ok(without_session_cookie(
+            &state,
+            &headers,
             Json(signed_out()).into_response(),
-            &auth::session_cookie_header(
-                None,
-                state.settings.session_lifetime,
-                auth::reached_over_tls(&headers),
-            ),
         )),
         Err(error) => Err(error),
     }
@@ -209,6 +206,16 @@ fn signed_out() -> BrowserSessionView {
         csrf_token: None,
         expires_at: None,
     }
+}
+
+/// `response`, telling the browser to drop its session cookie.
+fn without_session_cookie(state: &AppState, headers: &HeaderMap, response: Response) -> Response {
+    let cleared = auth::session_cookie_header(
+        None,
+        state.settings.session_lifetime,
+        auth::reached_over_tls(headers),
+    );
+    with_cookie(response, &cleared)
 }
 
 fn with_cookie(mut response: Response, cookie: &str) -> Response {
@@ -236,14 +243,7 @@ pub async fn logout(
     let response = StatusCode::NO_CONTENT.into_response();
     // A browser's cookie goes with its session.
     Ok(if auth::session_cookie(&headers).is_some() {
-        with_cookie(
-            response,
-            &auth::session_cookie_header(
-                None,
-                state.settings.session_lifetime,
-                auth::reached_over_tls(&headers),
-            ),
-        )
+        without_session_cookie(&state, &headers, response)
     } else {
         response
     })
