@@ -160,6 +160,12 @@ impl Browser {
         element.send_keys(text).await.unwrap();
     }
 
+    /// Chooses the file at `path` in the file input `css`, as a person picking it would.
+    pub async fn pick_file(&self, css: &str, path: &std::path::Path) {
+        let input = self.client.find(Locator::Css(css)).await.unwrap();
+        input.send_keys(path.to_str().unwrap()).await.unwrap();
+    }
+
     /// Clicks the element `css`, finding it afresh if the page re-rendered it meanwhile.
     pub async fn click(&self, css: &str) {
         let mut attempts = 0;
@@ -210,11 +216,11 @@ impl Browser {
     /// whose system is set so would.
     pub async fn prefer_dark(&self, dark: bool) {
         self.client
-            .issue_cmd(DevTools {
-                command: "Emulation.setEmulatedMedia",
-                parameters: json!({"features": [
+            .issue_cmd(ChromeCommand {
+                path: "goog/cdp/execute",
+                body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [
                     {"name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" }}
-                ]}),
+                ]}}),
             })
             .await
             .unwrap();
@@ -225,7 +231,10 @@ impl Browser {
     pub async fn console(&self) -> Vec<String> {
         let entries = self
             .client
-            .issue_cmd(BrowserLog)
+            .issue_cmd(ChromeCommand {
+                path: "se/log",
+                body: json!({"type": "browser"}),
+            })
             .await
             .unwrap_or_else(|error| panic!("{}: reading the console failed: {error}", self.name));
         entries
@@ -271,33 +280,6 @@ impl Drop for Browser {
     }
 }
 
-/// ChromeDriver's door to the DevTools protocol: one DevTools command and its parameters.
-#[derive(Debug)]
-struct DevTools {
-    command: &'static str,
-    parameters: Value,
-}
-
-impl WebDriverCompatibleCommand for DevTools {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"cmd": self.command, "params": self.parameters}).to_string()),
-        )
-    }
-}
-
 /// Where screenshots go: the workspace's `target/browser-screenshots`.
 pub fn screenshot_directory() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -306,27 +288,28 @@ pub fn screenshot_directory() -> PathBuf {
     target.join("browser-screenshots")
 }
 
-/// ChromeDriver's log endpoint, which the WebDriver standard leaves out: the browser's
-/// console since the last read.
+/// A ChromeDriver command the WebDriver standard leaves out: a `POST` of `body` to
+/// `session/ID/PATH` (`se/log` reads the console; `goog/cdp/execute` runs a DevTools command).
 #[derive(Debug)]
-struct BrowserLog;
+struct ChromeCommand {
+    path: &'static str,
+    body: Value,
+}
 
-impl WebDriverCompatibleCommand for BrowserLog {
+impl WebDriverCompatibleCommand for ChromeCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"type": "browser"}).to_string()),
-        )
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }

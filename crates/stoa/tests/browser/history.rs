@@ -150,12 +150,7 @@ async fn a_file_uploaded_in_one_browser_downloads_in_the_other() {
     let path = directory.path().join("floor plan.bin");
     let content: Vec<u8> = (0..3_000_000u32).map(|n| (n * 7 % 251) as u8).collect();
     std::fs::write(&path, &content).unwrap();
-    let picker = alice_browser
-        .client
-        .find(fantoccini::Locator::Css("#file-input"))
-        .await
-        .unwrap();
-    picker.send_keys(path.to_str().unwrap()).await.unwrap();
+    alice_browser.pick_file("#file-input", &path).await;
 
     // Both see the message with its link; Bob's browser downloads it with his session.
     for browser in [&alice_browser, &bob_browser] {
@@ -201,12 +196,7 @@ async fn a_file_uploaded_in_one_browser_downloads_in_the_other() {
     alice_browser
         .wait_until("document.querySelector('#messages').dataset.loaded === '1'")
         .await;
-    let picker = alice_browser
-        .client
-        .find(fantoccini::Locator::Css("#file-input"))
-        .await
-        .unwrap();
-    picker.send_keys(path.to_str().unwrap()).await.unwrap();
+    alice_browser.pick_file("#file-input", &path).await;
     alice_browser
         .wait_until("document.querySelector('#composer-error').textContent.length > 0")
         .await;

@@ -45,6 +45,17 @@ async fn browser_sign_in(
     request.send().await.unwrap()
 }
 
+/// What `GET /api/v1/browser-session` answers a browser holding `cookie`.
+async fn browser_session(server: &TestServer, cookie: Option<&str>) -> Value {
+    let mut request = raw().get(format!("{}/api/v1/browser-session", server.url));
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
 async fn signed_in_browser(server: &TestServer, login: &str) -> BrowserSession {
     let response = browser_sign_in(server, login, Some(&server.url)).await;
     assert_eq!(response.status(), 201);
@@ -127,15 +138,7 @@ async fn a_browser_session_is_an_http_only_strict_cookie_that_scripts_never_see(
     );
 
     // The cookie is a session: it reads, and the page learns who is signed in.
-    let session: Value = raw()
-        .get(format!("{}/api/v1/browser-session", server.url))
-        .header(header::COOKIE, &browser.cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = browser_session(&server, Some(&browser.cookie)).await;
     assert_eq!(session["signed_in"], true);
     assert_eq!(session["csrf_token"], browser.csrf.as_str());
     let me = raw()
@@ -147,14 +150,7 @@ async fn a_browser_session_is_an_http_only_strict_cookie_that_scripts_never_see(
     assert_eq!(me.status(), 200);
 
     // Without a cookie the page is told, with a 200 (no console error on the sign-in page).
-    let nobody: Value = raw()
-        .get(format!("{}/api/v1/browser-session", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nobody = browser_session(&server, None).await;
     assert_eq!(nobody, json!({"signed_in": false}));
 
     // Signing out ends the session and clears the cookie.
@@ -175,15 +171,7 @@ async fn a_browser_session_is_an_http_only_strict_cookie_that_scripts_never_see(
     let cleared = signed_out.headers()[header::SET_COOKIE].to_str().unwrap();
     assert!(cleared.starts_with("stoa_session=;"), "{cleared}");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    let after: Value = raw()
-        .get(format!("{}/api/v1/browser-session", server.url))
-        .header(header::COOKIE, &browser.cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = browser_session(&server, Some(&browser.cookie)).await;
     assert_eq!(after["signed_in"], false);
 }
 
